@@ -1,0 +1,62 @@
+# Copyright (c) phonefleet.grandstream contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+
+class ModuleDocFragment(object):
+    """Connection options shared by every module that speaks CTI."""
+
+    DOCUMENTATION = r"""
+options:
+  host:
+    description:
+      - Address (IP or DNS name) of the phone.
+      - When omitted, the action plugin uses the host variable C(ansible_host), else C(inventory_hostname).
+    type: str
+  port:
+    description:
+      - TCP port of the phone web server.
+      - When omitted, the host variable C(grandstream_port), else 80 for http and 443 for https.
+    type: int
+  scheme:
+    description:
+      - Protocol used to reach the phone.
+      - When omitted, the host variable C(grandstream_scheme), else C(http).
+    type: str
+    choices: [http, https]
+  passcode:
+    description:
+      - The phone admin (or user) password, sent as the C(passcode) CTI parameter.
+      - When omitted, the host variable C(grandstream_passcode), else the environment variable
+        E(GRANDSTREAM_PASSCODE) on the controller.
+      - Keep it in Ansible Vault or an AWX credential. It never appears in results, errors or logs.
+      - An authentication failure is never retried, because five wrong passcodes lock the phone.
+    type: str
+  validate_certs:
+    description:
+      - Verify the phone TLS certificate when O(scheme=https).
+      - Grandstream phones carry per-device certificates signed by a Grandstream private CA;
+        set O(ca_path) to that CA, or V(false) on a trusted network.
+      - When omitted, the host variable C(grandstream_validate_certs), else V(true).
+    type: bool
+  ca_path:
+    description:
+      - PEM file with the CA certificate(s) that signed the phone certificates.
+      - When omitted, the host variable C(grandstream_ca_path).
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for the phone to connect and to answer one request.
+      - When omitted, the host variable C(grandstream_timeout), else 10.
+    type: float
+  phone_name:
+    description:
+      - How messages and results name the phone, for example V(gs0042).
+      - When omitted, the action plugin uses C(inventory_hostname); without it messages use the address.
+    type: str
+notes:
+  - Reads retry a transport failure once; commands and authentication failures are never retried.
+  - CTI must be enabled on the phone (Action URI Support, the controller IP in the Action URI Allowed IP List).
+  - When the task connection is local (the default for phones from the P(phonefleet.grandstream.csv#inventory)
+    inventory), the action plugin runs the request inside the Ansible worker, without starting a module process.
+    With C(delegate_to) a jump host the module runs there instead and gives the same result.
+"""
