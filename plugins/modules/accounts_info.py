@@ -11,7 +11,7 @@ description:
     plus a summary.
   - An account with an empty C(sip_id) is not configured; it is normal for it to be unregistered.
 author:
-  - phonefleet.grandstream contributors
+  - phonefleet.grandstream contributors (@phonefleet)
 extends_documentation_fragment:
   - phonefleet.grandstream.connection
 attributes:

@@ -11,7 +11,7 @@ description:
     (3 or 4 lines, C(acct) as string or integer, optional C(conf)).
   - Any state other than V(idle) means the line is in use; RV(in_use) is true when any line is.
 author:
-  - phonefleet.grandstream contributors
+  - phonefleet.grandstream contributors (@phonefleet)
 extends_documentation_fragment:
   - phonefleet.grandstream.connection
 attributes:

@@ -11,7 +11,7 @@ description:
   - Status values seen on phones are V(available), V(busy), V(ringing); V(unavailable) means no account is registered,
     older GXP firmware says V(oncall). Unknown values are returned unchanged.
 author:
-  - phonefleet.grandstream contributors
+  - phonefleet.grandstream contributors (@phonefleet)
 extends_documentation_fragment:
   - phonefleet.grandstream.connection
 attributes:

@@ -1,0 +1,58 @@
+"""Integration tests: real ansible / ansible-playbook / ansible-inventory runs against the phone simulator.
+
+Fixtures:
+- ``sim_fleet``: factory for a started simulated fleet (tests/simulator/sim_fixtures.py).
+- ``ansible_env``: environment in which ansible finds this working tree as phonefleet.grandstream.
+- ``run_ansible``: run an ansible command line (``run_ansible('ansible-playbook', 'play.yml', '-i', inv)``).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / 'tests' / 'simulator'))
+
+from sim_fixtures import sim_fleet  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+
+
+@pytest.fixture(scope='session')
+def ansible_env(tmp_path_factory):
+    root = tmp_path_factory.mktemp('collections')
+    namespace = root / 'ansible_collections' / 'phonefleet'
+    namespace.mkdir(parents=True)
+    (namespace / 'grandstream').symlink_to(REPO)
+    env = dict(os.environ)
+    env.pop('GRANDSTREAM_PASSCODE', None)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(root),
+        ANSIBLE_NOCOLOR='1',
+        ANSIBLE_FORCE_COLOR='0',
+        ANSIBLE_RETRY_FILES_ENABLED='0',
+        ANSIBLE_HOST_KEY_CHECKING='0',
+        # The module path (delegate_to, grandstream_in_process=false) runs with the test interpreter, which has requests.
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_LOCAL_TEMP=str(root / 'tmp'),
+        PATH='%s%s%s' % (BIN, os.pathsep, os.environ.get('PATH', '')),
+    )
+    return env
+
+
+@pytest.fixture
+def run_ansible(ansible_env):
+    """Run an ansible CLI; returns CompletedProcess with .stdout/.stderr text and .json() for JSON stdout."""
+
+    def run(command, *args, env=None, timeout=600, cwd=None):
+        full_env = dict(ansible_env)
+        full_env.update(env or {})
+        proc = subprocess.run([str(BIN / command)] + [str(arg) for arg in args], env=full_env, cwd=cwd,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        proc.json = lambda: json.loads(proc.stdout)
+        return proc
+
+    return run
