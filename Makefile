@@ -31,7 +31,7 @@ sanity: stage
 	cd $(STAGED) && $(BIN)/ansible-test sanity --venv --python $(TEST_PYTHON) --color no
 
 units: stage
-	cd $(STAGED) && $(BIN)/ansible-test units --venv --python $(TEST_PYTHON) --color no
+	cd $(STAGED) && $(BIN)/ansible-test units --venv --requirements --python $(TEST_PYTHON) --color no
 
 integration: venv
 	$(BIN)/python -m pytest tests/integration -p no:cacheprovider $(PYTEST_ARGS)
