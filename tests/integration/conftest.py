@@ -56,3 +56,22 @@ def run_ansible(ansible_env):
         return proc
 
     return run
+
+
+@pytest.fixture
+def run_adhoc(run_ansible, tmp_path_factory):
+    """Run ``ansible -m MODULE`` over a host pattern; returns (proc, {host: result}).
+
+    Results come from the built-in tree callback (one JSON file per host).
+    """
+
+    def run(inventory, pattern, module, *args, env=None):
+        tree = tmp_path_factory.mktemp('tree')
+        tree_env = {'ANSIBLE_LOAD_CALLBACK_PLUGINS': '1', 'ANSIBLE_CALLBACKS_ENABLED': 'ansible.builtin.tree',
+                    'ANSIBLE_CALLBACK_TREE_DIR': str(tree)}
+        tree_env.update(env or {})
+        proc = run_ansible('ansible', '-i', inventory, pattern, '-m', module, *args, env=tree_env)
+        results = dict((path.name, json.loads(path.read_text())) for path in tree.iterdir())
+        return proc, results
+
+    return run
