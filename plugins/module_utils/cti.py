@@ -165,7 +165,7 @@ class CTIConnection(object):
 class CTIClient(object):
     """Speaks CTI to one phone.  Not thread-safe: use one client per phone and thread."""
 
-    def __init__(self, connection, session=None):
+    def __init__(self, connection, session=None, read_retries=1):
         if not HAS_REQUESTS and session is None:
             raise RuntimeError('the Python library "requests" is required')
         self.connection = connection
@@ -174,6 +174,8 @@ class CTIClient(object):
         # which would also hand the passcode in the query string to the proxy.
         self.session.trust_env = False
         self.requests_sent = 0
+        # Reboot probes poll on their own schedule and set 0: a retry would only stretch their timeouts.
+        self.read_retries = read_retries
 
     def close(self):
         self.session.close()
@@ -256,7 +258,7 @@ class CTIClient(object):
 
         Reads retry a transport failure once; commands and authentication failures never retry.
         """
-        attempts = 1 if command else 2
+        attempts = 1 if command else 1 + self.read_retries
         for attempt in range(1, attempts + 1):
             try:
                 return self._request_once(function, params or {})

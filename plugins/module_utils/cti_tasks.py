@@ -6,7 +6,10 @@ Signature: ``task(client, params, check_mode) -> result dict``.  They raise CTIE
 (or ValueError for bad input); ``cti_module.run_task`` turns both into failed results.
 """
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import accounts_summary
+import time
+
+from ansible_collections.phonefleet.grandstream.plugins.module_utils import reboot
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import LINE_IDLE, accounts_summary, normalize_keys
 
 
 def accounts_info(client, params, check_mode):
@@ -22,3 +25,152 @@ def phone_status_info(client, params, check_mode):
 def line_status_info(client, params, check_mode):
     lines = client.get_line_status()
     return {'changed': False, 'lines': lines, 'in_use': any(line['in_use'] for line in lines)}
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+def sys_operation(client, params, check_mode):
+    return reboot.reboot_phone(client, params, check_mode)
+
+
+# phone_operation command -> (line states it acts on, state it leaves the line in).  endcall acts on
+# any call but a ringing one (that is rejectcall), so states a firmware adds still count as calls.
+PHONE_OPERATIONS = {
+    'endcall': (None, LINE_IDLE),
+    'holdcall': (('connected',), 'onhold'),
+    'unholdcall': (('onhold',), 'connected'),
+    'acceptcall': (('ringing',), 'connected'),
+    'rejectcall': (('ringing',), LINE_IDLE),
+    'cancel': (('ringing', 'dialing', 'calling'), LINE_IDLE),
+}
+# Line states that show an outgoing call exists (make_call's proof); failed shows it did not work.
+CALL_STATES = ('dialing', 'calling', 'ringing', 'connected')
+CALL_FAILED = 'failed'
+CONFIRM_INTERVAL = 0.25
+
+
+def _acts_on(command, line):
+    states = PHONE_OPERATIONS[command][0]
+    if states is None:
+        return line['in_use'] and line['state'] != 'ringing'
+    return line['state'] in states
+
+
+def _find_line(lines, number):
+    for line in lines:
+        if line['line'] == number:
+            return line
+    raise ValueError('the phone has no line %s (it has lines %s)'
+                     % (number, ', '.join(str(line['line']) for line in lines)))
+
+
+def operation_target(command, lines, line_number=None):
+    """The line the command would act on, or None when there is nothing to do (no call to end...)."""
+    if line_number is not None:
+        line = _find_line(lines, line_number)
+        return line if _acts_on(command, line) else None
+    candidates = [line for line in lines if _acts_on(command, line)]
+    # Without a line number the phone acts on its active line.
+    candidates.sort(key=lambda line: not line['active'])
+    return candidates[0] if candidates else None
+
+
+def _predicted(lines, target, state):
+    after = []
+    for line in lines:
+        line = dict(line)
+        if line['line'] == target['line']:
+            line.update(state=state, in_use=state != LINE_IDLE)
+        after.append(line)
+    return after
+
+
+def phone_operation(client, params, check_mode):
+    command = params['command']
+    before = client.get_line_status()
+    target = operation_target(command, before, params.get('line'))
+    result = {'changed': False, 'command': command, 'line': None, 'lines': before, 'lines_before': before}
+    if target is None:
+        return dict(result, msg='%s: nothing to do for %s (no line in a matching state).' % (client.connection.label, command))
+    result.update(changed=True, line=target['line'])
+    if check_mode:
+        after = _predicted(before, target, PHONE_OPERATIONS[command][1])
+    else:
+        client.phone_operation(command, line=params.get('line'))
+        after = client.get_line_status()
+    return dict(result, lines=after, diff={'before': {'lines': before}, 'after': {'lines': after}})
+
+
+def send_key(client, params, check_mode):
+    # Every key is checked before anything is sent; "1:2:3" is accepted as three keys (the CTI form).
+    keys = normalize_keys([part for key in params['keys'] for part in str(key).split(':')])
+    if check_mode:
+        client.get_phone_status()  # proves reachability and the passcode, sends no key
+    else:
+        client.send_key(keys)
+    return {'changed': True, 'keys': keys, 'sent': not check_mode}
+
+
+def make_call(client, params, check_mode, sleep=None, clock=None):
+    number = str(params['number']).strip()
+    if not number:
+        raise ValueError('number must not be empty')
+    label = client.connection.label
+    account = params.get('account')
+    before = client.get_line_status()
+    result = {'changed': True, 'number': number, 'account': account, 'line': None, 'state': None,
+              'lines': before, 'lines_before': before}
+    if all(line['in_use'] for line in before):
+        return dict(result, changed=False, failed=True, msg='%s: every line is in use; no free line to call %s from.' % (label, number))
+    if account is not None:
+        _check_account(client, account)
+    if check_mode:
+        return dict(result, msg='%s: would call %s (check mode, nothing sent).' % (label, number))
+    # Accounts are numbered from 1 in results (accounts_info); api-make_call counts from 0.
+    client.make_call(number, account=None if account is None else account - 1)
+    line, after = confirm_call(client, before, params['confirm_timeout'], sleep, clock)
+    result.update(lines=after, diff={'before': {'lines': before}, 'after': {'lines': after}})
+    result.update(_call_outcome(label, number, line, params['confirm_timeout']))
+    return result
+
+
+def _call_outcome(label, number, line, timeout):
+    if line is None:
+        return {'failed': True, 'msg': '%s: the phone accepted the call to %s but no line shows the call within %g s.'
+                % (label, number, timeout)}
+    found = {'line': line['line'], 'state': line['state']}
+    if line['state'] == CALL_FAILED:
+        return dict(found, failed=True, msg='%s: the phone accepted the call to %s but the call failed on line %s.'
+                    % (label, number, line['line']))
+    return dict(found, msg='%s: calling %s on line %s (%s).' % (label, number, line['line'], line['state']))
+
+
+def _check_account(client, account_id):
+    for account in client.get_accounts():
+        if account['id'] == account_id:
+            if not account['configured']:
+                raise ValueError('account %s is not configured on the phone' % account_id)
+            return account
+    raise ValueError('the phone has no account %s' % account_id)
+
+
+def _new_call(before, after):
+    """A line that was free before the call and now shows a call (or its failure)."""
+    idle_before = set(line['line'] for line in before if not line['in_use'])
+    for line in after:
+        if line['line'] in idle_before and line['state'] in CALL_STATES + (CALL_FAILED,):
+            return line
+    return None
+
+
+def confirm_call(client, before, timeout, sleep=None, clock=None):
+    """Read the lines until one shows the new call; a 200 from api-make_call alone proves nothing."""
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
+    deadline = clock() + timeout
+    while True:
+        after = client.get_line_status()
+        line = _new_call(before, after)
+        if line is not None or clock() >= deadline:
+            return line, after
+        sleep(max(0.0, min(CONFIRM_INTERVAL, deadline - clock())))

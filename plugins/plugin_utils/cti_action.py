@@ -18,10 +18,11 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import HAS_REQUESTS
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import HAS_REQUESTS, redact
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import (
-    PASSCODE_ENV, argument_spec, run_task,
+    PASSCODE_ENV, argument_spec, connection_argument_spec, connection_from_params, run_task,
 )
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.fleet import FleetTarget
 
 COLLECTION = 'phonefleet.grandstream'
 
@@ -55,6 +56,47 @@ def connection_args_from_vars(args, task_vars, template):
     if args.get('phone_name') is None and task_vars.get('inventory_hostname'):
         args['phone_name'] = str(task_vars['inventory_hostname'])
     return args
+
+
+def fleet_targets(host_names, hostvars, variables=('site', 'model')):
+    """FleetTargets (module_utils/fleet.py) for an action plugin that fans out over many hosts from one task.
+
+    ``host_names``: usually ``task_vars['ansible_play_hosts']`` (so --limit applies); ``hostvars``:
+    ``task_vars['hostvars']``, whose values are templated in each host's own context.  Connection
+    options come from each host's variables as for a per-host task; ``variables`` are copied into
+    ``target.variables``.  A host with unusable variables gets a target with a ``problem``.
+    """
+    validator = ArgumentSpecValidator(connection_argument_spec())
+    targets = []
+    for name in host_names:
+        args, kept = {}, {}
+        try:
+            if name not in hostvars:
+                raise ValueError('it is not in the inventory')
+            host_vars = hostvars[name]
+            for key in variables:
+                value = host_vars.get(key)
+                if value is not None:
+                    kept[key] = value
+            args = connection_args_from_vars({}, host_vars, lambda value: value)
+            validation = validator.validate(args)
+            if validation.error_messages:
+                raise ValueError('; '.join(validation.error_messages))
+            targets.append(FleetTarget(name, connection_from_params(validation.validated_parameters), kept))
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            problem = redact(' '.join(str(exc).split())[:300], [args.get('passcode'), _raw_passcode(hostvars, name)])
+            kept.setdefault('ansible_host', args.get('host'))
+            targets.append(FleetTarget(name, variables=kept, problem='its connection variables are unusable: %s' % problem))
+    return targets
+
+
+def _raw_passcode(hostvars, name):
+    """The passcode variable as written (a template, say), to keep it out of an error message about that host."""
+    try:
+        value = hostvars.raw_get(name).get('grandstream_passcode')
+    except Exception:  # pylint: disable=broad-exception-caught
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _truthy(value):

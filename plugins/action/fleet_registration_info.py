@@ -1,0 +1,95 @@
+# Copyright (c) phonefleet.grandstream contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The registration audit of many phones from one task, inside the worker on the controller.
+
+One task reads the play's hosts and their connection variables from ``hostvars``
+(plugin_utils/cti_action.fleet_targets), fans out over them (module_utils/fleet.fan_out)
+and writes the reports (module_utils/reports).  No worker and no module process per phone.
+"""
+
+import os
+import time
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import HAS_REQUESTS
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.fleet import (
+    audit_registration, fan_out, registration_record, registration_summary, summary_sentence,
+)
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.reports import utc_timestamp, write_registration_reports
+from ansible_collections.phonefleet.grandstream.plugins.modules.fleet_registration_info import ARGUMENT_SPEC
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.cti_action import fleet_targets
+
+
+def _unique(names):
+    seen = set()
+    return [name for name in names if not (name in seen or seen.add(name))]
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    # One run for the whole play, even without run_once (which is still needed to register the result for every host).
+    BYPASS_HOST_LOOP = True
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        self._supports_check_mode = True
+        self._supports_async = False
+        result = super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if not HAS_REQUESTS:
+            raise AnsibleActionFail('The Python library "requests" is required on the controller (pip install requests).')
+        if args['concurrency'] < 1:
+            raise AnsibleActionFail('concurrency must be at least 1, not %d.' % args['concurrency'])
+        if args['deadline'] < 0:
+            raise AnsibleActionFail('deadline must be a number of seconds, or 0 for none, not %g.' % args['deadline'])
+        if any(number < 1 for number in args['accounts']):
+            raise AnsibleActionFail('accounts are numbered from 1; got %s.' % ', '.join(str(number) for number in args['accounts']))
+
+        hosts = args['hosts'] if args['hosts'] is not None else task_vars.get('ansible_play_hosts') or []
+        hosts = _unique(str(name) for name in hosts)
+        started_epoch, started = time.time(), time.monotonic()
+        targets = fleet_targets(hosts, task_vars['hostvars'])
+        results = fan_out(targets, audit_registration(args['accounts']), concurrency=args['concurrency'],
+                          deadline=args['deadline'] or None)
+        phones = [registration_record(outcome, target) for outcome, target in zip(results, targets)]
+        summary = registration_summary(phones)
+        duration = round(time.monotonic() - started, 3)
+        finished_epoch = started_epoch + duration
+        non_compliant = [phone['name'] for phone in phones if not phone['compliant']]
+        report = {
+            'summary': summary,
+            'phones': phones,
+            'audit': {
+                'started_at': utc_timestamp(started_epoch),
+                'finished_at': utc_timestamp(finished_epoch),
+                'finished_epoch': round(finished_epoch, 3),
+                'duration_seconds': duration,
+                'required_accounts': list(args['accounts']),
+                'concurrency': args['concurrency'],
+                'deadline_seconds': args['deadline'] or None,
+                'check_mode': bool(self._task.check_mode),
+            },
+        }
+
+        report_files = {}
+        if args['report_dir']:
+            report_dir = os.path.abspath(args['report_dir'])
+            prometheus_dir = os.path.abspath(args['prometheus_dir']) if args['prometheus_dir'] else None
+            try:
+                report_files = write_registration_reports(report, report_dir, args['report_formats'], prometheus_dir=prometheus_dir)
+            except OSError as exc:
+                raise AnsibleActionFail('The registration audit ran (%s%% compliant) but its reports could not be written: %s: %s.'
+                                        % (summary['compliance_percent'], exc.filename or report_dir, exc.strerror or exc))
+
+        msg = summary_sentence(summary, non_compliant)
+        if report_files:
+            msg += ' Report: %s.' % report_files.get('html', sorted(report_files.values())[0])
+        result.update(changed=False, summary=summary, non_compliant=non_compliant, report_files=report_files,
+                      msg=msg, duration_seconds=duration)
+        if args['return_phones']:
+            result['phones'] = phones
+        return result

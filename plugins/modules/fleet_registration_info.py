@@ -1,0 +1,328 @@
+#!/usr/bin/python
+# Copyright (c) phonefleet.grandstream contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: fleet_registration_info
+short_description: Audit the SIP registration of every phone of the play from one task
+version_added: 0.1.0
+description:
+  - Reads the accounts (C(api-get_accounts)) and the phone status (C(api-get_phone_status)) of many phones at once,
+    from a single task on the controller, and classifies every phone as V(registered), V(unregistered), V(unreachable),
+    V(auth_failed), V(locked), V(forbidden) or V(error).
+  - The phones are the play's hosts (C(ansible_play_hosts), so C(--limit) applies) unless O(hosts) names others.
+    Each phone's connection settings come from its host variables, exactly as for the per-phone modules
+    (C(ansible_host), C(grandstream_port), C(grandstream_scheme), C(grandstream_passcode), C(grandstream_validate_certs),
+    C(grandstream_ca_path), C(grandstream_timeout), then E(GRANDSTREAM_PASSCODE)); C(site) and C(model) label the reports.
+  - Up to O(concurrency) phones are read at the same time, so a thousand phones take seconds, not minutes.
+    The task runs once whatever the number of phones; use it with C(run_once=true).
+  - A phone is V(registered) when every required account is registered. Required accounts are O(accounts), or by default
+    every configured account (non-empty C(sip_id)); a phone without any configured account is V(unregistered).
+  - The phone status is read only after the accounts answered, so a wrong passcode is tried once per phone
+    (five wrong passcodes lock a phone). A phone that does not support C(api-get_phone_status) is still classified by its accounts.
+  - With O(report_dir), writes the audit reports there (JSON, CSV, JUnit XML, HTML, Prometheus textfile; see O(report_formats)).
+    Files are replaced atomically.
+  - The role P(phonefleet.grandstream.registration_audit#role) wraps this module with a compliance threshold, C(set_stats) and a summary.
+author:
+  - phonefleet.grandstream contributors (@phonefleet)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: The phones are only read. Reports are written in check mode too, because they change nothing on any phone.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  bypass_host_loop:
+    description: Forces a 'global' task that does not execute per host, this bypasses per host templating and serial,
+      throttle and other loop considerations.
+    support: full
+options:
+  hosts:
+    description:
+      - Inventory names of the phones to audit.
+      - When omitted, the hosts of the play that have not failed (C(ansible_play_hosts)).
+    type: list
+    elements: str
+  accounts:
+    description:
+      - Account numbers (the C(id) of an account, starting at 1) that must be registered on every phone.
+      - When empty, every configured account (non-empty C(sip_id)) must be registered.
+      - A required account that the phone does not list, or that is not configured, makes the phone V(unregistered).
+    type: list
+    elements: int
+    default: []
+  concurrency:
+    description: How many phones are read at the same time.
+    type: int
+    default: 50
+  deadline:
+    description:
+      - Seconds the whole audit may take; phones not read by then are reported with status V(error)
+        (C(error_class) V(not_attempted) or V(interrupted)).
+      - V(0) means no deadline; each request is still bounded by the phone's C(grandstream_timeout).
+    type: float
+    default: 0
+  report_dir:
+    description:
+      - Directory in which to write the reports (created when missing). A relative path is relative to the directory
+        C(ansible-playbook) runs in.
+      - When omitted, no report is written.
+    type: path
+  report_formats:
+    description:
+      - Which reports to write into O(report_dir).
+      - V(json) C(registration_audit.json), V(csv) C(registration_audit.csv), V(junit) C(registration_audit.junit.xml),
+        V(html) C(registration_audit.html), V(prometheus) C(registration_audit.prom) (for node_exporter's textfile collector).
+    type: list
+    elements: str
+    choices: [json, csv, junit, html, prometheus]
+    default: [json, csv, junit, html, prometheus]
+  prometheus_dir:
+    description:
+      - Directory for C(registration_audit.prom) instead of O(report_dir), for example node_exporter's
+        C(--collector.textfile.directory).
+    type: path
+  return_phones:
+    description:
+      - Return the per-phone results in RV(phones).
+      - Set to V(false) for large fleets when the reports are enough, to keep the task result (and C(-v) output) small.
+    type: bool
+    default: true
+notes:
+  - Runs on the controller only, inside the Ansible worker (no module process, no connection to the phones' hosts).
+    C(delegate_to) is not supported.
+  - The passcodes never appear in the result or the reports.
+requirements:
+  - requests
+seealso:
+  - module: phonefleet.grandstream.accounts_info
+  - module: phonefleet.grandstream.phone_status_info
+  - name: The registration_audit role
+    description: Compliance threshold, reports, set_stats for AWX workflows.
+    link: https://github.com/phonefleet/grandstream/blob/main/roles/registration_audit/README.md
+"""
+
+EXAMPLES = r"""
+- name: Audit every phone of the play and write all reports
+  phonefleet.grandstream.fleet_registration_info:
+    report_dir: /var/lib/phonefleet/audit
+  run_once: true
+  register: audit
+
+- name: Show the summary
+  ansible.builtin.debug:
+    msg: "{{ audit.msg }}"
+  run_once: true
+
+- name: Only account 1 must be registered; JSON and the Prometheus textfile only
+  phonefleet.grandstream.fleet_registration_info:
+    accounts: [1]
+    report_dir: reports
+    report_formats: [json, prometheus]
+    prometheus_dir: /var/lib/node_exporter/textfile_collector
+    return_phones: false
+  run_once: true
+
+- name: Audit one group from a play on localhost, 100 phones at a time, at most 10 minutes
+  phonefleet.grandstream.fleet_registration_info:
+    hosts: "{{ groups['site_hq'] }}"
+    concurrency: 100
+    deadline: 600
+  register: hq_audit
+"""
+
+RETURN = r"""
+summary:
+  description: Counts per status and the share of registered phones.
+  returned: always
+  type: dict
+  sample: {total: 1000, registered: 990, unregistered: 6, unreachable: 2, auth_failed: 1, locked: 0, forbidden: 0, error: 1,
+           compliance_percent: 99.0}
+  contains:
+    total:
+      description: Phones audited.
+      type: int
+      returned: always
+      sample: 1000
+    registered:
+      description: Phones whose required accounts are all registered.
+      type: int
+      returned: always
+      sample: 990
+    unregistered:
+      description: Phones that answered but have a required account not registered, or none configured.
+      type: int
+      returned: always
+      sample: 6
+    unreachable:
+      description: Phones that did not answer (refused, timed out, reset).
+      type: int
+      returned: always
+      sample: 2
+    auth_failed:
+      description: Phones that rejected the passcode.
+      type: int
+      returned: always
+      sample: 1
+    locked:
+      description: Phones locked after repeated wrong passcodes.
+      type: int
+      returned: always
+      sample: 0
+    forbidden:
+      description: Phones whose CTI is disabled or does not allow the controller.
+      type: int
+      returned: always
+      sample: 0
+    error:
+      description: Phones that answered something else than CTI, or could not be audited.
+      type: int
+      returned: always
+      sample: 1
+    compliance_percent:
+      description: Registered phones in percent of the phones audited, rounded down to two decimals (100 for no phone).
+      type: float
+      returned: always
+      sample: 99.0
+non_compliant:
+  description: Names of the phones that are not V(registered), in audit order.
+  returned: always
+  type: list
+  elements: str
+  sample: [gs0042, gs0107]
+phones:
+  description: One entry per phone, in the order of O(hosts) (or of the play's hosts).
+  returned: when O(return_phones=true)
+  type: list
+  elements: dict
+  sample:
+    - name: gs0042
+      host: 10.1.4.42
+      port: 80
+      site: hq
+      model: GRP2614
+      status: unregistered
+      compliant: false
+      reachable: true
+      accounts: [{id: 1, name: office, sip_id: '1042', sip_server: pbx.example.net, configured: true, registered: false}]
+      phone_status: available
+      error: account 1 (1042@pbx.example.net) is not registered.
+      hint: Check the account's SIP server and credentials on the phone, and that the phone reaches the SIP server (VLAN, DNS, firewall).
+      seconds: 0.104
+  contains:
+    name:
+      description: Inventory name.
+      type: str
+      returned: always
+      sample: gs0042
+    host:
+      description: Address the phone was reached at.
+      type: str
+      returned: always
+      sample: 10.1.4.42
+    port:
+      description: TCP port.
+      type: int
+      returned: always
+      sample: 80
+    site:
+      description: The phone's C(site) host variable, if any.
+      type: str
+      returned: always
+      sample: hq
+    model:
+      description: The phone's C(model) host variable, if any.
+      type: str
+      returned: always
+      sample: GRP2614
+    status:
+      description: One of V(registered), V(unregistered), V(unreachable), V(auth_failed), V(locked), V(forbidden), V(error).
+      type: str
+      returned: always
+      sample: unregistered
+    compliant:
+      description: Whether the status is V(registered).
+      type: bool
+      returned: always
+      sample: false
+    reachable:
+      description: Whether the phone answered on the network (null when it was not contacted).
+      type: bool
+      returned: always
+      sample: true
+    accounts:
+      description: The phone's accounts (C(id), C(name), C(sip_id), C(sip_server), C(configured), C(registered)); empty when not read.
+      type: list
+      elements: dict
+      returned: always
+      sample: [{id: 1, name: office, sip_id: '1042', sip_server: pbx.example.net, configured: true, registered: false}]
+    phone_status:
+      description: What C(api-get_phone_status) answered (V(available), V(busy), ...), null when not read.
+      type: str
+      returned: always
+      sample: available
+    error:
+      description: Why the phone is not compliant, one sentence; null when it is.
+      type: str
+      returned: always
+      sample: account 1 (1042@pbx.example.net) is not registered.
+    hint:
+      description: What to check; null when the phone is compliant.
+      type: str
+      returned: always
+      sample: Check the passcode (grandstream_passcode / GRANDSTREAM_PASSCODE).
+    http_status:
+      description: HTTP status of the failed answer, when there was one.
+      type: int
+      returned: when the phone answered with an error
+      sample: 403
+    seconds:
+      description: Time spent on this phone.
+      type: float
+      returned: always
+      sample: 0.104
+report_files:
+  description: Path of every report written, by format.
+  returned: always
+  type: dict
+  sample: {json: /var/lib/phonefleet/audit/registration_audit.json, html: /var/lib/phonefleet/audit/registration_audit.html}
+msg:
+  description: One paragraph for people, with the compliance figure, the problems and the first problem phones.
+  returned: always
+  type: str
+  sample: "Registration audit: 990 of 1000 phones registered (99% compliant). Not compliant: 6 unregistered, 2 unreachable,
+    1 auth_failed, 1 error. Phones: gs0042, gs0107, ..."
+duration_seconds:
+  description: How long the audit took.
+  returned: always
+  type: float
+  sample: 2.41
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.fleet import DEFAULT_CONCURRENCY
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.reports import REGISTRATION_FORMATS
+
+ARGUMENT_SPEC = dict(
+    hosts=dict(type='list', elements='str'),
+    accounts=dict(type='list', elements='int', default=[]),
+    concurrency=dict(type='int', default=DEFAULT_CONCURRENCY),
+    deadline=dict(type='float', default=0),
+    report_dir=dict(type='path'),
+    report_formats=dict(type='list', elements='str', choices=list(REGISTRATION_FORMATS), default=list(REGISTRATION_FORMATS)),
+    prometheus_dir=dict(type='path'),
+    return_phones=dict(type='bool', default=True),
+)
+
+
+def main():
+    # Everything happens in the action plugin on the controller, which reads every phone's host variables.
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.fail_json(msg='phonefleet.grandstream.fleet_registration_info runs on the controller through its action plugin; '
+                         'it cannot run as a module on a remote host (do not use delegate_to with it).')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,389 @@
+"""Integration tests of the phonefleet.grandstream.csv inventory plugin: real ansible-inventory / ansible-playbook runs.
+
+Successful loads are compared with golden files in tests/integration/inventory/golden/. After an intended change of
+the output, regenerate them with
+
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/integration/test_inventory_csv.py
+
+and review the diff. Bad input is a table (ERROR_CASES): each case is written to a temporary directory and loaded
+with ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED, so a failure is an exit code, and its message must name file:line
+for every problem, without a traceback and without the passcode.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+HERE = Path(__file__).resolve().parent / 'inventory'
+FIXTURES = HERE / 'fixtures'
+GOLDEN = HERE / 'golden'
+UPDATE_GOLDEN = os.environ.get('UPDATE_GOLDEN') == '1'
+
+
+@pytest.fixture(scope='session')
+def inventory_env(tmp_path_factory):
+    """Environment in which ansible finds this working tree as phonefleet.grandstream, and nothing else of the user's."""
+    root = tmp_path_factory.mktemp('csv-inventory-collections')
+    namespace = root / 'ansible_collections' / 'phonefleet'
+    namespace.mkdir(parents=True)
+    (namespace / 'grandstream').symlink_to(REPO)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(('ANSIBLE_', 'GRANDSTREAM_'))}
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(root),
+        ANSIBLE_NOCOLOR='1',
+        ANSIBLE_LOCAL_TEMP=str(root / 'tmp'),
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        PATH='%s%s%s' % (BIN, os.pathsep, os.environ.get('PATH', '')),
+    )
+    return env
+
+
+@pytest.fixture
+def ansible(inventory_env, tmp_path):
+    """Run an ansible command in an empty working directory (so relative paths cannot resolve against it)."""
+
+    def run(command, *args, env=None, cwd=None, strict=True):
+        full_env = dict(inventory_env)
+        if strict:
+            full_env['ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED'] = 'true'
+        full_env.update(env or {})
+        return subprocess.run([str(BIN / command)] + [str(arg) for arg in args], env=full_env, cwd=str(cwd or tmp_path),
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    return run
+
+
+def unwrap_unsafe(value):
+    """ansible-core 2.19 prints values that are data as {"__ansible_unsafe": value}; 2.18 prints the value."""
+    if isinstance(value, dict):
+        if list(value) == ['__ansible_unsafe']:
+            return value['__ansible_unsafe']
+        return {key: unwrap_unsafe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unwrap_unsafe(item) for item in value]
+    return value
+
+
+def normalized_inventory(stdout):
+    data = unwrap_unsafe(json.loads(stdout))
+    data.get('_meta', {}).pop('profile', None)  # 2.19+ only
+    return data
+
+
+def assert_golden(name, actual):
+    path = GOLDEN / name
+    text = actual if isinstance(actual, str) else json.dumps(actual, indent=2, sort_keys=True, ensure_ascii=False) + '\n'
+    if UPDATE_GOLDEN:
+        path.write_text(text, encoding='utf-8')
+    assert path.exists(), 'no golden file %s: run with UPDATE_GOLDEN=1' % path
+    assert text == path.read_text(encoding='utf-8'), 'differs from %s (UPDATE_GOLDEN=1 regenerates it)' % path
+
+
+def in_output(message, output):
+    """message appears in output. ansible-core 2.18 wraps warnings at 80 columns, after spaces and hyphens, so compare without whitespace."""
+    return ''.join(message.split()) in ''.join(output.split())
+
+
+def assert_ok(proc):
+    assert proc.returncode == 0, proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert '[WARNING]' not in proc.stderr, proc.stderr
+
+
+# --- loads compared with golden files ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('config', ['basic', 'constructed', 'options'])
+def test_list_matches_golden(ansible, config):
+    proc = ansible('ansible-inventory', '-i', FIXTURES / ('%s.grandstream.yml' % config), '--list')
+    assert_ok(proc)
+    assert_golden('%s.json' % config, normalized_inventory(proc.stdout))
+
+
+def test_graph_matches_golden(ansible):
+    proc = ansible('ansible-inventory', '-i', FIXTURES / 'constructed.grandstream.yml', '--graph')
+    assert_ok(proc)
+    assert_golden('constructed.graph.txt', proc.stdout)
+
+
+def test_relative_path_and_plugin_enablement(ansible, tmp_path):
+    """The auto plugin (enabled by default) and an explicit ANSIBLE_INVENTORY_ENABLED give the same inventory; a relative
+    `path` resolves against the config file's directory from any working directory, with a relative -i too."""
+    expected = json.loads((GOLDEN / 'basic.json').read_text(encoding='utf-8'))
+    explicit = ansible('ansible-inventory', '-i', FIXTURES / 'basic.grandstream.yml', '--list',
+                       env={'ANSIBLE_INVENTORY_ENABLED': 'phonefleet.grandstream.csv'})
+    assert_ok(explicit)
+    assert normalized_inventory(explicit.stdout) == expected
+    relative = ansible('ansible-inventory', '-i', os.path.relpath(FIXTURES / 'basic.grandstream.yml', REPO / 'tests'), '--list',
+                       cwd=REPO / 'tests')
+    assert_ok(relative)
+    assert normalized_inventory(relative.stdout) == expected
+
+
+def test_delimiters_bom_and_line_endings(ansible, tmp_path):
+    """An Excel 'CSV UTF-8' export (byte order mark, CRLF, ';', empty rows), a tab-separated file and a '|' file, in one run."""
+    excel = tmp_path / 'excel.csv'
+    excel.write_bytes(b'\xef\xbb\xbf' + '\r\n'.join([
+        'Name;Host;Site;Note;Groups',
+        'xl-1;10.6.0.1;Z\u00fcrich;"desk 4; ""north"" wing";excel',
+        ';;;;',
+        'xl-2;10.6.0.2;Z\u00fcrich;;excel',
+        '',
+    ]).encode('utf-8'))
+    (tmp_path / 'excel.grandstream.yml').write_text('plugin: phonefleet.grandstream.csv\npath: excel.csv\n')
+    proc = ansible('ansible-inventory', '-i', tmp_path / 'excel.grandstream.yml', '-i', FIXTURES / 'tabs.grandstream.yml',
+                   '-i', FIXTURES / 'pipe.grandstream.yml', '--list')
+    assert_ok(proc)
+    assert_golden('formats.json', normalized_inventory(proc.stdout))
+
+
+def test_on_error_warn_skips_bad_rows(ansible):
+    proc = ansible('ansible-inventory', '-i', FIXTURES / 'warn.grandstream.yml', '--list')
+    assert proc.returncode == 0, proc.stderr
+    assert_golden('warn.json', normalized_inventory(proc.stdout))
+    csv_path = FIXTURES / 'warn.csv'
+    for expected in [
+        "%s:3: skipped this row: port '70000' is not a number from 1 to 65535",
+        "%s:4: skipped this row: host '10.4.0.300' is neither an IP address nor a valid DNS name; scheme 'ftp' is not 'http' or 'https'",
+        "%s:6: skipped this row: name 'good-1' is already used on line 2 (Ansible would silently merge the two phones)",
+        "%s:7: skipped this row: the 'host' cell is empty",
+        "%s:8: skipped this row: group 'floor-2' is not a valid group name",
+    ]:
+        assert in_output(expected % csv_path, proc.stderr)
+    assert ''.join(proc.stderr.split()).count('skippedthisrow') == 5
+    assert 'pw-' not in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_warnings_for_suspicious_but_valid_input(ansible, tmp_path):
+    (tmp_path / 'phones.csv').write_text('name,host\ngs1,10.7.0.1\ngs2,10.7.0.1\n')
+    (tmp_path / 'office.grandstream.yml').write_text('plugin: phonefleet.grandstream.csv\npath: phones.csv\ndelimeter: ";"\n')
+    proc = ansible('ansible-inventory', '-i', tmp_path / 'office.grandstream.yml', '--list')
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(json.loads(proc.stdout)['grandstream']['hosts']) == ['gs1', 'gs2']
+    assert in_output('%s:3: gs2 has the same host \'10.7.0.1\' and port as the phone on line 2' % (tmp_path / 'phones.csv'), proc.stderr)
+    assert in_output('ignoring unknown option delimeter', proc.stderr)
+
+
+# --- values are data, never templates ----------------------------------------------------------------------------
+
+def test_template_cells_stay_literal_in_inventory_output(ansible):
+    proc = ansible('ansible-inventory', '-i', FIXTURES / 'unsafe.grandstream.yml', '--list')
+    assert_ok(proc)
+    raw = json.loads(proc.stdout)['_meta']['hostvars']['gs-unsafe']
+    assert_golden('unsafe.json', normalized_inventory(proc.stdout))
+    if 'profile' in json.loads(proc.stdout)['_meta']:  # ansible-core 2.19+: marked as data, not a trusted template
+        assert raw['note'] == {'__ansible_unsafe': "{{ lookup('pipe', 'echo PWNED') }}"}
+        assert raw['model_copy'] == {'__ansible_unsafe': "{{ 'REN' ~ 'DERED' }}"}
+    assert 'RENDERED' not in proc.stdout
+
+
+def test_template_cells_stay_literal_in_a_playbook(ansible):
+    proc = ansible('ansible-playbook', '-i', FIXTURES / 'unsafe.grandstream.yml', FIXTURES / 'unsafe_debug.yml')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("model=[{{ 'REN' ~ 'DERED' }}] note=[{{ lookup('pipe', 'echo PWNED') }}] copy=[{{ 'REN' ~ 'DERED' }}] "
+            "hostvar=[{{ lookup('pipe', 'echo PWNED') }}]") in proc.stdout
+    assert 'RENDERED' not in proc.stdout
+    assert '=[PWNED]' not in proc.stdout
+
+
+# --- verify_file, docs, vault ------------------------------------------------------------------------------------
+
+def test_other_files_are_skipped_with_a_reason_at_vvv(ansible):
+    proc = ansible('ansible-inventory', '-i', FIXTURES / 'hosts.ini', '--list', '-vvv',
+                   env={'ANSIBLE_INVENTORY_ENABLED': 'phonefleet.grandstream.csv,ansible.builtin.ini'})
+    assert proc.returncode == 0, proc.stderr
+    assert in_output('Skipping %s: the phonefleet.grandstream.csv inventory plugin only reads configuration files whose names end in '
+                     'grandstream.yml or grandstream.yaml' % (FIXTURES / 'hosts.ini'), proc.stdout + proc.stderr)
+    assert 'not-a-phone' in json.loads(proc.stdout[proc.stdout.index('{'):])['_meta']['hostvars']
+
+
+def test_ansible_doc_renders(ansible):
+    proc = ansible('ansible-doc', '-t', 'inventory', 'phonefleet.grandstream.csv')
+    assert proc.returncode == 0, proc.stderr
+    for text in ('on_error', 'default_group', 'keyed_groups', 'GRANDSTREAM_PASSCODE', 'Sourced from a Project', 'Inventory file'):
+        assert text in proc.stdout
+
+
+def test_vault_encrypted_csv(ansible, tmp_path):
+    (tmp_path / 'vault-pass').write_text('correct horse\n')
+    (tmp_path / 'phones.csv').write_text('name,host,passcode\ngs1,10.8.0.1,pw-vaulted\n')
+    encrypt = ansible('ansible-vault', 'encrypt', '--vault-password-file', tmp_path / 'vault-pass', tmp_path / 'phones.csv')
+    assert encrypt.returncode == 0, encrypt.stderr
+    (tmp_path / 'office.grandstream.yml').write_text('plugin: phonefleet.grandstream.csv\npath: phones.csv\n')
+    proc = ansible('ansible-inventory', '-i', tmp_path / 'office.grandstream.yml', '--list', '--vault-password-file', tmp_path / 'vault-pass')
+    assert_ok(proc)
+    assert normalized_inventory(proc.stdout)['_meta']['hostvars']['gs1']['grandstream_passcode'] == 'pw-vaulted'
+
+
+# --- bad input ---------------------------------------------------------------------------------------------------
+# id -> (CSV text or bytes or None for no file, extra config lines, expected messages; {csv}/{config} are the paths)
+
+PASSCODE = 'pw-never-printed'
+
+ERROR_CASES = {
+    'missing_host_column': (
+        '# exported from the asset sheet\nname,site,passcode\ngs1,hq,%s\n' % PASSCODE, '',
+        ["{csv}:2: the header row has no 'host' column (the phone's IP address or DNS name); its columns are: 'name', 'site', 'passcode'"],
+    ),
+    'reserved_and_invalid_columns': (
+        'host,ansible_host,inventory_hostname,hostvars,class,MAC Address,Site,site\n10.0.0.1,,,,,,,\n', '',
+        ["{csv}:1: column 2, 'ansible_host', cannot be a host variable: use a 'host' column instead",
+         "{csv}:1: column 3, 'inventory_hostname', cannot be a host variable: Ansible reserves that name",
+         "{csv}:1: column 4, 'hostvars', cannot be a host variable: Ansible reserves that name",
+         "{csv}:1: column 5, 'class', is not a valid variable name",
+         "{csv}:1: column 6, 'mac address', is not a valid variable name: use letters, digits and underscores, not starting with a digit, "
+         "for example 'mac_address'",
+         "{csv}:1: column 8, 'site', repeats column 7 (names are case-insensitive)"],
+    ),
+    'empty_host': (
+        'name,host,passcode\ngs1,10.0.0.1,%s\ngs2,,%s\ngs3,  ,%s\n' % ((PASSCODE,) * 3), '',
+        ["{csv}: 2 problems in 2 rows, no phone loaded (on_error: warn would skip the bad rows):",
+         "{csv}:3: the 'host' cell is empty",
+         "{csv}:4: the 'host' cell is empty"],
+    ),
+    'invalid_address': (
+        'name,host,passcode\na,999.1.1.1,{p}\nb,bad_host!,{p}\nc,http://10.0.0.1,{p}\nd,10.0.0.1:8080,{p}\ne,-gs.example.net,{p}\n'.format(p=PASSCODE),
+        '',
+        ["{csv}:2: host '999.1.1.1' is neither an IP address nor a valid DNS name",
+         "{csv}:3: host 'bad_host!' is neither an IP address nor a valid DNS name",
+         "{csv}:4: host 'http://10.0.0.1' is not an IP address or DNS name: put the scheme in the 'scheme' column",
+         "{csv}:5: host '10.0.0.1:8080' is not an IP address or DNS name: put the port in the 'port' column",
+         "{csv}:6: host '-gs.example.net' is neither an IP address nor a valid DNS name"],
+    ),
+    'invalid_port': (
+        'name,host,port,passcode\na,10.0.0.1,0,{p}\nb,10.0.0.2,65536,{p}\nc,10.0.0.3,http,{p}\nd,10.0.0.4,80.0,{p}\ne,10.0.0.5,65535,{p}\n'.format(
+            p=PASSCODE), '',
+        ["{csv}:2: port '0' is not a number from 1 to 65535",
+         "{csv}:3: port '65536' is not a number from 1 to 65535",
+         "{csv}:4: port 'http' is not a number from 1 to 65535",
+         "{csv}:5: port '80.0' is not a number from 1 to 65535"],
+    ),
+    'invalid_scheme': (
+        'name,host,scheme,passcode\na,10.0.0.1,ftp,{p}\nb,10.0.0.2,HTTPS,{p}\n'.format(p=PASSCODE), '',
+        ["{csv}:2: scheme 'ftp' is not 'http' or 'https'"],
+    ),
+    'duplicate_names': (
+        'name,host,passcode\ngs1,10.0.0.1,{p}\n\n# a comment\ngs1,10.0.0.2,{p}\n,10.0.0.3,{p}\n10.0.0.3,10.0.0.4,{p}\n'.format(p=PASSCODE), '',
+        ["{csv}:5: name 'gs1' is already used on line 2 (Ansible would silently merge the two phones)",
+         "{csv}:7: name '10.0.0.3' is already used on line 6 (Ansible would silently merge the two phones)"],
+    ),
+    'invalid_groups': (
+        'name,host,groups,passcode\na,10.0.0.1,floor-2,{p}\nb,10.0.0.2,"lobby, floor2",{p}\nc,10.0.0.3,all,{p}\nd,10.0.0.4,class|2nd,{p}\n'.format(
+            p=PASSCODE), '',
+        ["{csv}:2: group 'floor-2' is not a valid group name: use letters, digits and underscores, not starting with a digit; "
+         "separate groups with spaces or '|'",
+         "{csv}:3: group 'lobby,' is not a valid group name",
+         "{csv}:4: group 'all' is reserved by Ansible",
+         "{csv}:5: group 'class' is not a valid group name",
+         "{csv}:5: group '2nd' is not a valid group name"],
+    ),
+    'every_problem_with_physical_lines': (
+        '# phones\n'                                          # 1
+        'name,host,port,scheme,passcode,note\n'               # 2
+        'gs1,10.0.0.1,80,http,{p},"two\n'                     # 3
+        'lines"\n'                                            # 4
+        '\n'                                                  # 5
+        'gs1,10.0.0.2,0,ftp,{p},\n'                           # 6
+        '# skipped\n'                                         # 7
+        'gs3,,,,{p},\n'                                       # 8
+        'gs4,10.0.0.4,,,{p},"a\n'                             # 9
+        '\n'                                                  # 10
+        'b",extra\n'.format(p=PASSCODE),                      # 11
+        '',
+        ["{csv}: 5 problems in 3 rows, no phone loaded (on_error: warn would skip the bad rows):",
+         "{csv}:6: name 'gs1' is already used on line 3 (Ansible would silently merge the two phones)",
+         "{csv}:6: port '0' is not a number from 1 to 65535",
+         "{csv}:6: scheme 'ftp' is not 'http' or 'https'",
+         "{csv}:8: the 'host' cell is empty",
+         "{csv}:9: the row has 7 cells but the header has 6 columns (quote cells that contain the delimiter) "
+         "(the row spans lines 9-11: a quoted cell contains a line break, check the quotes)"],
+    ),
+    'not_utf8': (
+        'name,host,site\ngs1,10.0.0.1,Bern\ngs2,10.0.0.2,Z\u00fcrich\n'.encode('latin-1'), '',
+        ["{csv}:3: the file is not UTF-8 text. Save it from Excel as 'CSV UTF-8', or convert it, for example with: iconv -f WINDOWS-1252 -t UTF-8"],
+    ),
+    'missing_file': (
+        None, '',
+        ["{csv}: the CSV file does not exist (a relative 'path' is resolved against the directory of the configuration file)"],
+    ),
+    'path_is_a_directory': (
+        'directory', '',
+        ["{csv}: is a directory, not a CSV file"],
+    ),
+    'empty_file': (
+        '\n# nothing but a comment\n', '',
+        ["{csv}: the file has no header row (it is empty, or has only blank and comment lines)"],
+    ),
+    'invalid_default_group': (
+        'host\n10.0.0.1\n', 'default_group: voice-phones\n',
+        ["{config}: default_group 'voice-phones' is not a valid group name"],
+    ),
+    'invalid_on_error': (
+        'host\n10.0.0.1\n', 'on_error: ignore\n',
+        ["on_error", "ignore"],
+    ),
+    'strict_keyed_groups': (
+        'name,host,site,passcode\ngs1,10.0.0.1,hq,{p}\ngs2,10.0.0.2,,{p}\ngs3,10.0.0.3,,{p}\n'.format(p=PASSCODE),
+        'strict: true\nkeyed_groups:\n  - key: site\n    prefix: site\n',
+        ["{csv}: 2 phones failed compose, groups or keyed_groups with strict: true, no phone loaded:",
+         "{csv}:3: Could not generate group for host gs2 from site entry",
+         "{csv}:4: Could not generate group for host gs3 from site entry"],
+    ),
+}
+
+
+def write_case(directory, csv_content, extra_config):
+    csv_path = directory / 'phones.csv'
+    if csv_content == 'directory':
+        csv_path.mkdir()
+    elif isinstance(csv_content, bytes):
+        csv_path.write_bytes(csv_content)
+    elif csv_content is not None:
+        csv_path.write_text(csv_content, encoding='utf-8')
+    config_path = directory / 'office.grandstream.yml'
+    config_path.write_text('plugin: phonefleet.grandstream.csv\npath: phones.csv\n' + textwrap.dedent(extra_config))
+    return csv_path, config_path
+
+
+@pytest.mark.parametrize('case', sorted(ERROR_CASES))
+def test_bad_input_fails_with_every_problem_at_file_line(ansible, tmp_path, case):
+    csv_content, extra_config, expected = ERROR_CASES[case]
+    csv_path, config_path = write_case(tmp_path, csv_content, extra_config)
+    proc = ansible('ansible-inventory', '-i', config_path, '--list')
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    for message in expected:
+        assert in_output(message.format(csv=csv_path, config=config_path), proc.stderr)
+    assert in_output('Completely failed to parse inventory source %s' % config_path, proc.stderr)
+    assert 'Traceback' not in proc.stderr
+    assert PASSCODE not in proc.stdout + proc.stderr
+
+
+def test_bad_input_default_settings_warn_and_load_no_phone(ansible, tmp_path):
+    """Without ANSIBLE_INVENTORY_*UNPARSED* settings Ansible reports the failure as a warning and goes on without the source."""
+    csv_path, config_path = write_case(tmp_path, 'name,host,passcode\ngs1,,%s\n' % PASSCODE, '')
+    proc = ansible('ansible-inventory', '-i', config_path, '--list', strict=False)
+    assert proc.returncode == 0
+    assert in_output("%s:2: the 'host' cell is empty" % csv_path, proc.stderr)
+    assert in_output('Unable to parse %s as an inventory source' % config_path, proc.stderr)
+    assert json.loads(proc.stdout)['_meta']['hostvars'] == {}
+    assert PASSCODE not in proc.stdout + proc.stderr
+
+    awx_like = ansible('ansible-inventory', '-i', config_path, '--list', strict=False, env={'ANSIBLE_INVENTORY_UNPARSED_FAILED': 'true'})
+    assert awx_like.returncode == 1
+    assert in_output("%s:2: the 'host' cell is empty" % csv_path, awx_like.stderr)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root reads files whatever their mode')
+def test_unreadable_file(ansible, tmp_path):
+    csv_path, config_path = write_case(tmp_path, 'host\n10.0.0.1\n', '')
+    csv_path.chmod(0)
+    proc = ansible('ansible-inventory', '-i', config_path, '--list')
+    assert proc.returncode == 1
+    assert in_output('%s: cannot read the CSV file: Permission denied' % csv_path, proc.stderr)

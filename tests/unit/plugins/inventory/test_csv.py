@@ -1,0 +1,667 @@
+# Copyright: (c) 2025, phonefleet.grandstream contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the phonefleet.grandstream.csv inventory plugin: parsing, delimiter sniffing, line numbers, validation.
+
+Everything runs in-process against small CSV texts; the parse() tests use a real InventoryData and DataLoader
+with files in pytest's tmp_path.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from unittest import mock
+
+import pytest
+
+from ansible.errors import AnsibleParserError
+from ansible.inventory.data import InventoryData
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import inventory_loader
+
+from ansible_collections.phonefleet.grandstream.plugins.inventory.csv import (
+    CsvInventoryError,
+    InventoryModule,
+    PhoneTable,
+    decode_csv,
+    host_problem,
+    read_records,
+    sniff_delimiter,
+)
+
+try:
+    from ansible.template import is_trusted_as_template
+except ImportError:  # ansible-core 2.18
+    from ansible.utils.unsafe_proxy import AnsibleUnsafe
+
+    def is_trusted_as_template(value):
+        return not isinstance(value, AnsibleUnsafe)
+
+SOURCE = 'phones.csv'
+
+
+def table(text, **kwargs):
+    return PhoneTable(textwrap.dedent(text).lstrip('\n'), SOURCE, **kwargs)
+
+
+def phones_by_name(phone_table):
+    return {phone.name: phone for phone in phone_table.phones}
+
+
+# --- delimiter sniffing ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('header, expected', [
+    ('name,host,site\n', ','),
+    ('name;host;site\r\n', ';'),
+    ('name\thost\tsite\n', '\t'),
+    ('name|host|site\n', '|'),
+    ('host\n', ','),                        # a single column: nothing to detect, comma is as good as any
+    ('"name;x",host,site\n', ','),          # a quoted ';' does not count
+    ('name, host; site; model\n', ';'),     # the most frequent wins
+    ('name,host;site\n', ','),              # a tie goes to the comma
+])
+def test_sniff_delimiter(header, expected):
+    assert sniff_delimiter(header) == expected
+
+
+@pytest.mark.parametrize('text, delimiter, expected', [
+    ('host;name\n10.0.0.1;a\n', 'auto', ['10.0.0.1', 'a']),
+    ('host\tname\n10.0.0.1\ta\n', 'auto', ['10.0.0.1', 'a']),
+    ('host|name\n10.0.0.1|a\n', 'auto', ['10.0.0.1', 'a']),
+    ('host;name\n10.0.0.1;a,b\n', ';', ['10.0.0.1', 'a,b']),
+    ('host\tname\n10.0.0.1\ta;b\n', 'tab', ['10.0.0.1', 'a;b']),
+    ('# a comment; with, delimiters|\n\nhost;name\n10.0.0.1;a\n', 'auto', ['10.0.0.1', 'a']),
+])
+def test_read_records_delimiters(text, delimiter, expected):
+    records = list(read_records(text, SOURCE, delimiter))
+    assert records[1][2] == expected
+
+
+# --- physical line numbers ---------------------------------------------------------------------------------------
+
+def test_line_numbers_count_blank_comment_and_multiline_lines():
+    text = (
+        '# phones of the office\n'            # 1
+        '\n'                                  # 2
+        'name,host,note\n'                    # 3  header
+        'a,10.0.0.1,"two\n'                   # 4  record starts
+        'lines"\n'                            # 5  ... ends
+        '   \n'                               # 6  blank (spaces only)
+        '# gone\n'                            # 7
+        'b,10.0.0.2,"keeps\n'                 # 8  record starts
+        '# not a comment\n'                   # 9  inside quotes: part of the cell
+        '\n'                                  # 10 inside quotes: part of the cell
+        'end"\n'                              # 11
+        'c,10.0.0.3,plain\n'                  # 12
+    )
+    records = list(read_records(text, SOURCE))
+    assert [(first, last) for first, last, cells in records] == [(3, 3), (4, 5), (8, 11), (12, 12)]
+    assert records[2][2] == ['b', '10.0.0.2', 'keeps\n# not a comment\n\nend']
+
+
+@pytest.mark.parametrize('newline', ['\n', '\r\n', '\r'])
+def test_line_numbers_with_any_line_ending(newline):
+    text = newline.join(['host', '', '10.0.0.1', '# c', '10.0.0.2', ''])
+    assert [first for first, last, cells in read_records(text, SOURCE)] == [1, 3, 5]
+
+
+def test_problem_line_numbers_after_multiline_cell():
+    phone_table = table('''
+        name,host,note
+        a,10.0.0.1,"one
+        two
+        three"
+        b,not a host,x
+    ''')
+    assert phone_table.problems == [(5, "host 'not a host' is neither an IP address nor a valid DNS name")]
+
+
+# --- encoding ----------------------------------------------------------------------------------------------------
+
+def test_decode_strips_the_excel_byte_order_mark():
+    assert decode_csv(b'\xef\xbb\xbfhost\n10.0.0.1\n', SOURCE) == 'host\n10.0.0.1\n'
+    assert decode_csv('host,site\n10.0.0.1,Zürich\n'.encode('utf-8'), SOURCE) == 'host,site\n10.0.0.1,Zürich\n'
+
+
+def test_decode_names_the_line_of_the_first_byte_that_is_not_utf8():
+    data = 'host,site\n10.0.0.1,Bern\n10.0.0.2,Zürich\n'.encode('latin-1')
+    with pytest.raises(CsvInventoryError) as error:
+        decode_csv(data, SOURCE)
+    assert str(error.value).startswith("phones.csv:3: the file is not UTF-8 text.")
+
+
+def test_bom_header_is_not_part_of_the_first_column_name():
+    phone_table = table(decode_csv(b'\xef\xbb\xbfHost;Name\n10.0.0.1;a\n', SOURCE))
+    assert [phone.name for phone in phone_table.phones] == ['a']
+
+
+# --- columns -----------------------------------------------------------------------------------------------------
+
+def test_columns_map_to_variables_in_any_order_and_case():
+    phone_table = table('''
+        Site, PASSCODE ,Scheme,Port,Host,Name,Groups,mac
+        hq,s3cret,HTTPS,8443,10.1.4.10,gs-reception,lobby|floor2 floor3,00:0b:82:01:02:03
+    ''')
+    phone = phone_table.phones[0]
+    assert phone.name == 'gs-reception'
+    assert phone.variables == {
+        'ansible_host': '10.1.4.10',
+        'grandstream_port': 8443,
+        'grandstream_scheme': 'https',
+        'grandstream_passcode': 's3cret',
+        'site': 'hq',
+        'mac': '00:0b:82:01:02:03',
+        'ansible_connection': 'local',
+    }
+    assert phone.groups == ['lobby', 'floor2', 'floor3']
+    assert phone.line == 2
+
+
+def test_empty_cells_are_not_set_and_name_defaults_to_host():
+    phone_table = table('''
+        host,name,port,scheme,passcode,site,groups
+        10.0.0.1,,,,,,
+        gs2.example.net,  ,  ,,,  ,
+        fd00::12,,,,,lab,
+    ''')
+    phones = phones_by_name(phone_table)
+    assert sorted(phones) == ['10.0.0.1', 'fd00::12', 'gs2.example.net']
+    assert phones['10.0.0.1'].variables == {'ansible_host': '10.0.0.1', 'ansible_connection': 'local'}
+    assert phones['10.0.0.1'].groups == ()
+    assert phones['fd00::12'].variables['site'] == 'lab'
+
+
+def test_rows_of_empty_cells_and_short_rows():
+    phone_table = table('''
+        host,name,site
+        ,,,
+        , ,
+        10.0.0.1,a
+    ''')
+    assert [(phone.name, phone.variables.get('site')) for phone in phone_table.phones] == [('a', None)]
+    assert phone_table.problems == []
+
+
+def test_quoted_cells_keep_delimiters_and_quotes():
+    phone_table = table('''
+        host;name;note
+        10.0.0.1;a;"desk 4; ""north"" wing"
+    ''')
+    assert phone_table.phones[0].variables['note'] == 'desk 4; "north" wing'
+
+
+def test_connection_default_option_and_column():
+    text = '''
+        host,name,ansible_connection
+        10.0.0.1,a,
+        10.0.0.2,b,ssh
+    '''
+    assert {p.name: p.variables['ansible_connection'] for p in table(text).phones} == {'a': 'local', 'b': 'ssh'}
+    assert {p.name: p.variables.get('ansible_connection') for p in table(text, connection='').phones} == {'a': None, 'b': 'ssh'}
+    assert {p.name: p.variables['ansible_connection'] for p in table(text, connection='httpapi').phones} == {'a': 'httpapi', 'b': 'ssh'}
+
+
+def test_values_are_data_not_templates():
+    phone_table = table('''
+        host,name,model,passcode
+        10.0.0.1,a,"{{ lookup('pipe', 'id') }}",{{ x }}
+    ''')
+    variables = phone_table.phones[0].variables
+    assert variables['model'] == "{{ lookup('pipe', 'id') }}"
+    assert variables['grandstream_passcode'] == '{{ x }}'
+    for name in ('ansible_host', 'model', 'grandstream_passcode'):
+        assert not is_trusted_as_template(variables[name])
+
+
+# --- header problems ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('header, message', [
+    ('name,site', "phones.csv:1: the header row has no 'host' column (the phone's IP address or DNS name); its columns are: 'name', 'site'"),
+    ('host,ansible_host', "phones.csv:1: column 2, 'ansible_host', cannot be a host variable: use a 'host' column instead"),
+    ('host,grandstream_passcode', "phones.csv:1: column 2, 'grandstream_passcode', cannot be a host variable: use a 'passcode' column instead"),
+    ('host,inventory_hostname', "phones.csv:1: column 2, 'inventory_hostname', cannot be a host variable: Ansible reserves that name"),
+    ('host,hostvars', "phones.csv:1: column 2, 'hostvars', cannot be a host variable: Ansible reserves that name"),
+    ('host,lookup', "phones.csv:1: column 2, 'lookup', cannot be a host variable: Ansible reserves that name"),
+    ('host,class', "phones.csv:1: column 2, 'class', is not a valid variable name: use letters, digits and underscores, not starting with a digit"),
+    ('host,MAC Address', "phones.csv:1: column 2, 'mac address', is not a valid variable name: use letters, digits and underscores, "
+                         "not starting with a digit, for example 'mac_address'"),
+    ('host,2nd_line', "phones.csv:1: column 2, '2nd_line', is not a valid variable name: use letters, digits and underscores, "
+                      "not starting with a digit"),
+    ('host,Site,SITE', "phones.csv:1: column 3, 'site', repeats column 2 (names are case-insensitive)"),
+])
+def test_header_problems(header, message):
+    with pytest.raises(CsvInventoryError) as error:
+        table(header + '\n10.0.0.1,a,b\n')
+    assert str(error.value) == message
+
+
+def test_every_header_problem_is_listed_with_the_header_line():
+    with pytest.raises(CsvInventoryError) as error:
+        table('# exported 2025-01-01\n\nname,ansible_host,class\n')
+    assert str(error.value).splitlines() == [
+        "phones.csv:3: column 2, 'ansible_host', cannot be a host variable: use a 'host' column instead",
+        "phones.csv:3: column 3, 'class', is not a valid variable name: use letters, digits and underscores, not starting with a digit",
+        "phones.csv:3: the header row has no 'host' column (the phone's IP address or DNS name); its columns are: 'name', 'ansible_host', 'class'",
+    ]
+
+
+@pytest.mark.parametrize('text', ['', '\n\n', '# only a comment\n\n'])
+def test_a_file_without_header(text):
+    with pytest.raises(CsvInventoryError, match='phones.csv: the file has no header row'):
+        PhoneTable(text, SOURCE)
+
+
+def test_header_only_is_an_empty_inventory():
+    assert table('host,name\n').phones == []
+
+
+def test_unnamed_columns_are_ignored_unless_they_hold_values():
+    phone_table = table('''
+        host,name,,
+        10.0.0.1,a,,
+        10.0.0.2,b,,x
+    ''')
+    assert [phone.name for phone in phone_table.phones] == ['a']
+    assert phone_table.problems == [(3, 'column 4 has a value but no name in the header row')]
+
+
+# --- row problems ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('host', [
+    '10.0.0.1', '192.168.100.254', 'fd00::1', '::1', 'gs1', 'gs-1.voice.example.net', 'GS1.Example.NET.', 'a' * 63 + '.example',
+])
+def test_valid_hosts(host):
+    assert host_problem(host) is None
+
+
+@pytest.mark.parametrize('host, message', [
+    ('999.1.1.1', "host '999.1.1.1' is neither an IP address nor a valid DNS name"),
+    ('10.0.0', "host '10.0.0' is neither an IP address nor a valid DNS name"),
+    ('bad_host', "host 'bad_host' is neither an IP address nor a valid DNS name"),
+    ('-gs1.example.net', "host '-gs1.example.net' is neither an IP address nor a valid DNS name"),
+    ('gs 1', "host 'gs 1' is neither an IP address nor a valid DNS name"),
+    ('a' * 64 + '.example', "host '%s.example' is neither an IP address nor a valid DNS name" % ('a' * 64)),
+    ('gs..example', "host 'gs..example' is neither an IP address nor a valid DNS name"),
+    ('http://10.0.0.1', "host 'http://10.0.0.1' is not an IP address or DNS name: put the scheme in the 'scheme' column"),
+    ('10.0.0.1:8080', "host '10.0.0.1:8080' is not an IP address or DNS name: put the port in the 'port' column"),
+    ('[fd00::1]:443', "host '[fd00::1]:443' is not an IP address or DNS name: put the port in the 'port' column"),
+])
+def test_invalid_hosts(host, message):
+    assert host_problem(host) == message
+
+
+@pytest.mark.parametrize('row, message', [
+    (',a,,,', "the 'host' cell is empty"),
+    ('10.0.0.1,a,0,,', "port '0' is not a number from 1 to 65535"),
+    ('10.0.0.1,a,65536,,', "port '65536' is not a number from 1 to 65535"),
+    ('10.0.0.1,a,http,,', "port 'http' is not a number from 1 to 65535"),
+    ('10.0.0.1,a,80.0,,', "port '80.0' is not a number from 1 to 65535"),
+    ('10.0.0.1,a,-1,,', "port '-1' is not a number from 1 to 65535"),
+    ('10.0.0.1,a,,ftp,', "scheme 'ftp' is not 'http' or 'https'"),
+    ('10.0.0.1,a,,,1floor', "group '1floor' is not a valid group name: use letters, digits and underscores, not starting with a digit; "
+                            "separate groups with spaces or '|'"),
+    ('10.0.0.1,a,,,floor-2', "group 'floor-2' is not a valid group name: use letters, digits and underscores, not starting with a digit; "
+                             "separate groups with spaces or '|'"),
+    ('10.0.0.1,a,,,class', "group 'class' is not a valid group name: use letters, digits and underscores, not starting with a digit; "
+                           "separate groups with spaces or '|'"),
+    ('10.0.0.1,a,,,all', "group 'all' is reserved by Ansible"),
+    ('10.0.0.1,a,,,"ungrouped"', "group 'ungrouped' is reserved by Ansible"),
+    ('10.0.0.1,a b,,,', "name 'a b' is not a usable inventory hostname: use letters, digits, '.', '-', '_', ':' or '@'"),
+    ('10.0.0.1,{{x}},,,', "name '{{x}}' is not a usable inventory hostname: use letters, digits, '.', '-', '_', ':' or '@'"),
+    ('10.0.0.1,a,,,,extra', "the row has 6 cells but the header has 5 columns (quote cells that contain the delimiter)"),
+])
+def test_row_problems(row, message):
+    phone_table = table('host,name,port,scheme,groups\n' + row + '\n')
+    assert phone_table.problems == [(2, message)]
+    assert phone_table.bad_rows == [2]
+    assert phone_table.phones == []
+
+
+def test_valid_ports_and_schemes():
+    phone_table = table('''
+        host,name,port,scheme
+        10.0.0.1,a,1,http
+        10.0.0.2,b,65535,HTTPS
+    ''')
+    assert [(p.variables['grandstream_port'], p.variables['grandstream_scheme']) for p in phone_table.phones] == [(1, 'http'), (65535, 'https')]
+
+
+def test_duplicate_names_name_the_first_line():
+    phone_table = table('''
+        name,host
+        gs1,10.0.0.1
+        gs2,10.0.0.2
+
+        gs1,10.0.0.3
+        10.0.0.4,10.0.0.4
+        ,10.0.0.4
+    ''')
+    assert phone_table.problems == [
+        (5, "name 'gs1' is already used on line 2 (Ansible would silently merge the two phones)"),
+        (7, "name '10.0.0.4' is already used on line 6 (Ansible would silently merge the two phones)"),
+    ]
+    assert [phone.name for phone in phone_table.phones] == ['gs1', 'gs2', '10.0.0.4']
+
+
+def test_same_address_and_port_is_a_warning():
+    phone_table = table('''
+        name,host,port
+        gs1,10.0.0.1,
+        gs2,10.0.0.1,
+        gs3,10.0.0.1,8080
+        gs4,GS.example.net,
+        gs5,gs.example.net,
+    ''')
+    assert phone_table.problems == []
+    assert phone_table.warnings == [
+        (3, "gs2 has the same host '10.0.0.1' and port as the phone on line 2"),
+        (6, "gs5 has the same host 'gs.example.net' and port as the phone on line 5"),
+    ]
+
+
+def test_every_problem_of_every_row_is_listed_without_the_passcode():
+    phone_table = table('''
+        name,host,port,scheme,passcode
+        gs1,10.0.0.1,80,http,hunter2
+        gs1,10.0.0.256,0,ftp,hunter2
+        gs3,,,,hunter2
+        gs4,10.0.0.4,,,hunter2
+    ''')
+    assert phone_table.problems == [
+        (3, "host '10.0.0.256' is neither an IP address nor a valid DNS name"),
+        (3, "name 'gs1' is already used on line 2 (Ansible would silently merge the two phones)"),
+        (3, "port '0' is not a number from 1 to 65535"),
+        (3, "scheme 'ftp' is not 'http' or 'https'"),
+        (4, "the 'host' cell is empty"),
+    ]
+    assert phone_table.bad_rows == [3, 4]
+    assert [phone.name for phone in phone_table.phones] == ['gs1', 'gs4']
+    assert 'hunter2' not in repr(phone_table.problems)
+
+
+def test_a_problem_in_a_multiline_row_points_at_the_quotes():
+    phone_table = table('name,host,note\n"gs1,10.0.0.1,x\ngs2,10.0.0.2,y\n')
+    assert phone_table.problems == [
+        (2, "the 'host' cell is empty (the row spans lines 2-3: a quoted cell contains a line break, check the quotes)"),
+        (2, "name 'gs1,10.0.0.1,x\\ngs2,10.0.0.2,y' is not a usable inventory hostname: use letters, digits, '.', '-', '_', ':' or '@' "
+            "(the row spans lines 2-3: a quoted cell contains a line break, check the quotes)"),
+    ]
+
+
+# --- the plugin: verify_file and parse ----------------------------------------------------------------------------
+
+@pytest.fixture
+def plugin():
+    return inventory_loader.get('phonefleet.grandstream.csv')
+
+
+@pytest.mark.parametrize('name, wanted', [
+    ('office.grandstream.yml', True),
+    ('grandstream.yaml', True),
+    ('office.grandstream.json', False),
+    ('office.yml', False),
+    ('phones.csv', False),
+])
+def test_verify_file(plugin, tmp_path, name, wanted):
+    path = tmp_path / name
+    path.write_text('plugin: phonefleet.grandstream.csv\n')
+    with mock.patch.object(plugin.display, 'vvv') as vvv:
+        assert plugin.verify_file(str(path)) is wanted
+    if not wanted:
+        vvv.assert_called_once()
+        assert 'only reads configuration files whose names end in grandstream.yml or grandstream.yaml' in vvv.call_args[0][0]
+
+
+def test_verify_file_missing(plugin, tmp_path):
+    assert plugin.verify_file(str(tmp_path / 'gone.grandstream.yml')) is False
+
+
+def run_parse(plugin, tmp_path, config, csv_text=None, csv_name='phones.csv'):
+    if csv_text is not None:
+        (tmp_path / csv_name).write_bytes(csv_text.encode('utf-8') if isinstance(csv_text, str) else csv_text)
+    config_path = tmp_path / 'office.grandstream.yml'
+    config_path.write_text(textwrap.dedent(config))
+    inventory = InventoryData()
+    plugin.parse(inventory, DataLoader(), str(config_path), cache=False)
+    return inventory
+
+
+def group_members(inventory, group):
+    return sorted(host.name for host in inventory.groups[group].get_hosts())
+
+
+def test_parse_resolves_a_relative_path_against_the_config_directory(plugin, tmp_path, monkeypatch):
+    monkeypatch.chdir('/')
+    inventory = run_parse(plugin, tmp_path, '''
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+    ''', 'name,host,groups\ngs1,10.0.0.1,lobby\ngs2,10.0.0.2,\n')
+    assert group_members(inventory, 'grandstream') == ['gs1', 'gs2']
+    assert group_members(inventory, 'lobby') == ['gs1']
+    assert inventory.get_host('gs1').vars['ansible_host'] == '10.0.0.1'
+    assert inventory.get_host('gs1').vars['ansible_connection'] == 'local'
+
+
+def test_parse_default_group_and_connection_options(plugin, tmp_path):
+    inventory = run_parse(plugin, tmp_path, '''
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+        default_group: phones
+        connection: ''
+    ''', 'name,host\ngs1,10.0.0.1\n')
+    assert 'grandstream' not in inventory.groups
+    assert group_members(inventory, 'phones') == ['gs1']
+    assert 'ansible_connection' not in inventory.get_host('gs1').vars
+
+
+def test_parse_rejects_an_invalid_default_group(plugin, tmp_path):
+    with pytest.raises(AnsibleParserError, match="default_group 'voice-phones' is not a valid group name"):
+        run_parse(plugin, tmp_path, '''
+            plugin: phonefleet.grandstream.csv
+            path: phones.csv
+            default_group: voice-phones
+        ''', 'host\n10.0.0.1\n')
+
+
+def test_parse_fail_lists_every_problem_and_loads_nothing(plugin, tmp_path):
+    with pytest.raises(AnsibleParserError) as error:
+        run_parse(plugin, tmp_path, '''
+            plugin: phonefleet.grandstream.csv
+            path: phones.csv
+        ''', 'name,host,port,passcode\ngs1,10.0.0.1,,pw-1\ngs2,,,pw-2\ngs3,10.0.0.3,99999,pw-3\n')
+    message = error.value.message
+    csv_path = str(tmp_path / 'phones.csv')
+    assert message.splitlines() == [
+        '%s: 2 problems in 2 rows, no phone loaded (on_error: warn would skip the bad rows):' % csv_path,
+        "%s:3: the 'host' cell is empty" % csv_path,
+        "%s:4: port '99999' is not a number from 1 to 65535" % csv_path,
+    ]
+    assert 'pw-' not in message
+
+
+def test_parse_warn_skips_bad_rows(plugin, tmp_path):
+    with mock.patch.object(plugin.display, 'warning') as warning:
+        inventory = run_parse(plugin, tmp_path, '''
+            plugin: phonefleet.grandstream.csv
+            path: phones.csv
+            on_error: warn
+        ''', 'name,host,scheme,passcode\ngs1,10.0.0.1,,pw-1\ngs2,,ftp,pw-2\ngs3,10.0.0.3,,pw-3\n')
+    assert group_members(inventory, 'grandstream') == ['gs1', 'gs3']
+    csv_path = str(tmp_path / 'phones.csv')
+    assert [call[0][0] for call in warning.call_args_list] == [
+        "%s:3: skipped this row: the 'host' cell is empty; scheme 'ftp' is not 'http' or 'https'" % csv_path,
+    ]
+
+
+@pytest.mark.parametrize('csv_text, message', [
+    (None, ": the CSV file does not exist (a relative 'path' is resolved against the directory of the configuration file)"),
+    (b'host\n10.0.0.1\nZ\xfcrich\n', ":3: the file is not UTF-8 text."),
+    (b'name,host\n', None),
+])
+def test_parse_file_problems(plugin, tmp_path, csv_text, message):
+    config = '''
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+    '''
+    if message is None:
+        assert not run_parse(plugin, tmp_path, config, csv_text).hosts
+        return
+    with pytest.raises(AnsibleParserError) as error:
+        run_parse(plugin, tmp_path, config, csv_text)
+    assert error.value.message.startswith(str(tmp_path / 'phones.csv') + message)
+
+
+def test_parse_unreadable_file(plugin, tmp_path):
+    (tmp_path / 'phones.csv').write_text('host\n')
+    with mock.patch('builtins.open', side_effect=PermissionError(13, 'Permission denied')):
+        with pytest.raises(CsvInventoryError, match=r'phones.csv: cannot read the CSV file: Permission denied'):
+            plugin._read_text(str(tmp_path / 'phones.csv'))
+
+
+def test_parse_a_directory(plugin, tmp_path):
+    (tmp_path / 'phones.csv').mkdir()
+    with pytest.raises(AnsibleParserError, match='phones.csv: is a directory, not a CSV file'):
+        run_parse(plugin, tmp_path, 'plugin: phonefleet.grandstream.csv\npath: phones.csv\n')
+
+
+def test_parse_warns_about_unknown_options(plugin, tmp_path):
+    with mock.patch.object(plugin.display, 'warning') as warning:
+        run_parse(plugin, tmp_path, 'plugin: phonefleet.grandstream.csv\npath: phones.csv\ndelimter: ";"\n', 'host\n10.0.0.1\n')
+    assert 'ignoring unknown option delimter' in warning.call_args[0][0]
+
+
+CONSTRUCTED_CSV = 'name,host,site,model\ngs1,10.0.0.1,hq,GRP2614\ngs2,10.0.0.2,lab,GRP2612\ngs3,10.0.0.3,,GRP2612\n'
+
+
+@pytest.mark.parametrize('key', ['site', 'site | string', "site | default('')"])
+def test_keyed_groups_on_a_column_name_match_the_template_engine(plugin, tmp_path, key):
+    inventory = run_parse(plugin, tmp_path, '''
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+        keyed_groups:
+          - key: %s
+            prefix: site
+    ''' % key, CONSTRUCTED_CSV)
+    assert group_members(inventory, 'site_hq') == ['gs1']
+    assert group_members(inventory, 'site_lab') == ['gs2']
+
+
+def test_compose_groups_and_keyed_groups_see_the_final_variables(plugin, tmp_path):
+    inventory = run_parse(plugin, tmp_path, '''
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+        leading_separator: false
+        compose:
+          url: "'http://' ~ ansible_host"
+          ansible_connection: "'httpapi'"
+        groups:
+          grp2612: model == 'GRP2612'
+          httpapi_phones: ansible_connection == 'httpapi'
+        keyed_groups:
+          - key: model | lower
+          - key: site | default('')
+            prefix: site
+            default_value: unknown
+            parent_group: sites
+    ''', CONSTRUCTED_CSV)
+    assert inventory.get_host('gs1').vars['url'] == 'http://10.0.0.1'
+    assert inventory.get_host('gs1').vars['ansible_connection'] == 'httpapi'
+    assert group_members(inventory, 'grp2612') == ['gs2', 'gs3']
+    assert group_members(inventory, 'httpapi_phones') == ['gs1', 'gs2', 'gs3']  # groups see what compose set
+    assert group_members(inventory, 'grp2614') == ['gs1']
+    assert group_members(inventory, 'site_unknown') == ['gs3']
+    assert sorted(group.name for group in inventory.groups['sites'].child_groups) == ['site_hq', 'site_lab', 'site_unknown']
+
+
+def test_compose_does_not_render_csv_values(plugin, tmp_path):
+    inventory = run_parse(plugin, tmp_path, '''
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+        compose:
+          label: model ~ '!'
+        keyed_groups:
+          - key: model
+    ''', 'host,model\n10.0.0.1,"{{ 7 * 6 }}"\n')
+    variables = inventory.get_host('10.0.0.1').vars
+    assert variables['model'] == '{{ 7 * 6 }}'
+    assert variables['label'] == '{{ 7 * 6 }}!'
+
+
+def test_strict_failures_list_every_phone_and_leave_nothing_behind(plugin, tmp_path):
+    with pytest.raises(AnsibleParserError) as error:
+        run_parse(plugin, tmp_path, '''
+            plugin: phonefleet.grandstream.csv
+            path: phones.csv
+            strict: true
+            keyed_groups:
+              - key: site
+                prefix: site
+        ''', CONSTRUCTED_CSV + 'gs4,10.0.0.4,,x\n')
+    lines = error.value.message.splitlines()
+    csv_path = str(tmp_path / 'phones.csv')
+    assert lines[0] == '%s: 2 phones failed compose, groups or keyed_groups with strict: true, no phone loaded:' % csv_path
+    assert lines[1].startswith('%s:4: ' % csv_path) and 'gs3' in lines[1]
+    assert lines[2].startswith('%s:5: ' % csv_path) and 'gs4' in lines[2]
+
+
+def test_strict_failure_rollback_keeps_other_sources(plugin, tmp_path):
+    (tmp_path / 'phones.csv').write_text(CONSTRUCTED_CSV)
+    config_path = tmp_path / 'office.grandstream.yml'
+    config_path.write_text('plugin: phonefleet.grandstream.csv\npath: phones.csv\nstrict: true\ncompose:\n  x: nope + 1\n')
+    inventory = InventoryData()
+    inventory.add_group('earlier')
+    inventory.add_host('gs1', group='earlier')
+    with pytest.raises(AnsibleParserError):
+        plugin.parse(inventory, DataLoader(), str(config_path), cache=False)
+    assert sorted(inventory.hosts) == ['gs1']
+    assert sorted(inventory.groups) == ['all', 'earlier', 'ungrouped']
+
+
+def test_strict_failure_in_warn_mode_skips_the_phone(plugin, tmp_path):
+    with mock.patch.object(plugin.display, 'warning') as warning:
+        inventory = run_parse(plugin, tmp_path, '''
+            plugin: phonefleet.grandstream.csv
+            path: phones.csv
+            on_error: warn
+            strict: true
+            keyed_groups:
+              - key: site
+        ''', CONSTRUCTED_CSV)
+    assert sorted(inventory.hosts) == ['gs1', 'gs2']
+    assert warning.call_args[0][0].startswith(str(tmp_path / 'phones.csv') + ':4: skipped this row: ')
+
+
+def test_vault_encrypted_csv(plugin, tmp_path):
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    secret = VaultSecret(b'correct horse')
+    encrypted = VaultLib([('default', secret)]).encrypt('name,host\ngs1,10.0.0.1\n', secret)
+    (tmp_path / 'phones.csv').write_bytes(encrypted)
+    config_path = tmp_path / 'office.grandstream.yml'
+    config_path.write_text('plugin: phonefleet.grandstream.csv\npath: phones.csv\n')
+
+    loader = DataLoader()
+    loader.set_vault_secrets([('default', secret)])
+    inventory = InventoryData()
+    plugin.parse(inventory, loader, str(config_path), cache=False)
+    assert sorted(inventory.hosts) == ['gs1']
+
+    with pytest.raises(AnsibleParserError, match='cannot decrypt the vault-encrypted CSV file'):
+        plugin.parse(InventoryData(), DataLoader(), str(config_path), cache=False)
+
+
+def test_the_plugin_class_is_the_loaded_one(plugin):
+    assert isinstance(plugin, InventoryModule)
+    assert plugin.NAME == 'phonefleet.grandstream.csv'
+
+
+def test_strict_failure_in_warn_mode_keeps_a_phone_of_an_earlier_source(plugin, tmp_path):
+    (tmp_path / 'phones.csv').write_text(CONSTRUCTED_CSV)
+    config_path = tmp_path / 'office.grandstream.yml'
+    config_path.write_text('plugin: phonefleet.grandstream.csv\npath: phones.csv\non_error: warn\nstrict: true\nkeyed_groups:\n  - key: site\n')
+    inventory = InventoryData()
+    inventory.add_host('gs3')
+    with mock.patch.object(plugin.display, 'warning') as warning:
+        plugin.parse(inventory, DataLoader(), str(config_path), cache=False)
+    assert sorted(inventory.hosts) == ['gs1', 'gs2', 'gs3']
+    message = warning.call_args[0][0]
+    assert message.startswith(str(tmp_path / 'phones.csv') + ':4: ') and 'skipped' not in message
