@@ -46,7 +46,7 @@ bench: venv
 	$(BIN)/python tests/bench/run_all.py
 
 demo: venv
-	@echo "make demo: coming soon (needs the audit and rolling reboot roles)"
+	$(BIN)/python tests/demo/demo.py
 
 clean:
-	rm -rf .build tests/output
+	rm -rf .build tests/output demo-output

@@ -108,7 +108,7 @@ def send_key(client, params, check_mode):
         client.get_phone_status()  # proves reachability and the passcode, sends no key
     else:
         client.send_key(keys)
-    return {'changed': True, 'keys': keys, 'sent': not check_mode}
+    return {'changed': True, 'key_tokens': keys, 'sent': not check_mode}
 
 
 def make_call(client, params, check_mode, sleep=None, clock=None):

@@ -59,7 +59,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-keys:
+key_tokens:
   description: The key names sent (or that would be sent in check mode), normalized.
   returned: success
   type: list

@@ -39,7 +39,7 @@ def main():
                            '-e', 'grandstream_in_process=%s' % in_process]
                 if limit < args.phones:
                     command += ['--limit', 'all[0:%d]' % (limit - 1)]
-                seconds, returncode, output, _ = run_timed(command, ansible_env(directory))
+                seconds, returncode, output = run_timed(command, ansible_env(directory))[:3]
                 status = 'ok' if returncode == 0 else 'FAILED rc=%d' % returncode
                 print('  %-12s forks=%-3d phones=%-5d %7.1f s  (%.1f ms per phone)  %s'
                       % (label, forks, limit, seconds, 1000.0 * seconds / limit, status))

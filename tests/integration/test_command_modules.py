@@ -210,7 +210,7 @@ def test_call_handling_and_idempotency(sim_fleet, run_ansible, tmp_path):
     assert call['changed'] is True and not call.get('failed') and call['line'] == 1
     assert call['state'] in ('dialing', 'calling', 'ringing', 'connected')
     assert result['end3']['changed'] is True
-    assert result['lock']['changed'] is True and result['lock']['keys'] == ['LOCK']
+    assert result['lock']['changed'] is True and result['lock']['key_tokens'] == ['LOCK']
     assert result['badkey']['failed'] is True and "'FLASH'" in result['badkey']['msg']
     assert result['accept']['changed'] is False
 

@@ -94,17 +94,17 @@ FAULTS = [
 
 def test_every_error_class_from_its_fault(sim_fleet, run_adhoc, tmp_path):
     fleet = sim_fleet(count=len(FAULTS) + 1)
-    for phone, (fault, _, _) in zip(fleet.phones, FAULTS):
+    for phone, fault in zip(fleet.phones, [row[0] for row in FAULTS]):
         phone.set_fault(fault)
     locked = fleet.phones[-1]
     inventory = tmp_path / 'phones.ini'
     fleet.write_ini(inventory)
     # unauthorized_body makes a wrong passcode answer 200 "unauthorized" instead of HTTP 401.
-    body_auth = fleet.phones[[fault for fault, _, _ in FAULTS].index('unauthorized_body')]
+    body_auth = fleet.phones[[row[0] for row in FAULTS].index('unauthorized_body')]
     inventory.write_text(inventory.read_text().replace(locked.spec.passcode, 'not-the-passcode')
                          .replace(body_auth.spec.passcode, 'also-not-the-passcode'))
     # Four wrong passcodes before the run: the run's own attempt is the fifth and locks the phone.
-    for _ in range(4):
+    for attempt in range(4):  # pylint: disable=unused-variable
         run_adhoc(inventory, locked.spec.name, 'phonefleet.grandstream.phone_status_info')
     proc, results = run_adhoc(inventory, 'all', 'phonefleet.grandstream.phone_status_info', '-e', 'grandstream_timeout=1')
     for phone, (fault, error_class, words) in zip(fleet.phones, FAULTS):
@@ -127,8 +127,8 @@ def test_in_process_and_module_paths_agree(sim_fleet, run_adhoc, tmp_path):
     for module in ('accounts_info', 'phone_status_info', 'line_status_info'):
         by_path = {}
         for in_process in ('true', 'false'):
-            _, results = run_adhoc(inventory, 'all', 'phonefleet.grandstream.%s' % module,
-                                   '-e', 'grandstream_in_process=%s' % in_process)
+            results = run_adhoc(inventory, 'all', 'phonefleet.grandstream.%s' % module,
+                                '-e', 'grandstream_in_process=%s' % in_process)[1]
             for result in results.values():
                 for volatile in ('invocation', 'ansible_facts', '_ansible_no_log', 'warnings', 'deprecations', 'exception'):
                     result.pop(volatile, None)

@@ -8,4 +8,7 @@ rm -rf "$dest"
 mkdir -p "$dest"
 git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
   | tar --null -T - -cf - | tar -xf - -C "$dest"
+# A repository of its own: otherwise ansible-test finds the enclosing checkout, whose
+# .gitignore hides .build/, and silently tests nothing.
+git -C "$dest" init -q
 echo "$dest"

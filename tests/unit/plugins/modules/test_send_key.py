@@ -21,7 +21,7 @@ def test_keys_go_in_one_request(phone, keys, sent):
     result = run(keys=keys)
     assert result['changed'] is True and result['sent'] is True
     assert phone.commands() == [('api-send_key', {'keys': sent})]
-    assert result['keys'] == sent.split(':')
+    assert result['key_tokens'] == sent.split(':')
 
 
 @pytest.mark.parametrize('keys, named', [(['1', 'FLASH'], "'FLASH'"), (['1::2'], "''"), (['MPK0'], "'MPK0'")])
@@ -44,4 +44,4 @@ def test_a_second_run_sends_again(phone):
 
 def test_main(phone, run_main):
     result = run_main(send_key, params(keys=['OK']))
-    assert result['failed'] is False and result['keys'] == ['OK']
+    assert result['failed'] is False and result['key_tokens'] == ['OK']

@@ -1,0 +1,94 @@
+"""`make demo`: a simulated fleet of 50 phones, a registration audit, then a rolling reboot.
+
+No phone is needed: the simulator listens on 127.88.0.x only. Reports land in demo-output/.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / 'tests' / 'bench'))
+
+from benchlib import SimulatedFleet, ansible_env, BIN  # noqa: E402  pylint: disable=wrong-import-position
+
+OUTPUT = REPO / 'demo-output'
+
+# 44 healthy phones in two sites, and the problems a real fleet has.
+FLEET = {
+    'network': '127.88.0.0',
+    'port': 8080,
+    'defaults': {'save_delay': 0.3, 'down_time': 2.0, 'register_delay': 1.0},
+    'phones': [
+        {'count': 30, 'name': 'hq-{n:03d}', 'site': 'hq', 'model': 'GRP2614'},
+        {'count': 14, 'name': 'branch-{n:03d}', 'site': 'branch', 'model': 'GRP2616', 'firmware': 'new'},
+        {'name': 'hq-lobby', 'site': 'hq', 'model': 'GRP2612', 'fault': 'unregistered'},
+        {'name': 'hq-kitchen', 'site': 'hq', 'model': 'GRP2612', 'fault': 'unregistered'},
+        {'name': 'hq-reception', 'site': 'hq', 'model': 'GRP2614',
+         'call': {'line': 1, 'state': 'connected', 'remotenumber': '5551234', 'ends_after': 12}},
+        {'name': 'branch-ceo', 'site': 'branch', 'model': 'GRP2616',
+         'call': {'line': 1, 'state': 'connected', 'remotenumber': '5559876', 'ends_after': None}},
+        {'name': 'branch-storage', 'site': 'branch', 'model': 'GRP2612', 'fault': 'down'},
+        {'name': 'hq-training', 'site': 'hq', 'model': 'GRP2612', 'fault': 'wrong_passcode'},
+    ],
+}
+
+INVENTORY = """---
+plugin: phonefleet.grandstream.csv
+path: phones.csv
+keyed_groups:
+  - key: site
+    prefix: site
+"""
+
+
+def run(title, playbook, *extra):
+    print('\n==> %s' % title, flush=True)
+    command = [str(BIN / 'ansible-playbook'), '-i', str(OUTPUT / 'inventory' / 'demo.grandstream.yml'),
+               str(REPO / 'playbooks' / playbook)] + list(extra)
+    started = time.monotonic()
+    code = os.spawnve(os.P_WAIT, command[0], command, ansible_env(OUTPUT / 'work'))
+    print('--> %s finished in %.1f s (exit code %d)' % (playbook, time.monotonic() - started, code), flush=True)
+    return code
+
+
+def main():
+    shutil.rmtree(OUTPUT, ignore_errors=True)
+    (OUTPUT / 'inventory').mkdir(parents=True)
+    (OUTPUT / 'work').mkdir()
+    print('Starting a simulated fleet of %d phones on 127.88.0.x (loopback only)...'
+          % sum(item.get('count', 1) for item in FLEET['phones']), flush=True)
+    with SimulatedFleet(FLEET, OUTPUT / 'work') as fleet:
+        shutil.copy(fleet.csv, OUTPUT / 'inventory' / 'phones.csv')
+        (OUTPUT / 'inventory' / 'demo.grandstream.yml').write_text(INVENTORY)
+        run('Registration audit (reports in demo-output/audit)', 'registration_audit.yml',
+            '-e', 'registration_audit_report_dir=%s' % (OUTPUT / 'audit'), '-e', 'registration_audit_fail_under=0')
+        run('Rolling reboot, batches of 10, simulated 3-second reboots (reports in demo-output/reboot)', 'rolling_reboot.yml',
+            '-e', json.dumps({
+                'rolling_reboot_report_dir': str(OUTPUT / 'reboot'),
+                'rolling_reboot_state_dir': str(OUTPUT / 'reboot' / 'state'),
+                'rolling_reboot_run_id': 'demo',
+                'rolling_reboot_batch_size': 10,
+                'rolling_reboot_canary': 2,
+                'rolling_reboot_busy_policy': 'wait',
+                'rolling_reboot_busy_timeout': 20,
+                'rolling_reboot_poll_interval': 0.5,
+                'rolling_reboot_down_timeout': 15,
+                'rolling_reboot_reboot_timeout': 30,
+                'rolling_reboot_registration_timeout': 15,
+                'rolling_reboot_max_fail_percent': 50,
+            }))
+    print('\nThe simulated fleet is stopped. Reports:')
+    for path in sorted(OUTPUT.glob('*/*')):
+        if path.is_file():
+            print('  %s' % path.relative_to(REPO))
+    html = OUTPUT / 'audit' / 'registration_audit.html'
+    if html.exists():
+        print('\nOpen %s in a browser for the audit page.' % html)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,657 @@
+"""Execution environment (ansible-builder) and AWX objects as code (extensions/awx/).
+
+- meta/execution-environment.yml names the collection's Python requirements for ansible-builder.
+- Both EE definitions of docs/execution-environment.md go through ``ansible-builder create`` with every network
+  connection refused; the generated galaxy stage is replayed (``ansible-galaxy collection install`` from
+  ``_build/``) and ``ansible-builder introspect`` must find ``requests`` through meta/execution-environment.yml.
+- extensions/awx/apply.yml passes ``ansible-playbook --syntax-check`` and ansible-lint with the real awx.awx
+  collection (bundled in the pinned ``ansible`` package, requirements-dev.txt); every task option exists
+  in the awx.awx module it calls; the objects keep the rules of docs/awx.md (the reboot is never sliced, ...).
+"""
+
+import fnmatch
+import http.server
+import itertools
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tarfile
+import threading
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+EE_DOC = REPO / 'docs' / 'execution-environment.md'
+AWX_DIR = REPO / 'extensions' / 'awx'
+TARBALL_NAME = 'phonefleet-grandstream.tar.gz'
+
+# Imported first by every Python process of a command (through PYTHONPATH): any attempt to open a network
+# connection (other than a Unix socket) fails loudly, so a command that passes needs no network.
+NO_NETWORK_SITECUSTOMIZE = '''
+import socket
+
+_connect = socket.socket.connect
+
+
+def _refuse(self, address, *args, **kwargs):
+    if self.family == getattr(socket, 'AF_UNIX', None):
+        return _connect(self, address, *args, **kwargs)
+    raise OSError('test_awx_ee: network connection to %r attempted' % (address,))
+
+
+socket.socket.connect = _refuse
+socket.socket.connect_ex = _refuse
+'''
+
+
+class _Loader(yaml.SafeLoader):
+    """Reads Ansible YAML: ``!unsafe`` strings are plain strings here."""
+
+
+_Loader.add_constructor('!unsafe', lambda loader, node: loader.construct_scalar(node))
+
+
+def load_yaml(path):
+    with open(path, encoding='utf-8') as handle:
+        return yaml.load(handle, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def tool(name):
+    path = BIN / name
+    if not path.exists():
+        pytest.fail('%s is not installed next to %s: run `make venv` (requirements-dev.txt pins it)'
+                    % (name, sys.executable))
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def offline_env(tmp_path_factory):
+    guard = tmp_path_factory.mktemp('no-network')
+    (guard / 'sitecustomize.py').write_text(NO_NETWORK_SITECUSTOMIZE)
+    env = dict(os.environ)
+    env.pop('GRANDSTREAM_PASSCODE', None)
+    env.update(
+        PYTHONPATH=str(guard),
+        PATH='%s%s%s' % (BIN, os.pathsep, os.environ.get('PATH', '')),
+        ANSIBLE_NOCOLOR='1',
+        ANSIBLE_LOCAL_TEMP=str(guard / 'tmp'),
+        ANSIBLE_COLLECTIONS_PATH=str(guard / 'no-collections'),
+        ANSIBLE_GALAXY_SERVER='http://127.0.0.1:9/',  # not used; anything that tries must fail
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        NO_COLOR='1',
+    )
+    # The guard really refuses: a connection attempt from a child Python process fails with our message.
+    probe = subprocess.run([sys.executable, '-c', 'import socket; socket.create_connection(("127.0.0.1", 9), 1)'],
+                           env=env, capture_output=True, text=True, check=False)
+    assert 'network connection' in probe.stderr, probe.stderr
+    return env
+
+
+def run(args, env, cwd=None, timeout=300):
+    proc = subprocess.run([str(arg) for arg in args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    proc.output = 'command: %s\nrc: %s\nstdout:\n%s\nstderr:\n%s' % (
+        ' '.join(shlex.quote(str(arg)) for arg in args), proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+@pytest.fixture(scope='module')
+def collection_tarball(tmp_path_factory, offline_env):
+    out = tmp_path_factory.mktemp('build')
+    proc = run([tool('ansible-galaxy'), 'collection', 'build', REPO, '--output-path', out], offline_env)
+    assert proc.returncode == 0, proc.output
+    tarballs = list(out.glob('phonefleet-grandstream-*.tar.gz'))
+    assert len(tarballs) == 1, proc.output
+    return tarballs[0]
+
+
+def ee_example(marker):
+    """The YAML block that follows ``<!-- ee-example: MARKER -->`` in docs/execution-environment.md."""
+    text = EE_DOC.read_text(encoding='utf-8')
+    match = re.search(r'<!-- ee-example: %s -->\s*```yaml\n(.*?)```' % re.escape(marker), text, re.S)
+    assert match, '%s has no YAML block after <!-- ee-example: %s -->' % (EE_DOC, marker)
+    return match.group(1)
+
+
+def create_context(tmp_path, definition_text, env, files=()):
+    """Write the EE definition (and files beside it), run ``ansible-builder create``; returns the context dir."""
+    definition = tmp_path / 'execution-environment.yml'
+    definition.write_text(definition_text, encoding='utf-8')
+    for name, source in files:
+        (tmp_path / name).write_bytes(Path(source).read_bytes())
+    context = tmp_path / 'context'
+    proc = run([tool('ansible-builder'), 'create', '--file', definition, '--context', context,
+                '--output-filename', 'Containerfile', '-v3'], env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.output
+    assert 'network connection' not in proc.output, proc.output
+    return context
+
+
+def galaxy_install_step(containerfile_text):
+    """The ``RUN ... ansible-galaxy collection install ...`` line of the galaxy stage."""
+    steps = [line for line in containerfile_text.splitlines()
+             if line.startswith('RUN ') and 'ansible-galaxy collection install' in line]
+    assert len(steps) == 1, containerfile_text
+    return steps[0][len('RUN '):]
+
+
+def replay_galaxy_stage(context, target, env):
+    """Run the galaxy stage's collection install on this machine, in _build/ as the container does in /build."""
+    words = shlex.split(galaxy_install_step((context / 'Containerfile').read_text()))
+    step_env = dict(env)
+    while '=' in words[0]:
+        key, value = words.pop(0).split('=', 1)
+        step_env[key] = value
+    words = [word for word in words if word != '$ANSIBLE_GALAXY_CLI_COLLECTION_OPTS']
+    words = [str(target) if word == '/usr/share/ansible/collections' else word for word in words]
+    assert words[:3] == ['ansible-galaxy', 'collection', 'install'], words
+    proc = run([tool('ansible-galaxy')] + words[1:], step_env, cwd=context / '_build')
+    assert proc.returncode == 0, proc.output
+    return proc
+
+
+def introspect(collections_path, env):
+    proc = run([tool('ansible-builder'), 'introspect', collections_path], env)
+    assert proc.returncode == 0, proc.output
+    return yaml.safe_load(proc.stdout[proc.stdout.index('---'):])
+
+
+def collection_python_requirements():
+    lines = (REPO / 'requirements.txt').read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith('#')]
+
+
+# ----- execution environment
+
+def test_meta_execution_environment_names_the_requirements():
+    meta = load_yaml(REPO / 'meta' / 'execution-environment.yml')
+    assert meta['version'] == 1
+    dependencies = meta['dependencies']
+    assert set(dependencies) <= {'python', 'system'}, dependencies
+    assert dependencies['python'] == 'requirements.txt'
+    assert any(line.startswith('requests') for line in collection_python_requirements())
+    for kind, path in dependencies.items():
+        assert not os.path.isabs(path), 'ansible-builder accepts only paths relative to the collection: %s' % path
+        assert (REPO / path).is_file(), '%s: %s does not exist' % (kind, path)
+    if (REPO / 'bindep.txt').exists():
+        assert dependencies.get('system') == 'bindep.txt', 'bindep.txt exists but meta/execution-environment.yml ignores it'
+
+
+def test_ee_from_galaxy_creates_a_context_offline(tmp_path, offline_env):
+    definition_text = ee_example('galaxy')
+    definition = yaml.safe_load(definition_text)
+    assert definition['version'] == 3
+    context = create_context(tmp_path, definition_text, offline_env)
+
+    containerfile = (context / 'Containerfile').read_text()
+    assert 'FROM base AS galaxy' in containerfile
+    assert 'COPY _build /build' in containerfile
+    assert 'RUN /output/scripts/check_ansible $PYCMD' in containerfile
+    assert '--collections-path "/usr/share/ansible/collections"' in galaxy_install_step(containerfile)
+    assert re.search(r'^ARG ANSIBLE_INSTALL_REFS=".*ansible-core>=2\.18.*ansible-runner', containerfile, re.M), containerfile
+    requirements = yaml.safe_load((context / '_build' / 'requirements.yml').read_text())
+    names = [entry['name'] for entry in requirements['collections']]
+    assert names == ['phonefleet.grandstream'], requirements
+    for script in ('assemble', 'introspect.py', 'install-from-bindep', 'check_galaxy', 'check_ansible', 'entrypoint'):
+        assert (context / '_build' / 'scripts' / script).is_file(), script
+
+
+def test_ee_from_a_local_tarball_installs_offline_and_finds_requests(tmp_path, offline_env, collection_tarball):
+    context = create_context(tmp_path, ee_example('tarball'), offline_env, files=[(TARBALL_NAME, collection_tarball)])
+
+    copied = context / '_build' / 'collections' / TARBALL_NAME
+    assert copied.read_bytes() == collection_tarball.read_bytes()
+    requirements = yaml.safe_load((context / '_build' / 'requirements.yml').read_text())
+    assert requirements == {'collections': [{'name': 'collections/' + TARBALL_NAME, 'type': 'file'}]}
+
+    # What the galaxy stage does in the container, here: the install needs only the tarball in the context.
+    target = tmp_path / 'usr-share-ansible-collections'
+    replay_galaxy_stage(context, target, offline_env)
+    installed = target / 'ansible_collections' / 'phonefleet' / 'grandstream'
+    manifest = json.loads((installed / 'MANIFEST.json').read_text())
+    galaxy = load_yaml(REPO / 'galaxy.yml')
+    assert manifest['collection_info']['version'] == galaxy['version']
+    assert (installed / 'meta' / 'execution-environment.yml').is_file()
+
+    # What the builder stage's introspection finds: requests, through meta/execution-environment.yml.
+    found = introspect(target, offline_env)
+    expected = ['%s  # from collection phonefleet.grandstream' % line for line in collection_python_requirements()]
+    assert found['python'] == expected, found
+    assert found['system'] == [], found
+
+
+# ----- AWX objects as code
+
+AWX_TASK_RE = re.compile(r'^awx\.awx\.(\w+)$')
+SIMPLE_REF_RE = re.compile(r'^\{\{\s*([\w.]+)\s*(\|\s*default\(omit\)\s*)?\}\}$')
+
+
+@pytest.fixture(scope='module')
+def awx_collection(offline_env):
+    proc = run([tool('ansible-galaxy'), 'collection', 'list', 'awx.awx', '--format', 'json'],
+               dict(offline_env, ANSIBLE_COLLECTIONS_PATH=''))
+    found = {}
+    if proc.returncode == 0:
+        for path, collections in json.loads(proc.stdout).items():
+            if 'awx.awx' in collections:
+                found = {'path': Path(path) / 'awx' / 'awx', 'version': collections['awx.awx']['version']}
+                break
+    if not found:
+        pytest.fail('the awx.awx collection is not installed next to ansible-core (%s): run `make venv`; '
+                    'requirements-dev.txt pins the "ansible" package, which bundles it.\n%s' % (BIN, proc.output))
+    return found
+
+
+def awx_module_options(awx_collection, module):
+    """Options (with aliases) and their docs, from the awx.awx module's DOCUMENTATION and its auth fragment."""
+    def documentation(path):
+        source = path.read_text(encoding='utf-8')
+        match = re.search(r"DOCUMENTATION\s*=\s*r?('''|\"\"\")(.*?)\1", source, re.S)
+        assert match, path
+        return yaml.safe_load(match.group(2))
+
+    path = awx_collection['path'] / 'plugins' / 'modules' / ('%s.py' % module)
+    assert path.is_file(), 'awx.awx %s has no module %s' % (awx_collection['version'], module)
+    doc = documentation(path)
+    options = dict(doc.get('options') or {})
+    auth = documentation(awx_collection['path'] / 'plugins' / 'doc_fragments' / 'auth.py')
+    options.update(auth['options'])
+    names = {}
+    for name, spec in options.items():
+        names[name] = spec
+        for alias in spec.get('aliases') or ():
+            names[alias] = spec
+    return names
+
+
+def lookup(objects, dotted):
+    value = objects
+    for part in dotted.split('.'):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+TYPES = {'str': str, 'bool': bool, 'int': int, 'float': (int, float), 'dict': dict, 'list': list}
+
+
+def check_value(task_name, name, value, spec, context, problems):
+    match = SIMPLE_REF_RE.match(value) if isinstance(value, str) else None
+    if match:
+        value = lookup(context, match.group(1))
+        if value is None:
+            if not match.group(2):
+                problems.append('%s: %s refers to %s, which objects.yml does not set' % (task_name, name, match.group(1)))
+            return
+    elif isinstance(value, str) and '{{' in value:
+        return  # an expression: the syntax check and the injector test cover those
+    expected = TYPES.get(spec.get('type', 'str'))
+    if expected and not isinstance(value, expected):
+        problems.append('%s: %s=%r is not of type %s' % (task_name, name, value, spec.get('type', 'str')))
+    if spec.get('choices') and value not in spec['choices']:
+        problems.append('%s: %s=%r is not one of %s' % (task_name, name, value, spec['choices']))
+
+
+def test_apply_tasks_use_options_the_awx_modules_have(awx_collection):
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    play = load_yaml(AWX_DIR / 'apply.yml')[0]
+    used = set()
+    problems = []
+    for task in play['tasks']:
+        actions = [key for key in task if AWX_TASK_RE.match(key)]
+        assert actions, 'task %r does not call an awx.awx module by FQCN' % task['name']
+        module = AWX_TASK_RE.match(actions[0]).group(1)
+        used.add(module)
+        options = awx_module_options(awx_collection, module)
+        contexts = [objects]
+        if 'loop' in task:
+            items = lookup(objects, SIMPLE_REF_RE.match(task['loop']).group(1))
+            assert items, '%s: loops over nothing' % task['name']
+            contexts = [dict(objects, item=item) for item in items]
+        for name, value in task[actions[0]].items():
+            if name not in options:
+                problems.append('%s: awx.awx.%s has no option %s' % (task['name'], module, name))
+                continue
+            for context in contexts:
+                check_value(task['name'], name, value, options[name], context, problems)
+    assert not problems, '\n'.join(problems)
+    assert {'credential_type', 'credential', 'project', 'inventory', 'inventory_source', 'job_template',
+            'schedule'} <= used
+
+
+def test_apply_playbook_passes_syntax_check(awx_collection, offline_env, tmp_path):
+    env = dict(offline_env, ANSIBLE_COLLECTIONS_PATH=str(tmp_path))
+    proc = run([tool('ansible-playbook'), '--syntax-check', '-i', 'localhost,', AWX_DIR / 'apply.yml'], env)
+    assert proc.returncode == 0, proc.output
+
+
+def test_awx_files_pass_ansible_lint(awx_collection, offline_env):
+    env = dict(offline_env)
+    env.pop('PYTHONPATH')  # ansible-lint may look for a newer version of itself; --offline keeps it from installing
+    env.pop('ANSIBLE_COLLECTIONS_PATH')
+    proc = run([tool('ansible-lint'), '--offline', '--profile', 'production', '--nocolor',
+                'extensions/awx/apply.yml', 'extensions/awx/objects.yml'], env, cwd=REPO, timeout=110)
+    assert proc.returncode == 0, proc.output
+
+
+def render_injectors(tmp_path, offline_env, as_extra_var):
+    """Evaluate apply.yml's own injectors expression with objects.yml, the way ansible-playbook does."""
+    play = load_yaml(AWX_DIR / 'apply.yml')[0]
+    task = next(task for task in play['tasks'] if 'awx.awx.credential_type' in task)
+    expression = task['awx.awx.credential_type']['injectors']
+    playbook = tmp_path / 'render.yml'
+    playbook.write_text(yaml.safe_dump([{
+        'name': 'Render', 'hosts': 'localhost', 'gather_facts': False,
+        'vars_files': [str(AWX_DIR / 'objects.yml')],
+        'tasks': [{'name': 'Injectors', 'ansible.builtin.copy': {
+            'content': '{{ (%s) | to_json }}' % expression.strip()[2:-2], 'dest': str(tmp_path / 'injectors.json')}}],
+    }]))
+    env = dict(offline_env, ANSIBLE_COLLECTIONS_PATH=str(tmp_path))
+    proc = run([tool('ansible-playbook'), '-i', 'localhost,', '-c', 'local', playbook,
+                '-e', 'grandstream_awx_passcode_as_extra_var=%s' % as_extra_var], env)
+    assert proc.returncode == 0, proc.output
+    return json.loads((tmp_path / 'injectors.json').read_text())
+
+
+def test_credential_type_injects_the_passcode_as_awx_template(tmp_path, offline_env):
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    credential_type = objects['grandstream_awx_credential_type']
+    fields = {field['id']: field for field in credential_type['inputs']['fields']}
+    assert fields['passcode']['secret'] is True
+    assert fields['passcode']['type'] == 'string'
+    assert 'passcode' in credential_type['inputs']['required']
+    # AWX renders '{{ passcode }}' when it launches a job: Ansible must hand it over literally.
+    assert render_injectors(tmp_path, offline_env, False) == {'env': {'GRANDSTREAM_PASSCODE': '{{ passcode }}'}}
+    assert render_injectors(tmp_path, offline_env, True) == {
+        'env': {'GRANDSTREAM_PASSCODE': '{{ passcode }}'},
+        'extra_vars': {'grandstream_passcode': '{{ passcode }}'},
+    }
+
+
+def test_inventory_source_is_a_csv_inventory_configuration():
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    source_path = objects['grandstream_awx_inventory_source']['source_path']
+    assert fnmatch.fnmatch(source_path, 'inventory/*grandstream.yml') or fnmatch.fnmatch(source_path, 'inventory/*grandstream.yaml')
+    assert objects['grandstream_awx_inventory_source']['overwrite'] is True
+
+
+def role_options(role):
+    path = REPO / 'roles' / role / 'meta' / 'argument_specs.yml'
+    assert path.is_file(), '%s is missing: the %s role is not there yet' % (path.relative_to(REPO), role)
+    return load_yaml(path)['argument_specs']['main']['options']
+
+
+def test_reboot_template_is_never_sliced_and_asks_the_survey():
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    template = objects['grandstream_awx_reboot_template']
+    assert template['job_slice_count'] == 1
+    assert template['ask_job_slice_count_on_launch'] is False
+    assert template['allow_simultaneous'] is False
+    assert (REPO / template['playbook']).is_file(), '%s is not in the collection' % template['playbook']
+    questions = {question['variable']: question for question in template['survey_spec']['spec']}
+    assert set(questions) == {'rolling_reboot_batch_size', 'rolling_reboot_max_fail_percent', 'rolling_reboot_window'}
+    fail_percent = questions['rolling_reboot_max_fail_percent']
+    assert (fail_percent['type'], fail_percent['min'], fail_percent['max']) == ('integer', 0, 100)
+    options = role_options('rolling_reboot')
+    for variable in questions:
+        assert variable in options, 'the survey asks %s, which roles/rolling_reboot does not take' % variable
+
+    schedules = [schedule for schedule in objects['grandstream_awx_schedules']
+                 if schedule['unified_job_template'] == template['name']]
+    assert schedules, 'the rolling reboot has no schedule'
+    for schedule in schedules:
+        assert re.match(r'^DTSTART(;TZID=[\w/]+)?:\d{8}T\d{6}Z? RRULE:', schedule['rrule']), schedule['rrule']
+        for variable, value in schedule['extra_data'].items():
+            question = questions[variable]
+            if question['type'] == 'integer':
+                assert isinstance(value, int) and question['min'] <= value <= question['max'], (variable, value)
+            else:
+                assert isinstance(value, str) and question['min'] <= len(value) <= question['max'], (variable, value)
+        assert re.match(r'^([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d$', schedule['extra_data']['rolling_reboot_window'])
+
+
+def test_audit_template_may_be_sliced_and_reports_per_job():
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    template = objects['grandstream_awx_audit_template']
+    assert template['job_slice_count'] >= 1
+    assert template['ask_job_slice_count_on_launch'] is True
+    assert (REPO / template['playbook']).is_file(), '%s is not in the collection' % template['playbook']
+    # Every slice is a job of its own: one report directory per job keeps the slices from overwriting each other.
+    assert 'awx_job_id' in template['extra_vars']['registration_audit_report_dir']
+    assert 'registration_audit_report_dir' in role_options('registration_audit')
+
+
+def test_every_collection_object_in_the_docs():
+    text = (REPO / 'docs' / 'awx.md').read_text(encoding='utf-8')
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    for key in ('grandstream_awx_credential_type', 'grandstream_awx_inventory_source', 'grandstream_awx_reboot_template',
+                'grandstream_awx_audit_template'):
+        assert objects[key]['name'] in text, '%s (%s) is not described in docs/awx.md' % (key, objects[key]['name'])
+    assert 'job_slice_count' in text
+
+
+def test_built_collection_carries_the_ee_metadata_and_the_awx_files(collection_tarball):
+    with tarfile.open(collection_tarball) as tar:
+        names = set(tar.getnames())
+    for path in ('meta/execution-environment.yml', 'requirements.txt', 'extensions/awx/apply.yml',
+                 'extensions/awx/objects.yml', 'docs/awx.md', 'docs/execution-environment.md'):
+        assert path in names, '%s is not in %s' % (path, collection_tarball.name)
+
+
+# ----- apply.yml against a stand-in for the AWX API
+
+class FakeAWX(http.server.ThreadingHTTPServer):
+    """Just enough of the AWX REST API (/api/v2/) for the awx.awx modules that apply.yml uses.
+
+    Objects live in memory per endpoint; list views filter on the query parameters, creation answers 201, updates
+    PATCH the object, associations (credentials of a job template) and survey specs are sub-resources, and project
+    updates finish at once. It stores what the modules send, so a test reads exactly what AWX would be given.
+    """
+
+    TOKEN = 'fake-awx-token'
+    ASSOCIATIONS = ('credentials', 'labels', 'instance_groups', 'notification_templates_started',
+                    'notification_templates_success', 'notification_templates_error', 'galaxy_credentials')
+    UNIFIED = ('job_templates', 'workflow_job_templates', 'projects', 'inventory_sources')
+
+    def __init__(self):
+        super().__init__(('127.0.0.1', 0), _FakeAWXHandler)
+        self.ids = itertools.count(1)
+        self.objects = {}       # endpoint -> {id: object}
+        self.associated = {}    # (endpoint, id, association) -> [ids]
+        self.surveys = {}       # job template id -> survey spec
+        self.requests = []      # (method, path) of every request
+        self.create('organizations', {'name': 'Default'})
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return 'http://127.0.0.1:%d' % self.server_address[1]
+
+    def create(self, endpoint, fields):
+        object_id = next(self.ids)
+        url = '/api/v2/%s/%d/' % (endpoint, object_id)
+        item = dict(fields, id=object_id, type=endpoint[:-1], url=url, summary_fields={},
+                    related={name: url + name + '/' for name in self.ASSOCIATIONS + ('survey_spec', 'update')})
+        if endpoint == 'projects':
+            update = self.create('project_updates', {'status': 'successful', 'finished': '2025-01-01T00:00:00Z',
+                                                     'failed': False, 'scm_revision': 'f00d'})
+            item.update(scm_revision='f00d', summary_fields={'current_update': {'id': update['id']}})
+        self.objects.setdefault(endpoint, {})[object_id] = item
+        return item
+
+    def find(self, endpoint, query):
+        endpoints = self.UNIFIED if endpoint == 'unified_job_templates' else (endpoint,)
+        found = []
+        for name in endpoints:
+            for item in self.objects.get(name, {}).values():
+                either = [(key[4:], value) for key, value in query.items() if key.startswith('or__')]
+                plain = [(key, value) for key, value in query.items()
+                         if not key.startswith('or__') and key not in ('page_size', 'page')]
+                if all(str(item.get(key)) == value for key, value in plain) \
+                        and (not either or any(str(item.get(key)) == value for key, value in either)):
+                    found.append(item)
+        return found
+
+
+class _FakeAWXHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):  # quiet
+        pass
+
+    def answer(self, status, body=None):
+        data = b'' if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(data)))
+        self.send_header('X-API-Product-Name', 'AWX')
+        self.send_header('X-API-Product-Version', '24.6.1')
+        self.end_headers()
+        self.wfile.write(data)
+
+    def handle_any(self, method):
+        awx = self.server
+        parts = urlsplit(self.path)
+        query = dict(parse_qsl(parts.query))
+        awx.requests.append((method, parts.path))
+        if self.headers.get('Authorization') != 'Bearer %s' % awx.TOKEN:
+            return self.answer(401, {'detail': 'Authentication credentials were not provided.'})
+        length = int(self.headers.get('Content-Length') or 0)
+        body = json.loads(self.rfile.read(length) or b'{}') if length else {}
+        path = [part for part in parts.path.split('/') if part]
+        if path[:2] != ['api', 'v2'] or len(path) < 3:
+            return self.answer(404, {'detail': 'Not found.'})
+        endpoint, rest = path[2], path[3:]
+        if not rest:
+            if method == 'GET':
+                results = awx.find(endpoint, query)
+                return self.answer(200, {'count': len(results), 'next': None, 'previous': None, 'results': results})
+            if method == 'POST':
+                return self.answer(201, awx.create(endpoint, body))
+        item = awx.objects.get(endpoint, {}).get(int(rest[0])) if rest[0].isdigit() else None
+        if item is None:
+            return self.answer(404, {'detail': 'Not found.'})
+        if len(rest) == 1:
+            if method == 'GET':
+                return self.answer(200, item)
+            if method == 'PATCH':
+                item.update(body)
+                return self.answer(200, item)
+            if method == 'DELETE':
+                del awx.objects[endpoint][item['id']]
+                return self.answer(204)
+        elif rest[1] == 'survey_spec':
+            if method == 'GET':
+                return self.answer(200, awx.surveys.get(item['id'], {}))
+            if method == 'POST':
+                awx.surveys[item['id']] = body
+                return self.answer(200, {})
+        elif rest[1] in awx.ASSOCIATIONS:
+            key = (endpoint, item['id'], rest[1])
+            ids = awx.associated.setdefault(key, [])
+            if method == 'GET':
+                results = [{'id': object_id} for object_id in ids]
+                return self.answer(200, {'count': len(results), 'next': None, 'results': results})
+            if method == 'POST':
+                if body.get('disassociate'):
+                    ids.remove(body['id'])
+                else:
+                    ids.append(body['id'])
+                return self.answer(204)
+        return self.answer(405, {'detail': 'Method "%s" not allowed.' % method})
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.handle_any('GET')
+
+    def do_POST(self):  # noqa: N802
+        self.handle_any('POST')
+
+    def do_PATCH(self):  # noqa: N802
+        self.handle_any('PATCH')
+
+    def do_DELETE(self):  # noqa: N802
+        self.handle_any('DELETE')
+
+
+@pytest.fixture
+def fake_awx():
+    awx = FakeAWX()
+    awx.thread.start()
+    yield awx
+    awx.shutdown()
+    awx.server_close()
+
+
+def apply_objects(fake_awx, offline_env, tmp_path, *extra_args):
+    env = {key: value for key, value in offline_env.items() if key != 'PYTHONPATH'}  # the modules talk to 127.0.0.1
+    env.update(CONTROLLER_HOST=fake_awx.url, CONTROLLER_OAUTH_TOKEN=fake_awx.TOKEN, CONTROLLER_VERIFY_SSL='false',
+               ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'no-collections'), ANSIBLE_STDOUT_CALLBACK='ansible.builtin.default')
+    return run([tool('ansible-playbook'), '-i', 'localhost,', AWX_DIR / 'apply.yml'] + list(extra_args), env, timeout=110)
+
+
+def recap_changed(stdout):
+    match = re.search(r'localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', stdout)
+    assert match, stdout
+    return int(match.group(2))
+
+
+def only(fake_awx, endpoint, name):
+    found = fake_awx.find(endpoint, {'name': name})
+    assert len(found) == 1, (endpoint, name, fake_awx.objects.get(endpoint))
+    return found[0]
+
+
+def test_apply_creates_the_objects_then_changes_nothing(awx_collection, fake_awx, offline_env, tmp_path):
+    secret = 'Apply-Secret-4711'
+    proc = apply_objects(fake_awx, offline_env, tmp_path, '-e', 'grandstream_awx_passcode=%s' % secret)
+    assert proc.returncode == 0, proc.output
+    assert recap_changed(proc.stdout) >= 8, proc.output
+    assert secret not in proc.stdout + proc.stderr
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+
+    credential_type = only(fake_awx, 'credential_types', objects['grandstream_awx_credential_type']['name'])
+    assert credential_type['kind'] == 'cloud'
+    assert credential_type['injectors'] == {'env': {'GRANDSTREAM_PASSCODE': '{{ passcode }}'}}
+    assert credential_type['inputs']['fields'][0]['secret'] is True
+    credential = only(fake_awx, 'credentials', objects['grandstream_awx_credential']['name'])
+    assert credential['credential_type'] == credential_type['id']
+    assert credential['inputs'] == {'passcode': secret}
+
+    project = only(fake_awx, 'projects', objects['grandstream_awx_project']['name'])
+    inventory = only(fake_awx, 'inventories', objects['grandstream_awx_inventory']['name'])
+    environment = only(fake_awx, 'execution_environments', objects['grandstream_awx_execution_environment']['name'])
+    source = only(fake_awx, 'inventory_sources', objects['grandstream_awx_inventory_source']['name'])
+    assert (source['source'], source['source_project'], source['inventory']) == ('scm', project['id'], inventory['id'])
+    assert source['source_path'] == 'inventory/office.grandstream.yml'
+    assert source['execution_environment'] == environment['id']
+
+    reboot = only(fake_awx, 'job_templates', objects['grandstream_awx_reboot_template']['name'])
+    assert (reboot['job_slice_count'], reboot['allow_simultaneous'], reboot['survey_enabled']) == (1, False, True)
+    assert (reboot['project'], reboot['inventory']) == (project['id'], inventory['id'])
+    assert reboot['playbook'] == 'playbooks/rolling_reboot.yml'
+    assert fake_awx.associated[('job_templates', reboot['id'], 'credentials')] == [credential['id']]
+    survey = fake_awx.surveys[reboot['id']]
+    assert [question['variable'] for question in survey['spec']] == [
+        'rolling_reboot_batch_size', 'rolling_reboot_max_fail_percent', 'rolling_reboot_window']
+    audit = only(fake_awx, 'job_templates', objects['grandstream_awx_audit_template']['name'])
+    assert audit['job_slice_count'] >= 1 and audit['ask_job_slice_count_on_launch'] is True
+    assert audit['playbook'] == 'playbooks/registration_audit.yml'
+    assert fake_awx.associated[('job_templates', audit['id'], 'credentials')] == [credential['id']]
+    assert '{{ awx_job_id' in json.dumps(audit['extra_vars'])  # left for AWX to render at launch
+
+    schedules = fake_awx.objects['schedules'].values()
+    assert {(schedule['name'], schedule['unified_job_template']) for schedule in schedules} == {
+        (entry['name'], only(fake_awx, 'job_templates', entry['unified_job_template'])['id'])
+        for entry in objects['grandstream_awx_schedules']}
+
+    # A second run, without the passcode: everything is as wanted already, the stored passcode stays.
+    proc = apply_objects(fake_awx, offline_env, tmp_path)
+    assert proc.returncode == 0, proc.output
+    assert recap_changed(proc.stdout) == 0, proc.output
+    assert only(fake_awx, 'credentials', objects['grandstream_awx_credential']['name'])['inputs'] == {'passcode': secret}
