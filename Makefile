@@ -8,7 +8,7 @@ STAGED := $(STAGE)/ansible_collections/phonefleet/grandstream
 TEST_PYTHON = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 PYTEST_ARGS ?=
 
-.PHONY: help venv stage sanity units integration lint test bench demo clean
+.PHONY: help venv stage sanity units integration lint test test-matrix bench demo clean
 
 help:
 	@echo "make demo   simulated fleet: audit + rolling reboot, prints report paths"
@@ -41,6 +41,9 @@ lint: venv
 
 test: sanity units integration lint
 	@echo "make test: all checks passed"
+
+test-matrix:
+	bash tests/tooling/test_matrix.sh
 
 bench: venv
 	$(BIN)/python tests/bench/run_all.py
