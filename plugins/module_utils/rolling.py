@@ -8,6 +8,7 @@ same run id never sends a second command to a phone marked ``sending`` or ``rebo
 """
 
 import datetime
+import errno
 import json
 import math
 import os
@@ -15,8 +16,18 @@ import re
 import tempfile
 import time
 
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import (
+    DOWN, REGISTERED, SENT, UP, RebootWatch,
+)
+
 OUTCOMES = ('rebooted', 'already_done', 'skipped_busy', 'failed', 'unreachable', 'auth_failed', 'not_attempted')
-LEDGER_SENDING = 'sending'
+LEDGER_SENDING = 'sending'   # written (durably) before the command goes out
+LEDGER_SENT = 'sent'         # the command went out (answered or dropped)
+LEDGER_REBOOTED = 'rebooted'
+LEDGER_FAILED = 'failed'
+LEDGER_PENDING = 'pending'   # marked sending, but the last-moment check found a call: nothing was sent
+# Problem outcomes: the ones that fail the play (with fail_on_problems) and that set_stats lists.
+PROBLEM_OUTCOMES = ('failed', 'unreachable', 'auth_failed')
 _RUN_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
 _WINDOW_RE = re.compile(r'^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$')
 
@@ -63,6 +74,14 @@ class Window(object):
         if self.start == self.end:
             raise ValueError('window %r is empty: start and end are the same' % (text,))
         self.text = text.strip()
+
+    def opened_on(self, now=None):
+        """The date on which the window containing ``now`` opened (yesterday after midnight in a 22:00-02:00 window)."""
+        now = now or datetime.datetime.now()
+        minute = now.hour * 60 + now.minute
+        if self.start > self.end and minute < self.end:
+            return (now - datetime.timedelta(days=1)).date()
+        return now.date()
 
     def is_open(self, now=None):
         now = now or datetime.datetime.now()
@@ -127,3 +146,138 @@ class Ledger(object):
             if os.path.exists(temporary):
                 os.unlink(temporary)
             raise
+
+
+class RunLock(object):
+    """An exclusive lock on one run id (``<state_dir>/<run_id>.lock``), held for the whole run.
+
+    Two runs with the same id (a cron job that overlaps the previous one, a re-run while the worker of a
+    killed ansible-playbook is still finishing) would both read the ledger and could both send commands.
+    The lock is released by the kernel when the process ends, however it ends.  POSIX only (fcntl).
+    """
+
+    def __init__(self, state_dir, run_id):
+        self.path = os.path.join(state_dir, '%s.lock' % check_run_id(run_id))
+        self.handle = None
+
+    def acquire(self, timeout=0.0, sleep=time.sleep):
+        """Take the lock, waiting up to ``timeout`` seconds; raises ValueError when another process holds it."""
+        # POSIX only: imported where it is needed.
+        import fcntl  # pylint: disable=import-outside-toplevel
+        directory = os.path.dirname(self.path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory)
+        handle = open(self.path, 'a+')
+        deadline = time.monotonic() + max(0.0, float(timeout))
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    handle.close()
+                    raise
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or 'unknown'
+                    handle.close()
+                    raise ValueError('another rolling reboot with the same run id is running (process %s holds %s); '
+                                     'wait for it to finish or stop it' % (holder, self.path))
+                sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write('%d\n' % os.getpid())
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def release(self):
+        if self.handle is not None:
+            self.handle.close()  # closing the file releases the flock
+            self.handle = None
+
+
+def default_run_id(window=None, now=None):
+    """The run id when the user gives none: the controller's local date, ``YYYY-MM-DD``.
+
+    Inside a window that crosses midnight (``22:00-02:00``) it is the date the window opened,
+    so one night is one run id.  Resume a run on a later night by passing its id again.
+    """
+    now = now or datetime.datetime.now()
+    day = window.opened_on(now) if window is not None else now.date()
+    return day.strftime('%Y-%m-%d')
+
+
+def fail_limit_exceeded(failed, attempted, max_fail_percent):
+    """True when more than ``max_fail_percent`` percent of the phones attempted so far failed (0: any failure)."""
+    if not attempted or not failed:
+        return False
+    return 100.0 * failed / attempted > float(max_fail_percent)
+
+
+def command_may_have_gone_out(entry):
+    """Whether the ledger entry of a phone says a reboot command may have reached it in this run.
+
+    Such a phone is never sent another command under the same run id: it is verified instead.
+    """
+    state = entry.get('state')
+    if state in (LEDGER_SENDING, LEDGER_SENT):
+        return True
+    return state == LEDGER_FAILED and bool(entry.get('sent'))
+
+
+def duration_text(seconds):
+    """``45s``, ``3m05s``, ``2h04m``."""
+    seconds = int(round(max(0.0, float(seconds))))
+    if seconds < 60:
+        return '%ds' % seconds
+    if seconds < 3600:
+        return '%dm%02ds' % (seconds // 60, seconds % 60)
+    return '%dh%02dm' % (seconds // 3600, (seconds % 3600) // 60)
+
+
+class ResumedWatch(RebootWatch):
+    """Verifies a phone whose reboot command may have gone out before the run was interrupted; sends nothing.
+
+    ``sent_ago``: seconds since the command was (maybe) sent, from the ledger; the watch's clock starts
+    then, so a phone still down long after ``reboot_timeout`` fails at the first probe.
+    On the first answers:
+
+    - down: it is rebooting; wait for it to come back and register as usual;
+    - up, an expected account not registered: it is back (or never went down); wait ``registration_timeout``;
+    - up and registered: if the command went out less than ``down_timeout`` ago, the phone may still be
+      saving its settings, so keep watching for it to go down; otherwise (or when that time passes while it
+      stays up and registered) it counts as rebooted, ``verified_after_resume`` (CTI cannot tell whether it
+      restarted during the interruption).
+    """
+
+    def __init__(self, connection, registered_before, sent_ago=0.0, **kwargs):
+        super(ResumedWatch, self).__init__(connection, registered_before, **kwargs)
+        self.started -= max(0.0, float(sent_ago or 0.0))
+        self.next_poll_at = self._clock()  # look at once
+        self.verified_after_resume = False
+
+    def _after_sent(self, seen, since):
+        if not seen.reachable:
+            self._advance(DOWN, 'down_after', since)
+            self._after_down(seen, since)  # still down after reboot_timeout: fails now
+            return
+        registered = seen.registered is not None and set(self.expected) <= set(seen.registered)
+        if seen.registered is not None:
+            self.registered = list(seen.registered)
+        if not registered and (self.expected or seen.registered is None):
+            # Back already, or it never went down: either way its accounts must register within registration_timeout.
+            self.post_reboot_delay = 0.0
+            self._advance(UP, 'up_after', since)
+            return
+        if since >= min(self.down_timeout, self.reboot_timeout):
+            self.state = REGISTERED
+            self.done = True
+            self.verified_after_resume = True
+
+    def _schedule(self, since):
+        if self.state == SENT:
+            # Never fail NEVER_DOWN here: up and registered at the deadline means verified.
+            self.next_poll_at = self.started + max(since, min(since + self.poll_interval, self.down_timeout, self.reboot_timeout))
+            return
+        super(ResumedWatch, self)._schedule(since)

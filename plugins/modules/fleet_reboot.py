@@ -1,0 +1,285 @@
+#!/usr/bin/python
+# Copyright (c) phonefleet.grandstream contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: fleet_reboot
+short_description: Reboot every phone of the play in batches, from one task, and prove each reboot
+version_added: 0.1.0
+description:
+  - Rolling reboot of many phones from a single task on the controller. The task runs once whatever C(forks) is; it
+    contacts the phones itself with bounded concurrency (O(concurrency)).
+  - B(Preflight.) Every phone is read at once (lines and accounts). A phone that does not answer is V(unreachable), one
+    that rejects the passcode V(auth_failed), any other error V(failed) with the reason; none of them is sent a command.
+    The plan (number and size of the batches, the longest possible duration) is printed.
+  - B(Batches.) Phones are rebooted O(batch_size) at a time, optionally after a O(canary) batch that must fully succeed.
+    The commands of a batch go out together, and one waiter polls the whole batch; the next batch starts only when
+    every phone of the current one has been proven rebooted or has failed, so never more than one batch of phones is
+    rebooting. O(batch_pause) seconds separate batches.
+  - B(Calls.) The lines of each phone are read again right before its command. O(busy_policy=wait) moves a phone in a call
+    to a later batch and looks again, until O(busy_timeout), after which it is V(skipped_busy); V(skip) skips it at once;
+    V(force) reboots it anyway (the call drops).
+  - B(Verification.) A rebooted phone must go down (within O(down_timeout)), come back (within O(reboot_timeout)) and
+    register the accounts that were registered before (within O(registration_timeout) after it is back). Otherwise it
+    is V(failed) with the reason (never went down, never came back, came back unregistered).
+  - B(Stop.) No further batch starts when more than O(max_fail_percent) percent of the phones attempted so far failed,
+    when a canary phone failed, or outside the maintenance O(window). Phones not reached are V(not_attempted).
+  - B(Resume.) A ledger in O(state_dir), named after O(run_id), records each phone before its command is sent and after
+    its outcome (each save is atomic and fsynced). Running again with the same O(run_id) reports phones rebooted earlier
+    as V(already_done), and a phone whose command may have gone out before an interruption is verified, never sent a
+    second command.
+  - Outcomes are V(rebooted), V(already_done), V(skipped_busy), V(failed), V(unreachable), V(auth_failed) and
+    V(not_attempted).
+  - The task itself does not fail because of phones; it returns RV(summary) (with RV(summary.stopped_reason)) and
+    RV(problems). The role P(phonefleet.grandstream.rolling_reboot#role) turns them into a failed play.
+author:
+  - phonefleet.grandstream contributors (@phonefleet)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Only the preflight and the plan run; no command is sent and the ledger is not written. Reports are written.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  bypass_host_loop:
+    description: Forces a 'global' task that does not execute per host, this bypasses per host templating and serial,
+      throttle and other loop considerations.
+    support: full
+options:
+  hosts:
+    description:
+      - Inventory names of the phones to reboot, in this order.
+      - When omitted, the hosts of the play that have not failed (C(ansible_play_hosts), so C(--limit) applies).
+    type: list
+    elements: str
+  run_id:
+    description:
+      - Names the run and its ledger (C(<state_dir>/<run_id>.json)). Run again with the same id to resume.
+      - 1 to 128 letters, digits, C(.), C(_) or C(-).
+      - When omitted, the controller's local date C(YYYY-MM-DD) (inside a O(window) that crosses midnight, the date on
+        which the window opened). To resume on a later day, pass the id that the earlier run printed.
+    type: str
+  state_dir:
+    description: Directory of the ledgers, created when missing. Keep it on persistent storage.
+    type: path
+    required: true
+  batch_size:
+    description: Phones per batch, a count (V(20)) or a percentage of the phones to reboot (V(10%), rounded up).
+    type: raw
+    default: '10%'
+  canary:
+    description:
+      - Size of a first batch (count or percentage) that must fully succeed, or the run stops. V(0) means no canary.
+      - Skipped when resuming a run whose canary already succeeded.
+    type: raw
+    default: 0
+  batch_pause:
+    description: Seconds to wait between two batches.
+    type: float
+    default: 0
+  busy_policy:
+    description: What to do with a phone in a call; see the description.
+    type: str
+    choices: [wait, skip, force]
+    default: wait
+  busy_timeout:
+    description: With O(busy_policy=wait), how long a phone may stay in a call (from the first time it was seen in one) before it is V(skipped_busy).
+    type: float
+    default: 300
+  down_timeout:
+    description: Seconds after the command within which the phone must stop answering.
+    type: float
+    default: 120
+  reboot_timeout:
+    description: Seconds after the command within which the phone must answer again.
+    type: float
+    default: 600
+  registration_timeout:
+    description: Seconds after the phone answers again within which its previously registered accounts must register.
+    type: float
+    default: 300
+  poll_interval:
+    description: Seconds between two probes of a rebooting phone (and between two looks at phones in a call).
+    type: float
+    default: 5
+  connect_timeout:
+    description: Seconds a probe of a rebooting phone may take; a phone that does not answer within it counts as down.
+    type: float
+    default: 5
+  max_fail_percent:
+    description:
+      - Start no further batch when more than this percentage of the phones attempted so far (sent a command) failed.
+      - V(0) stops after any failure; V(100) never stops.
+    type: float
+    default: 10
+  window:
+    description:
+      - Daily maintenance window C(HH:MM-HH:MM) in the controller's local time, for example V(01:00-05:00); it may cross
+        midnight. No batch starts outside it; a batch that started finishes.
+      - Empty means no window.
+    type: str
+  concurrency:
+    description: How many phones are contacted at the same time (preflight, commands, probes).
+    type: int
+    default: 50
+  report_dir:
+    description:
+      - Directory for the reports, created when missing. When omitted, no report is written.
+    type: path
+  report_formats:
+    description:
+      - V(json) C(rolling_reboot.json), V(junit) C(rolling_reboot.junit.xml), V(csv) C(rolling_reboot.csv).
+    type: list
+    elements: str
+    choices: [json, junit, csv]
+    default: [json, junit, csv]
+  return_phones:
+    description: Return the per-phone results in RV(phones); set to V(false) for large fleets.
+    type: bool
+    default: true
+notes:
+  - Runs on the controller only, inside the Ansible worker. C(delegate_to) is not supported.
+  - One progress line per batch is printed as the batch finishes.
+  - The passcodes never appear in the output, the reports or the ledger.
+requirements:
+  - requests
+seealso:
+  - module: phonefleet.grandstream.sys_operation
+  - name: The rolling_reboot role
+    description: Defaults, set_stats for AWX workflows, and a failed play when the run stops or phones fail.
+    link: https://github.com/phonefleet/grandstream/blob/main/roles/rolling_reboot/README.md
+"""
+
+EXAMPLES = r"""
+- name: Reboot the phones of the play 20 at a time, after a canary of 2
+  phonefleet.grandstream.fleet_reboot:
+    batch_size: 20
+    canary: 2
+    state_dir: /var/lib/phonefleet/state
+    report_dir: /var/lib/phonefleet/reports
+    window: "01:00-05:00"
+  run_once: true
+  register: reboot
+
+- name: Show the summary
+  ansible.builtin.debug:
+    msg: "{{ reboot.msg }}"
+  run_once: true
+"""
+
+RETURN = r"""
+summary:
+  description: Counts per outcome and what happened to the run.
+  returned: always
+  type: dict
+  sample: {rebooted: 195, already_done: 0, skipped_busy: 2, failed: 1, unreachable: 1, auth_failed: 1, not_attempted: 0,
+           total: 200, run_id: '2025-01-05', stopped: false, stopped_reason: null, stop_message: null, check_mode: false,
+           resumed: false, attempted: 196, failed_percent: 0.51, batch_size: 20, canary: 2, batches_planned: 11,
+           batches_run: 11, started_at: '2025-01-05T01:00:02Z', finished_at: '2025-01-05T01:42:10Z', duration_seconds: 2528.1}
+  contains:
+    total:
+      description: Phones of the run.
+      type: int
+      returned: always
+      sample: 200
+    run_id:
+      description: The run id (the ledger's name).
+      type: str
+      returned: always
+      sample: '2025-01-05'
+    stopped_reason:
+      description: Why no further batch started before every phone was done; V(canary), V(max_fail_percent), V(window) or null.
+      type: str
+      returned: always
+      sample: null
+    stop_message:
+      description: The reason as a sentence, or null.
+      type: str
+      returned: always
+      sample: null
+problems:
+  description: Names of the phones whose outcome is V(failed), V(unreachable) or V(auth_failed).
+  returned: always
+  type: list
+  elements: str
+  sample: [gs0042]
+stopped_reason:
+  description: Same as RV(summary.stopped_reason).
+  returned: always
+  type: str
+  sample: window
+run_id:
+  description: The run id.
+  returned: always
+  type: str
+  sample: '2025-01-05'
+plan:
+  description: The plan printed before the first batch.
+  returned: always
+  type: dict
+  sample: {eligible: 196, batches: 11, batch_size: 20, canary: 2, verify_first: 0, busy_deferred: 1,
+           max_seconds_per_batch: 900, max_seconds: 9900}
+ledger:
+  description: Path of the ledger.
+  returned: always
+  type: str
+  sample: /var/lib/phonefleet/state/2025-01-05.json
+phones:
+  description: One entry per phone, in the order of O(hosts).
+  returned: when O(return_phones=true)
+  type: list
+  elements: dict
+  sample:
+    - {name: gs0042, host: 10.1.4.42, port: 80, site: hq, outcome: failed, batch: 3,
+       timings: {down_after: 2.1, up_after: 64.3, registered_after: null, busy_wait: null},
+       error: "gs0042 (10.1.4.42): the phone rebooted and answers again, but account 1 did not register within
+               registration_timeout (300 s). Check the SIP server and the phone network.", note: null}
+report_files:
+  description: Path of every report written, by format.
+  returned: always
+  type: dict
+  sample: {json: /var/lib/phonefleet/reports/rolling_reboot.json}
+msg:
+  description: One paragraph for people.
+  returned: always
+  type: str
+  sample: "Rolling reboot 2025-01-05: 195 of 200 phones rebooted, 2 skipped_busy, 1 failed, 1 unreachable, 1 auth_failed."
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+REPORT_FORMATS = ('json', 'junit', 'csv')
+
+ARGUMENT_SPEC = dict(
+    hosts=dict(type='list', elements='str'),
+    run_id=dict(type='str'),
+    state_dir=dict(type='path', required=True),
+    batch_size=dict(type='raw', default='10%'),
+    canary=dict(type='raw', default=0),
+    batch_pause=dict(type='float', default=0),
+    busy_policy=dict(type='str', choices=['wait', 'skip', 'force'], default='wait'),
+    busy_timeout=dict(type='float', default=300),
+    down_timeout=dict(type='float', default=120),
+    reboot_timeout=dict(type='float', default=600),
+    registration_timeout=dict(type='float', default=300),
+    poll_interval=dict(type='float', default=5),
+    connect_timeout=dict(type='float', default=5),
+    max_fail_percent=dict(type='float', default=10),
+    window=dict(type='str'),
+    concurrency=dict(type='int', default=50),
+    report_dir=dict(type='path'),
+    report_formats=dict(type='list', elements='str', choices=list(REPORT_FORMATS), default=list(REPORT_FORMATS)),
+    return_phones=dict(type='bool', default=True),
+)
+
+
+def main():
+    # Everything happens in the action plugin on the controller, which reads every phone's host variables.
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.fail_json(msg='phonefleet.grandstream.fleet_reboot runs on the controller through its action plugin; '
+                         'it cannot run as a module on a remote host (do not use delegate_to with it).')
+
+
+if __name__ == '__main__':
+    main()
