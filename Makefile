@@ -8,7 +8,7 @@ STAGED := $(STAGE)/ansible_collections/phonefleet/grandstream
 TEST_PYTHON = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 PYTEST_ARGS ?=
 
-.PHONY: help venv stage sanity units integration lint test test-matrix bench demo clean
+.PHONY: help venv stage sanity units integration lint docs-lint test test-matrix bench demo clean
 
 help:
 	@echo "make demo   simulated fleet: audit + rolling reboot, prints report paths"
@@ -39,7 +39,11 @@ integration: venv
 lint: venv
 	PATH=$(BIN):$$PATH $(BIN)/ansible-lint --profile production
 
-test: sanity units integration lint
+# Plugin and role docs as the Ansible docsite renders them (RST, markup, references).
+docs-lint: stage
+	cd $(STAGED) && PATH=$(BIN):$$PATH $(BIN)/antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all .
+
+test: sanity units integration lint docs-lint
 	@echo "make test: all checks passed"
 
 test-matrix:

@@ -17,35 +17,10 @@ import collections
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from benchlib import BIN, REPO, SIMULATOR, SimulatedFleet, ansible_env, run_timed, workdir
-
-
-class LoggedFleet(SimulatedFleet):
-    """SimulatedFleet with the simulator's event log in a file (--events)."""
-
-    def __enter__(self):
-        if self.events.exists():
-            self.events.unlink()
-        self.proc = subprocess.Popen([sys.executable, str(SIMULATOR), '--spec', str(self.spec_path), '--csv', str(self.csv),
-                                      '--ini', str(self.ini), '--ready-file', str(self.ready), '--events', str(self.events)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while not self.ready.exists():
-            if self.proc.poll() is not None:
-                raise RuntimeError('simulator exited: %s' % self.proc.stderr.read().decode())
-            if time.monotonic() > deadline:
-                raise RuntimeError('simulator did not start within 120 s')
-            time.sleep(0.1)
-        return self
-
-    def read_events(self):
-        with open(self.events, encoding='utf-8') as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+from benchlib import BIN, REPO, SimulatedFleet, ansible_env, run_timed, workdir
 
 
 def analyse(events, since, report):
@@ -100,7 +75,7 @@ def main():
           'batches of %d, no pause, poll every %.1f s' % (args.phones, args.save_delay + args.down_time + args.register_delay,
                                                           args.save_delay, args.down_time, args.register_delay,
                                                           args.batch_size, args.poll_interval), flush=True)
-    with LoggedFleet(spec, directory) as fleet:
+    with SimulatedFleet(spec, directory, log_events=True) as fleet:
         for forks in [item.strip() for item in args.forks.split(',') if item.strip()]:
             reports = directory / ('reports-forks-%s' % forks)
             variables = {
@@ -123,10 +98,10 @@ def main():
             summary = report['summary']
             status = 'ok' if returncode == 0 else 'FAILED rc=%d' % returncode
             reboot_span = (last - first) if first is not None and last is not None else 0.0
-            print('  forks %-7s wall %6.1f s (ansible-playbook); first reboot to last registration %6.1f s; ideal %6.1f s '
-                  '(%d batches x slowest phone); overhead %+5.1f s (%+.0f%%) between batches; rebooted %d/%d; '
+            print('  forks %-7s wall %6.1f s (ansible-playbook, %.2fx ideal); first reboot to last registration %6.1f s; '
+                  'ideal %6.1f s (%d batches x slowest phone); overhead %+5.1f s (%+.0f%%) between batches; rebooted %d/%d; '
                   'most rebooting at once %d; phones rebooted twice %d; %s'
-                  % (forks, seconds, reboot_span, ideal, len(per_batch), reboot_span - ideal,
+                  % (forks, seconds, seconds / ideal if ideal else 0.0, reboot_span, ideal, len(per_batch), reboot_span - ideal,
                      100.0 * (reboot_span - ideal) / ideal if ideal else 0.0, summary['rebooted'], summary['total'], most,
                      sum(1 for count in reboots.values() if count > 1), status), flush=True)
             slowest = [slowest for dummy, dummy2, slowest, dummy3 in per_batch]

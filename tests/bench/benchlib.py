@@ -42,8 +42,9 @@ def ansible_env(workdir, **extra):
 class SimulatedFleet:
     """`phonesim.py` in a child process (so it does not share the measuring process's GIL)."""
 
-    def __init__(self, spec, workdir):
+    def __init__(self, spec, workdir, log_events=False):
         self.workdir = Path(workdir)
+        self.log_events = log_events
         self.spec_path = self.workdir / 'fleet-spec.json'
         self.spec_path.write_text(json.dumps(spec))
         self.csv = self.workdir / 'phones.csv'
@@ -53,9 +54,13 @@ class SimulatedFleet:
         self.proc = None
 
     def __enter__(self):
-        self.proc = subprocess.Popen([sys.executable, str(SIMULATOR), '--spec', str(self.spec_path), '--csv', str(self.csv),
-                                      '--ini', str(self.ini), '--ready-file', str(self.ready)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        command = [sys.executable, str(SIMULATOR), '--spec', str(self.spec_path), '--csv', str(self.csv),
+                   '--ini', str(self.ini), '--ready-file', str(self.ready)]
+        if self.log_events:
+            if self.events.exists():
+                self.events.unlink()
+            command += ['--events', str(self.events)]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while not self.ready.exists():
             if self.proc.poll() is not None:
@@ -64,6 +69,11 @@ class SimulatedFleet:
                 raise RuntimeError('simulator did not start within 120 s')
             time.sleep(0.1)
         return self
+
+    def read_events(self):
+        """The simulator's event log (only with log_events=True)."""
+        with open(self.events, encoding='utf-8') as handle:
+            return [json.loads(line) for line in handle if line.strip()]
 
     def __exit__(self, *exc_info):
         self.proc.send_signal(signal.SIGTERM)
