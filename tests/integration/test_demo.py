@@ -1,0 +1,45 @@
+"""`make demo` end to end (tests/demo/demo.py into a temporary directory): it must keep working from a fresh clone."""
+
+import csv
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_demo_runs_the_audit_and_the_rolling_reboot(tmp_path):
+    output = tmp_path / 'demo'
+    proc = subprocess.run([sys.executable, str(REPO / 'tests' / 'demo' / 'demo.py'), str(output)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-4000:]
+
+    audit = json.loads((output / 'audit' / 'registration_audit.json').read_text())
+    statuses = {phone['name']: phone['status'] for phone in audit['phones']}
+    assert len(statuses) == 50
+    assert {name: status for name, status in statuses.items() if status != 'registered'} == {
+        'hq-lobby': 'unregistered', 'hq-kitchen': 'unregistered', 'branch-storage': 'unreachable',
+        'hq-training': 'auth_failed'}
+
+    reboot = json.loads((output / 'reboot' / 'rolling_reboot.json').read_text())
+    phones = {phone['name']: phone for phone in reboot['phones']}
+    assert {name: phone['outcome'] for name, phone in phones.items() if phone['outcome'] != 'rebooted'} == {
+        'branch-ceo': 'skipped_busy', 'branch-storage': 'unreachable', 'hq-training': 'auth_failed'}
+    assert phones['hq-reception']['timings']['busy_wait'] > 0, 'the call that ends was waited for, then rebooted'
+    assert reboot['summary']['rebooted'] == 47
+
+    # What the demo prints: the summary of both runs and where the reports are.
+    assert 'Audit: 46 of 50 phones registered' in text
+    assert 'Rolling reboot: 47 rebooted, 1 skipped_busy, 1 unreachable, 1 auth_failed' in text
+    assert str(output / 'audit' / 'registration_audit.html') in text
+    for name in ('registration_audit.json', 'registration_audit.html', 'rolling_reboot.json', 'rolling_reboot.junit.xml'):
+        assert name in text
+
+    with open(output / 'inventory' / 'phones.csv', newline='', encoding='utf-8') as handle:
+        passcodes = {row['passcode'] for row in csv.DictReader(handle) if row['passcode']}
+    assert passcodes
+    for path in [None] + sorted((output / 'audit').iterdir()) + sorted((output / 'reboot').glob('*.*')):
+        content = text if path is None else path.read_text(encoding='utf-8')
+        for passcode in passcodes:
+            assert passcode not in content, 'a passcode leaked into %s' % (path or 'the demo output')
