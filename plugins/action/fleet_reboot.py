@@ -20,7 +20,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, HAS_REQUESTS, UNREACHABLE, CTIError
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.fleet import fan_out
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import (
-    BUSY_FORCE, BUSY_SKIP, REBOOT, SENT, check_options, port_open, preflight, send_command,
+    BUSY_FORCE, BUSY_SKIP, REBOOT, check_options, preflight, send_command,
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.reports import (
     csv_text, junit_xml, utc_timestamp, write_atomic, write_json,
@@ -38,8 +38,6 @@ STOP_MAX_FAIL = 'max_fail_percent'
 STOP_WINDOW = 'window'
 REPORT_NAMES = {'json': 'rolling_reboot.json', 'junit': 'rolling_reboot.junit.xml', 'csv': 'rolling_reboot.csv'}
 TIMING_KEYS = ('down_after', 'up_after', 'registered_after')
-# Seconds between two TCP checks of the web port of a phone not yet seen going down (at most poll_interval).
-DOWN_CHECK_INTERVAL = 0.25
 
 
 def _unique(names):
@@ -466,33 +464,23 @@ class RollingReboot(object):
         return watched
 
     def _wait(self, phones):
-        """One waiter for the whole batch: poll the watches that are due, together, then sleep until the next is due.
+        """One waiter for the whole batch: step the watches that are due, together, then sleep until the next is due.
 
-        While a phone has not been seen going down yet, its web port is also tried (a bare TCP connect, no request)
-        every DOWN_CHECK_INTERVAL seconds at most: a phone that restarts faster than the poll interval would otherwise
-        be seen answering before and after, and fail as "never went down".  A closed port triggers a full probe.
+        (RebootWatch.step: a poll, or between polls a bare TCP check of the web port of a phone not yet seen going
+        down, so a phone that restarts faster than poll_interval is not missed.)
         """
         pending = [phone for phone in phones if phone.watch is not None and not phone.watch.done]
         self._record_finished([phone for phone in phones if phone.watch is not None and phone.watch.done])
-        check_every = min(self.options['poll_interval'], DOWN_CHECK_INTERVAL)
-        check_timeout = min(self.options['connect_timeout'], 1.0)
-        next_check = dict((phone.name, time.monotonic() + check_every) for phone in pending)
 
         def work(client, target):
-            watch = self.by_name[target.name].watch
-            connection = target.connection
-            if watch.next_poll_at <= time.monotonic() or not port_open(connection.host, connection.port, check_timeout):
-                watch.poll()
+            self.by_name[target.name].watch.step()
             return {}
 
         while pending:
             self._check_controller()
             now = time.monotonic()
-            due = [phone for phone in pending if phone.watch.next_poll_at <= now
-                   or (phone.watch.state == SENT and next_check[phone.name] <= now)]
+            due = [phone for phone in pending if phone.watch.due_at <= now]
             if due:
-                for phone in due:
-                    next_check[phone.name] = now + check_every
                 for phone, result in zip(due, self._fan_out(due, work)):
                     if not result['ok'] and not phone.watch.done:
                         phone.watch._fail('error', result['message'])  # pylint: disable=protected-access
@@ -501,9 +489,7 @@ class RollingReboot(object):
                 self._record_finished(finished)
             pending = [phone for phone in pending if not phone.watch.done]
             if pending:
-                wake = min(min(phone.watch.next_poll_at, next_check[phone.name] if phone.watch.state == SENT else float('inf'))
-                           for phone in pending)
-                self._sleep(max(0.0, wake - time.monotonic()))
+                self._sleep(max(0.0, min(phone.watch.due_at for phone in pending) - time.monotonic()))
 
     def _record_finished(self, phones):
         if not phones:

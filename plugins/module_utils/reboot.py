@@ -15,8 +15,8 @@ of a whole batch and drive every :class:`RebootWatch` from one waiter::
         watch = send_command(client, facts, options)
     ...
     while not all(watch.done for watch in watches):  # one waiter for the batch
-        due = [watch for watch in watches if not watch.done and watch.next_poll_at <= time.monotonic()]
-        pool.map(lambda watch: watch.poll(), due)    # one probe each, at most connect_timeout
+        due = [watch for watch in watches if not watch.done and watch.due_at <= time.monotonic()]
+        pool.map(lambda watch: watch.step(), due)    # one probe each, at most connect_timeout
         time.sleep(...)
 
 :func:`reboot_phone` is that sequence for one phone (with busy_policy=wait), and is what the
@@ -56,6 +56,9 @@ BUSY_FORCE = 'force'
 SKIPPED_BUSY = 'busy'
 SKIPPED_REGISTERED = 'registered'
 SKIPPED_NO_ACCOUNTS = 'no_accounts'
+
+# Seconds between two bare TCP checks of the web port of a phone not yet seen going down (at most poll_interval).
+DOWN_CHECK_INTERVAL = 0.25
 
 # Defaults suit real phones, which take minutes; the sys_operation module documents the same values.
 DEFAULTS = {
@@ -140,6 +143,13 @@ def port_probe(connection, connect_timeout):
     return probe
 
 
+def port_check(connection, timeout):
+    """A callable: True while the phone's web port accepts a TCP connection (nothing is sent)."""
+    def check():
+        return port_open(connection.host, connection.port, timeout)
+    return check
+
+
 def port_open(host, port, timeout):
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -163,14 +173,18 @@ class RebootWatch(object):
 
     ``registered_before``: account ids that must be registered again (ignored when ``wait`` is
     false or after a RESET, which clears the accounts).
-    ``clock`` and ``probe`` replace ``time.monotonic`` and the network probe in tests.
+    ``clock`` and ``probe`` replace ``time.monotonic`` and the network probe in tests;
+    ``down_check`` (a callable, True while the web port accepts a connection) the quick check of
+    :meth:`step`; it is off when a ``probe`` is given without one.
+
+    Drive it with :meth:`step` at :attr:`due_at` (or with :meth:`poll` at :attr:`next_poll_at`).
     """
 
     def __init__(self, connection, registered_before, operation=REBOOT, wait=True,
                  down_timeout=DEFAULTS['down_timeout'], reboot_timeout=DEFAULTS['reboot_timeout'],
                  registration_timeout=DEFAULTS['registration_timeout'], post_reboot_delay=DEFAULTS['post_reboot_delay'],
                  connect_timeout=DEFAULTS['connect_timeout'], poll_interval=DEFAULTS['poll_interval'],
-                 clock=None, probe=None):
+                 clock=None, probe=None, down_check=None):
         self.connection = connection
         self.operation = operation.upper()
         self.expected = sorted(set(registered_before or ()))
@@ -183,7 +197,11 @@ class RebootWatch(object):
         self._clock = clock or time.monotonic
         if probe is None:
             probe = port_probe(connection, connect_timeout) if self.operation == RESET else cti_probe(connection, connect_timeout)
+            if down_check is None:
+                down_check = port_check(connection, min(float(connect_timeout), 1.0))
         self._probe = probe
+        self._down_check = down_check
+        self.down_check_interval = min(self.poll_interval, DOWN_CHECK_INTERVAL)
         self.started = self._clock()
         self.state = SENT
         self.done = False
@@ -194,6 +212,14 @@ class RebootWatch(object):
         self.polls = 0
         self.timings = {'down_after': None, 'up_after': None, 'registered_after': None}
         self.next_poll_at = self.started + self.poll_interval
+        self.next_down_check_at = self.started + self.down_check_interval
+
+    @property
+    def due_at(self):
+        """When :meth:`step` has something to do: the next poll, or earlier the next quick down check."""
+        if self.state == SENT and self._down_check is not None:
+            return min(self.next_poll_at, self.next_down_check_at)
+        return self.next_poll_at
 
     @property
     def ok(self):
@@ -214,10 +240,24 @@ class RebootWatch(object):
     def elapsed(self):
         return self._clock() - self.started
 
+    def step(self):
+        """What is due at :attr:`due_at`: a poll, or before it, while the phone has not been seen going down, a bare
+        TCP connect to its web port (no request).  A phone that restarts faster than poll_interval would otherwise be
+        seen answering before and after, and fail as never gone down; a closed port triggers the poll at once."""
+        if self.done:
+            return self.state
+        now = self._clock()
+        if self.state == SENT and self._down_check is not None and now < self.next_poll_at:
+            self.next_down_check_at = now + self.down_check_interval
+            if self._down_check():
+                return self.state
+        return self.poll()
+
     def poll(self):
         """Send one probe and advance; returns the state.  A finished watch sends nothing."""
         if self.done:
             return self.state
+        self.next_down_check_at = self._clock() + self.down_check_interval
         seen = self._probe()
         self.polls += 1
         since = self._clock() - self.started
@@ -302,12 +342,12 @@ def _seconds(value):
 
 
 def wait_for(watch, sleep=None, clock=None):
-    """Blocking wrapper: poll one watch until it is done."""
+    """Blocking wrapper: step one watch until it is done."""
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
     while not watch.done:
-        sleep(max(0.0, watch.next_poll_at - clock()))
-        watch.poll()
+        sleep(max(0.0, watch.due_at - clock()))
+        watch.step()
     return watch
 
 

@@ -100,7 +100,10 @@ options:
     type: float
     default: 300
   poll_interval:
-    description: Seconds between two probes of a rebooting phone (and between two looks at phones in a call).
+    description:
+      - Seconds between two probes of a rebooting phone (and between two looks at phones in a call).
+      - Until a phone is seen going down, its web port is also tried every quarter second between probes (a bare TCP
+        connect, no request), so a phone that restarts faster than O(poll_interval) is not missed.
     type: float
     default: 5
   connect_timeout:

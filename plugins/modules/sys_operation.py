@@ -105,7 +105,9 @@ options:
     description:
       - Seconds between two probes while waiting for the phone (and between two reads of the lines with
         O(busy_policy=wait)).
-      - Keep it well below the time the phone stays down, or the module may not see it go away.
+      - Until the phone is seen going down, its web port is also tried every quarter second between probes (a bare TCP
+        connect, no request), so a phone that restarts faster than O(poll_interval) is not mistaken for one that
+        never went down.
     type: float
     default: 5
 attributes:

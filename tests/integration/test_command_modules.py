@@ -257,3 +257,16 @@ def test_passcode_never_shows_at_vvvv(sim_fleet, run_ansible, tmp_path, in_proce
             for form in (secret, quote(secret, safe=''), quote(secret)):
                 assert form not in text, 'passcode of %s leaked' % phone.name
     assert 'S3cr' not in text
+
+
+@pytest.mark.parametrize('in_process', [True, False], ids=['in-process', 'module'])
+def test_a_reboot_faster_than_the_poll_interval_is_seen(sim_fleet, run_ansible, tmp_path, in_process):
+    """Dark for half a second, polled every 3 s: the port check between polls still sees the phone go down."""
+    fleet = sim_fleet(spec={'phones': [{'name': 'quick'}]}, **FAST_PHONE)
+    tasks = [task('Reboot', 'sys_operation', 'result')]
+    _proc, results = run_play(tmp_path, run_ansible, fleet, tasks, '-e', 'grandstream_in_process=%s' % in_process,
+                              module_defaults=sys_defaults(poll_interval=3, down_timeout=5, reboot_timeout=8))
+    result = results['quick']['result']
+    assert result.get('failed') is not True, result
+    assert result['rebooted'] is True and result['timings']['down_after'] < 1.5, result
+    assert len(fleet.events(phone='quick', event='reboot')) == 1

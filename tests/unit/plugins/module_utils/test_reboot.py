@@ -78,6 +78,53 @@ def test_a_finished_watch_sends_no_more_probes():
     assert probe.calls == calls
 
 
+class ScriptedPort:
+    """A fake down check: the port answers (True) until ``closed_at`` for ``closed_for`` seconds of the fake clock."""
+
+    def __init__(self, clock, closed_at, closed_for):
+        self.clock = clock
+        self.closed = (clock() + closed_at, clock() + closed_at + closed_for)
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        return not self.closed[0] <= self.clock() < self.closed[1]
+
+
+def test_step_sees_a_restart_shorter_than_the_poll_interval():
+    """Down for 0.5 s between two polls 5 s apart: the quick port check catches it and polls at once."""
+    clock = FakeClock()
+    port = ScriptedPort(clock, closed_at=2.0, closed_for=0.5)
+
+    def probe():  # the full probe tells what the port tells, and the accounts once the phone is back
+        return registered(1) if port() else DOWN
+
+    watch = RebootWatch(CTIConnection('10.1.4.42', name='gs0042', passcode='pw'), [1], poll_interval=5,
+                        clock=clock, probe=probe, down_check=port)
+    assert watch.due_at == 1000.25  # the first quick check, long before the first poll
+    run(watch, clock)
+    assert watch.ok, watch.reason
+    assert watch.timings['down_after'] == 2.0
+    assert watch.timings['registered_after'] is not None
+
+
+def test_step_without_a_down_check_only_polls():
+    watch, clock, probe = make_watch([UP, UP, DOWN, registered(1)], poll_interval=2)
+    assert watch.due_at == watch.next_poll_at == 1002.0
+    run(watch, clock)
+    assert watch.ok and probe.calls == 4
+
+
+def test_no_quick_checks_once_the_phone_went_down():
+    clock = FakeClock()
+    port = ScriptedPort(clock, closed_at=0.0, closed_for=3.0)
+    watch = RebootWatch(CTIConnection('10.1.4.42', name='gs0042', passcode='pw'), [1], poll_interval=1, clock=clock,
+                        probe=ScriptedProbe(clock, [DOWN, DOWN, DOWN, registered(1)]), down_check=port)
+    run(watch, clock)
+    assert watch.ok
+    assert port.calls == 1  # the first check found the port closed; after that only polls
+
+
 def test_never_down_is_a_failure_not_a_success():
     watch, clock, _probe = make_watch([registered(1)], down_timeout=10)
     run(watch, clock)
