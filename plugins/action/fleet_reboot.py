@@ -15,10 +15,9 @@ import os
 import time
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, HAS_REQUESTS, UNREACHABLE, CTIError
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.fleet import fan_out
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, UNREACHABLE, CTIError
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.fleet import fan_out, name_list
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import (
     BUSY_FORCE, BUSY_SKIP, REBOOT, check_options, preflight, send_command,
 )
@@ -31,7 +30,7 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.rolling imp
     fail_limit_exceeded, parse_batch_size, plan_batches,
 )
 from ansible_collections.phonefleet.grandstream.plugins.modules.fleet_reboot import ARGUMENT_SPEC
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.cti_action import fleet_targets
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.cti_action import FleetActionModule
 
 STOP_CANARY = 'canary'
 STOP_MAX_FAIL = 'max_fail_percent'
@@ -40,17 +39,18 @@ REPORT_NAMES = {'json': 'rolling_reboot.json', 'junit': 'rolling_reboot.junit.xm
 TIMING_KEYS = ('down_after', 'up_after', 'registered_after')
 
 
-def _unique(names):
-    seen = set()
-    return [name for name in names if not (name in seen or seen.add(name))]
-
-
 class ControllerGone(Exception):
     """ansible-playbook died (SIGKILL): its worker must not go on rebooting phones on its own."""
 
 
 def has_canary(value):
     return str(value if value is not None else '').strip() not in ('', '0', '0%')
+
+
+def _look(client, target):
+    """Fan-out work: a phone's lines and registered accounts (reboot.preflight), read-only."""
+    facts = preflight(client)
+    return {'in_use': facts['in_use'], 'registered': facts['registered']}
 
 
 def _preflight_outcome(result):
@@ -224,13 +224,9 @@ class RollingReboot(object):
 
     def _preflight(self, phones):
         """Read every phone at once; returns the phones to reboot, idle ones first, then busy ones (policy wait)."""
-        def work(client, target):
-            facts = preflight(client)
-            return {'in_use': facts['in_use'], 'registered': facts['registered']}
-
         idle, busy = [], []
         now = time.monotonic()
-        for phone, result in zip(phones, self._fan_out(phones, work)):
+        for phone, result in zip(phones, self._fan_out(phones, _look)):
             if not result['ok']:
                 phone.finish(_preflight_outcome(result), error=result['message'])
                 continue
@@ -270,9 +266,8 @@ class RollingReboot(object):
         if done:
             details.append('%d already rebooted earlier in this run' % done)
         if preflight_problems:
-            details.append('%d failed the preflight and get no command: %s' % (len(preflight_problems), ', '.join(
-                '%s (%s)' % (phone.name, phone.outcome) for phone in preflight_problems[:10])
-                + (' and %d more' % (len(preflight_problems) - 10) if len(preflight_problems) > 10 else '')))
+            details.append('%d failed the preflight and get no command: %s' % (len(preflight_problems), name_list(
+                '%s (%s)' % (phone.name, phone.outcome) for phone in preflight_problems)))
         skipped = self._count('skipped_busy')
         if skipped:
             details.append('%d skipped: in a call (busy_policy=skip)' % skipped)
@@ -376,10 +371,6 @@ class RollingReboot(object):
 
     def _collect(self, queue, size):
         """Up to ``size`` phones whose lines are idle right now; busy ones go to the back of the queue."""
-        def work(client, target):
-            facts = preflight(client)
-            return {'in_use': facts['in_use'], 'registered': facts['registered']}
-
         ready, looked = [], set()
         while len(ready) < size and queue and queue[0].name not in looked:
             take = []
@@ -387,7 +378,7 @@ class RollingReboot(object):
                 take.append(queue.popleft())
             looked.update(phone.name for phone in take)
             now = time.monotonic()
-            for phone, result in zip(take, self._fan_out(take, work)):
+            for phone, result in zip(take, self._fan_out(take, _look)):
                 if not result['ok']:
                     phone.finish(_preflight_outcome(result), error=result['message'])
                 elif result['data']['in_use'] and self.options['busy_policy'] != BUSY_FORCE:
@@ -625,30 +616,25 @@ def summary_sentence(summary, problem_names, limit=10):
     elif summary['stopped_reason']:
         text += ' Stopped: %s' % summary['stop_message']
     if problem_names:
-        shown = ', '.join(problem_names[:limit])
-        if len(problem_names) > limit:
-            shown += ' and %d more' % (len(problem_names) - limit)
-        text += ' Problem phones: %s.' % shown
+        text += ' Problem phones: %s.' % name_list(problem_names, limit)
     return text
 
 
-class ActionModule(ActionBase):
+def reboot_options(args):
+    """The sys_operation reboot options (module_utils/reboot.check_options) from the task's; raises ValueError."""
+    return check_options({
+        'operation': 'reboot', 'wait': True, 'busy_policy': args['busy_policy'],
+        'busy_timeout': args['busy_timeout'], 'down_timeout': args['down_timeout'],
+        'reboot_timeout': args['reboot_timeout'], 'registration_timeout': args['registration_timeout'],
+        'connect_timeout': args['connect_timeout'], 'poll_interval': args['poll_interval'],
+    })
 
-    TRANSFERS_FILES = False
-    # One run for the whole play, whatever forks says: the plugin fans out over the phones itself.
-    BYPASS_HOST_LOOP = True
-    _requires_connection = False
 
-    def run(self, tmp=None, task_vars=None):
-        self._supports_check_mode = True
-        self._supports_async = False
-        result = super(ActionModule, self).run(tmp, task_vars)
-        task_vars = task_vars or {}
-        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        if not HAS_REQUESTS:
-            raise AnsibleActionFail('The Python library "requests" is required on the controller (pip install requests).')
-        if args['concurrency'] < 1:
-            raise AnsibleActionFail('concurrency must be at least 1, not %d.' % args['concurrency'])
+class ActionModule(FleetActionModule):
+
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+
+    def check_args(self, args):
         if args['batch_pause'] < 0:
             raise AnsibleActionFail('batch_pause must be a number of seconds, not %g.' % args['batch_pause'])
         if not 0 <= args['max_fail_percent'] <= 100:
@@ -657,12 +643,7 @@ class ActionModule(ActionBase):
             parse_batch_size(args['batch_size'], 100, 'batch_size')
             if has_canary(args['canary']):
                 parse_batch_size(args['canary'], 100, 'canary')
-            options = check_options({
-                'operation': 'reboot', 'wait': True, 'busy_policy': args['busy_policy'],
-                'busy_timeout': args['busy_timeout'], 'down_timeout': args['down_timeout'],
-                'reboot_timeout': args['reboot_timeout'], 'registration_timeout': args['registration_timeout'],
-                'connect_timeout': args['connect_timeout'], 'poll_interval': args['poll_interval'],
-            })
+            reboot_options(args)
             if args['window']:
                 Window(args['window'])
             if args['run_id']:
@@ -670,10 +651,9 @@ class ActionModule(ActionBase):
         except ValueError as exc:
             raise AnsibleActionFail('%s. Nothing was sent.' % str(exc).rstrip('.'))
 
-        hosts = args['hosts'] if args['hosts'] is not None else task_vars.get('ansible_play_hosts') or []
-        hosts = _unique(str(name) for name in hosts)
+    def run_fleet(self, args, targets):
+        options = reboot_options(args)
         args['state_dir'] = os.path.abspath(args['state_dir'])
-        targets = fleet_targets(hosts, task_vars['hostvars'])
         check_mode = bool(self._task.check_mode)
         lock = None
         try:
@@ -709,7 +689,7 @@ class ActionModule(ActionBase):
         # Changed: a phone went down because of this run (a failed phone may have gone down and not come back).
         went_down = any(phone['timings'].get('down_after') is not None for phone in report['phones']
                         if phone['outcome'] in ('rebooted', 'failed'))
-        result.update(
+        result = dict(
             changed=went_down,
             summary=summary, problems=problems, stopped_reason=summary['stopped_reason'], run_id=summary['run_id'],
             plan=report['plan'], ledger=run.ledger.path, report_files=report_files, msg=msg,

@@ -11,48 +11,27 @@ import os
 import time
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import HAS_REQUESTS
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.fleet import (
     audit_registration, fan_out, registration_record, registration_summary, summary_sentence,
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.reports import utc_timestamp, write_registration_reports
 from ansible_collections.phonefleet.grandstream.plugins.modules.fleet_registration_info import ARGUMENT_SPEC
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.cti_action import fleet_targets
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.cti_action import FleetActionModule
 
 
-def _unique(names):
-    seen = set()
-    return [name for name in names if not (name in seen or seen.add(name))]
+class ActionModule(FleetActionModule):
 
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-class ActionModule(ActionBase):
-
-    TRANSFERS_FILES = False
-    # One run for the whole play, even without run_once (which is still needed to register the result for every host).
-    BYPASS_HOST_LOOP = True
-    _requires_connection = False
-
-    def run(self, tmp=None, task_vars=None):
-        self._supports_check_mode = True
-        self._supports_async = False
-        result = super(ActionModule, self).run(tmp, task_vars)
-        task_vars = task_vars or {}
-        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        if not HAS_REQUESTS:
-            raise AnsibleActionFail('The Python library "requests" is required on the controller (pip install requests).')
-        if args['concurrency'] < 1:
-            raise AnsibleActionFail('concurrency must be at least 1, not %d.' % args['concurrency'])
+    def check_args(self, args):
         if args['deadline'] < 0:
             raise AnsibleActionFail('deadline must be a number of seconds, or 0 for none, not %g.' % args['deadline'])
         if any(number < 1 for number in args['accounts']):
             raise AnsibleActionFail('accounts are numbered from 1; got %s.' % ', '.join(str(number) for number in args['accounts']))
 
-        hosts = args['hosts'] if args['hosts'] is not None else task_vars.get('ansible_play_hosts') or []
-        hosts = _unique(str(name) for name in hosts)
+    def run_fleet(self, args, targets):
         started_epoch, started = time.time(), time.monotonic()
-        targets = fleet_targets(hosts, task_vars['hostvars'])
         results = fan_out(targets, audit_registration(args['accounts']), concurrency=args['concurrency'],
                           deadline=args['deadline'] or None)
         phones = [registration_record(outcome, target) for outcome, target in zip(results, targets)]
@@ -88,7 +67,7 @@ class ActionModule(ActionBase):
         msg = summary_sentence(summary, non_compliant)
         if report_files:
             msg += ' Report: %s.' % report_files.get('html', sorted(report_files.values())[0])
-        result.update(changed=False, summary=summary, non_compliant=non_compliant, report_files=report_files,
+        result = dict(changed=False, summary=summary, non_compliant=non_compliant, report_files=report_files,
                       msg=msg, duration_seconds=duration)
         if args['return_phones']:
             result['phones'] = phones

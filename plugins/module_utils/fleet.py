@@ -397,12 +397,17 @@ def summary_sentence(summary, non_compliant_names, limit=10):
     problems = ['%d %s' % (summary[status], status) for status in AUDIT_STATUSES[1:] if summary[status]]
     if problems:
         text += ' Not compliant: %s.' % ', '.join(problems)
-        names = list(non_compliant_names)
-        shown = ', '.join(names[:limit])
-        if len(names) > limit:
-            shown += ' and %d more' % (len(names) - limit)
-        text += ' Phones: %s.' % shown
+        text += ' Phones: %s.' % name_list(non_compliant_names, limit)
     return text
+
+
+def name_list(names, limit=10):
+    """``a, b, c and 7 more``: the first ``limit`` names, so a message stays short for 10,000 phones."""
+    names = list(names)
+    shown = ', '.join(names[:limit])
+    if len(names) > limit:
+        shown += ' and %d more' % (len(names) - limit)
+    return shown
 
 
 def _percent_text(value):

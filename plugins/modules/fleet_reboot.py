@@ -34,18 +34,15 @@ description:
     RV(problems). The role P(phonefleet.grandstream.rolling_reboot#role) turns them into a failed play.
 author:
   - phonefleet.grandstream contributors (@phonefleet)
+extends_documentation_fragment:
+  - phonefleet.grandstream.attributes
+  - phonefleet.grandstream.attributes.fleet
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only the preflight and the plan run; no command is sent and the ledger is not written. Reports are written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
-  bypass_host_loop:
-    description: Forces a 'global' task that does not execute per host, this bypasses per host templating and serial,
-      throttle and other loop considerations.
-    support: full
 options:
   hosts:
     description:

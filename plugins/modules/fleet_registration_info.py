@@ -25,18 +25,15 @@ description:
   - The role P(phonefleet.grandstream.registration_audit#role) wraps this module with a compliance threshold, C(set_stats) and a summary.
 author:
   - phonefleet.grandstream contributors (@phonefleet)
+extends_documentation_fragment:
+  - phonefleet.grandstream.attributes
+  - phonefleet.grandstream.attributes.fleet
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The phones are only read. Reports are written in check mode too, because they change nothing on any phone.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
-  bypass_host_loop:
-    description: Forces a 'global' task that does not execute per host, this bypasses per host templating and serial,
-      throttle and other loop considerations.
-    support: full
 options:
   hosts:
     description:

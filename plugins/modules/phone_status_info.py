@@ -13,19 +13,14 @@ description:
 author:
   - phonefleet.grandstream contributors (@phonefleet)
 extends_documentation_fragment:
+  - phonefleet.grandstream.attributes
+  - phonefleet.grandstream.attributes.cti_group
   - phonefleet.grandstream.connection
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
-  action_group:
-    description: Use C(group/phonefleet.grandstream.cti) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - phonefleet.grandstream.cti
 requirements:
   - requests
 seealso:

@@ -23,6 +23,8 @@ description:
 author:
   - phonefleet.grandstream contributors (@phonefleet)
 extends_documentation_fragment:
+  - phonefleet.grandstream.attributes
+  - phonefleet.grandstream.attributes.cti_group
   - phonefleet.grandstream.connection
 options:
   operation:
@@ -112,17 +114,10 @@ options:
     default: 5
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Check mode runs the read-only preflight and sends no command.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
-  action_group:
-    description: Use C(group/phonefleet.grandstream.cti) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - phonefleet.grandstream.cti
 notes:
   - The option names follow M(ansible.builtin.reboot). The defaults suit real phones, which take minutes to restart;
     the whole task can last O(busy_timeout) plus O(reboot_timeout) plus O(post_reboot_delay) plus O(registration_timeout).

@@ -1,6 +1,6 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin glue shared by every CTI module.
+"""Action plugin glue shared by every CTI module (CTIActionModule) and the fleet modules (FleetActionModule).
 
 1. Options left out of the task are filled from host variables (``ansible_host``,
    ``grandstream_port``, ``grandstream_passcode``...), then from GRANDSTREAM_PASSCODE
@@ -13,6 +13,7 @@
 
 import os
 
+from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
@@ -150,3 +151,48 @@ class CTIActionModule(ActionBase):
         result = run_task(module.TASK, params, self._task.check_mode)
         result['invocation'] = {'module_args': remove_values(params, no_log_values)}
         return result
+
+
+class FleetActionModule(ActionBase):
+    """Base class of the fleet action plugins (fleet_registration_info, fleet_reboot).
+
+    They run once for the whole play, whatever ``forks`` says, and fan out over its phones themselves:
+    the hosts are the task's ``hosts`` option, else ``ansible_play_hosts`` (so ``--limit`` applies), and each
+    phone's connection settings come from its host variables (:func:`fleet_targets`).  A subclass sets
+    ``ARGUMENT_SPEC`` (with ``hosts`` and ``concurrency``), may refuse bad options in :meth:`check_args`
+    (raise AnsibleActionFail: nothing has been sent yet), and does its work in :meth:`run_fleet`.
+    """
+
+    TRANSFERS_FILES = False
+    BYPASS_HOST_LOOP = True
+    _requires_connection = False
+    ARGUMENT_SPEC = None
+
+    def run(self, tmp=None, task_vars=None):
+        self._supports_check_mode = True
+        self._supports_async = False
+        result = super(FleetActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        dummy, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        if not HAS_REQUESTS:
+            raise AnsibleActionFail('The Python library "requests" is required on the controller (pip install requests).')
+        if args['concurrency'] < 1:
+            raise AnsibleActionFail('concurrency must be at least 1, not %d.' % args['concurrency'])
+        self.check_args(args)
+        hosts = args['hosts'] if args['hosts'] is not None else task_vars.get('ansible_play_hosts') or []
+        hosts = _unique(str(name) for name in hosts)
+        result.update(self.run_fleet(args, fleet_targets(hosts, task_vars['hostvars'])))
+        return result
+
+    def check_args(self, args):
+        """Refuse bad option values (AnsibleActionFail) before any phone is contacted."""
+
+    def run_fleet(self, args, targets):
+        """The work over ``targets``; returns the fields of the task result."""
+        raise NotImplementedError
+
+
+def _unique(names):
+    """The names in their order, each once (a host listed twice is one phone)."""
+    seen = set()
+    return [name for name in names if not (name in seen or seen.add(name))]
