@@ -812,8 +812,9 @@ class Phone:
     async def _answer(self, writer, ctx, status, ctype, body, **extra):
         head = 'HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n' % (
             status, REASONS.get(status, 'Unknown'), ctype, len(body))
-        writer.write(head.encode('latin-1') + body)
+        # Logged before the bytes leave: a client that has its answer must find the request in the log.
         self._log_request(ctx, status, **extra)
+        writer.write(head.encode('latin-1') + body)
         await writer.drain()
 
     def _json(self, obj):
@@ -1035,6 +1036,9 @@ class Phone:
         if 'no_down' not in faults:
             if self._cycle is not None:
                 self._cycle.cancel()
+            # Saving from the moment the command is accepted, not from when the task first runs:
+            # a client holding the answer must see ``rebooting``, and a second REBOOT is ignored.
+            self._power = 'saving'
             self._cycle = self.fleet.loop.create_task(self._reboot_cycle(request))
         if 'drop_on_reboot' in faults:
             return _DROP
