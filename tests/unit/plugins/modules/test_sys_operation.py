@@ -124,7 +124,7 @@ def test_a_phone_that_never_comes_back_fails_at_reboot_timeout(phone):
     phone.reboot_plan = {'save': 0, 'down': 10 ** 6, 'unregistered': 0}
     result = run(reboot_timeout=0.1)
     assert result['failed'] is True and result['failure'] == 'never_up' and result['changed'] is True
-    assert 0.1 <= result['elapsed'] < 0.5
+    assert 0.1 <= result['elapsed'] < 0.1 + 1.0  # the margin is for a busy machine, not for the module
     assert 'did not answer again within reboot_timeout (0.1 s)' in result['msg']
 
 
