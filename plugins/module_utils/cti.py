@@ -55,6 +55,9 @@ HINTS = {
 }
 
 LINE_IDLE = 'idle'
+# An account or line object carries at least one of these keys; a body without them is the wrong shape.
+ACCOUNT_KEYS = ('id', 'sip_id', 'reg')
+LINE_KEYS = ('line', 'state')
 
 # Known send_key tokens (cti-api.md section 3).  MPK1..MPKn are matched by pattern.
 SEND_KEY_TOKENS = frozenset(
@@ -85,10 +88,16 @@ class CTIError(Exception):
         self.reason = message
         self.hint = HINTS.get(error_class, '') if hint is None else hint
         self.details = details or {}
-        text = '%s: %s' % (phone, message)
-        if self.hint:
-            text = '%s %s' % (text, self.hint)
-        super(CTIError, self).__init__(text)
+        super(CTIError, self).__init__(self._text())
+
+    def _text(self):
+        text = '%s: %s' % (self.phone, self.reason)
+        return '%s %s' % (text, self.hint) if self.hint else text
+
+    def extend_reason(self, words):
+        """Append a few words to the sentence ("did not answer ... within 10 s (2 attempts).")."""
+        self.reason = '%s %s.' % (self.reason.rstrip('.'), words)
+        self.args = (self._text(),)
 
     @property
     def message(self):
@@ -191,7 +200,7 @@ class CTIClient(object):
     def get_accounts(self):
         """Accounts with ``configured`` and ``registered`` booleans."""
         body = self.call('api-get_accounts')['body']
-        return [normalize_account(item) for item in _as_list(body, self, 'api-get_accounts')]
+        return [normalize_account(item) for item in _as_list(body, self, 'api-get_accounts', ACCOUNT_KEYS)]
 
     def get_phone_status(self):
         """``{'status': 'available', 'misc': '0'}``; unknown status values pass through."""
@@ -205,7 +214,7 @@ class CTIClient(object):
     def get_line_status(self):
         """Normalized lines (see :func:`normalize_line`)."""
         body = self.call('api-get_line_status', {'line': -1})['body']
-        return [normalize_line(item) for item in _as_list(body, self, 'api-get_line_status')]
+        return [normalize_line(item) for item in _as_list(body, self, 'api-get_line_status', LINE_KEYS)]
 
     def phone_operation(self, cmd, line=None):
         params = {'cmd': cmd}
@@ -263,7 +272,11 @@ class CTIClient(object):
             try:
                 return self._request_once(function, params or {})
             except CTIError as error:
-                if error.error_class != UNREACHABLE or attempt == attempts or not error.retryable:
+                if error.error_class != UNREACHABLE or not error.retryable:
+                    raise
+                if attempt == attempts:
+                    if attempts > 1:
+                        error.extend_reason('(%d attempts)' % attempts)
                     raise
         raise AssertionError('unreachable code')  # pragma: no cover
 
@@ -341,12 +354,13 @@ class CTIClient(object):
                         % (function, expected, _excerpt(json.dumps(got), self._secrets())), status=200)
 
 
-def _as_list(body, client, function):
-    if isinstance(body, dict):
-        body = [body]
-    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
-        raise client._wrong_shape(function, 'a list of objects', body)  # pylint: disable=protected-access
-    return body
+def _as_list(body, client, function, keys):
+    """The body as a list of objects; each must carry at least one of ``keys`` (else it is not what was asked)."""
+    items = [body] if isinstance(body, dict) else body
+    if not isinstance(items, list) or not all(isinstance(item, dict) and any(key in item for key in keys) for item in items):
+        expected = 'a list of objects with %s' % ' or '.join('"%s"' % key for key in keys)
+        raise client._wrong_shape(function, expected, body)  # pylint: disable=protected-access
+    return items
 
 
 def _chain(exc):
@@ -358,8 +372,10 @@ def _chain(exc):
         if current is None or any(current is item for item in seen) or len(seen) > 20:
             continue
         seen.append(current)
-        todo.extend([getattr(current, 'reason', None), current.__cause__, current.__context__])
-        todo.extend(arg for arg in getattr(current, 'args', ()) if isinstance(arg, BaseException))
+        # ssl.SSLError has a string in .reason (urllib3 errors an exception): follow exceptions only.
+        linked = [getattr(current, 'reason', None), getattr(current, '__cause__', None), getattr(current, '__context__', None)]
+        linked.extend(getattr(current, 'args', ()))
+        todo.extend(item for item in linked if isinstance(item, BaseException))
     return seen
 
 
@@ -424,7 +440,8 @@ def normalize_account(raw):
 def normalize_line(raw):
     """A line as the modules show it: any state other than ``idle`` means in use."""
     state = str(raw.get('state') or LINE_IDLE).strip().lower()
-    account = raw.get('acct')
+    # Idle lines carry "" (doc firmware) or 0 (newer firmware): neither names an account.
+    account = raw.get('acct') if state != LINE_IDLE else None
     return {
         'line': _to_int(raw.get('line')),
         'state': state,

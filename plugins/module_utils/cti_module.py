@@ -47,6 +47,10 @@ def connection_from_params(params):
     """CTIConnection from validated module parameters (defaults applied here)."""
     if not params.get('host'):
         raise ValueError('no phone address: set host, ansible_host, or use the inventory name')
+    if not params.get('passcode'):
+        # Not sent without one: the phone would count the request towards its lockout (five wrong passcodes).
+        raise ValueError('no passcode: set grandstream_passcode (in vaulted host or group variables), '
+                         'GRANDSTREAM_PASSCODE in the environment, or the passcode option. Nothing was sent to the phone')
     port = params.get('port')
     if port is not None and not 1 <= int(port) <= 65535:
         raise ValueError('port must be between 1 and 65535, not %s' % port)

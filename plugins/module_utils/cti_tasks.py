@@ -41,7 +41,7 @@ PHONE_OPERATIONS = {
     'unholdcall': (('onhold',), 'connected'),
     'acceptcall': (('ringing',), 'connected'),
     'rejectcall': (('ringing',), LINE_IDLE),
-    'cancel': (('ringing', 'dialing', 'calling'), LINE_IDLE),
+    'cancel': (('dialing', 'calling'), LINE_IDLE),
 }
 # Line states that show an outgoing call exists (make_call's proof); failed shows it did not work.
 CALL_STATES = ('dialing', 'calling', 'ringing', 'connected')
@@ -85,7 +85,7 @@ def _predicted(lines, target, state):
     return after
 
 
-def phone_operation(client, params, check_mode):
+def phone_operation(client, params, check_mode, sleep=None, clock=None):
     command = params['command']
     before = client.get_line_status()
     target = operation_target(command, before, params.get('line'))
@@ -93,12 +93,31 @@ def phone_operation(client, params, check_mode):
     if target is None:
         return dict(result, msg='%s: nothing to do for %s (no line in a matching state).' % (client.connection.label, command))
     result.update(changed=True, line=target['line'])
+    wanted = PHONE_OPERATIONS[command][1]
     if check_mode:
-        after = _predicted(before, target, PHONE_OPERATIONS[command][1])
-    else:
-        client.phone_operation(command, line=params.get('line'))
-        after = client.get_line_status()
-    return dict(result, lines=after, diff={'before': {'lines': before}, 'after': {'lines': after}})
+        after = _predicted(before, target, wanted)
+        return dict(result, lines=after, diff={'before': {'lines': before}, 'after': {'lines': after}})
+    client.phone_operation(command, line=params.get('line'))
+    # The answer "true" only says the phone took the command: the lines read back say whether it did it, and on
+    # which line (the line parameter is not documented by every firmware; a phone may act on its active line).
+    done, after = poll_lines(client, lambda lines: _find_line(lines, target['line'])['state'] == wanted,
+                             params['confirm_timeout'], sleep, clock)
+    result.update(lines=after, diff={'before': {'lines': before}, 'after': {'lines': after}})
+    if not done:
+        msg = _operation_not_seen(client.connection.label, command, target, wanted, before, after, params['confirm_timeout'])
+        result.update(failed=True, msg=msg)
+    return result
+
+
+def _operation_not_seen(label, command, target, wanted, before, after, timeout):
+    states = dict((line['line'], line['state']) for line in after)
+    msg = '%s: the phone accepted %s, but line %s is %s, not %s, after %g s.' % (
+        label, command, target['line'], states.get(target['line'], 'gone'), wanted, timeout)
+    moved = ['line %s changed from %s to %s' % (line['line'], line['state'], states.get(line['line']))
+             for line in before if line['line'] != target['line'] and states.get(line['line']) != line['state']]
+    if moved:
+        msg += ' Instead %s: the phone acted on another line than the one asked for.' % ', '.join(moved)
+    return msg
 
 
 def send_key(client, params, check_mode):
@@ -128,7 +147,9 @@ def make_call(client, params, check_mode, sleep=None, clock=None):
         return dict(result, msg='%s: would call %s (check mode, nothing sent).' % (label, number))
     # Accounts are numbered from 1 in results (accounts_info); api-make_call counts from 0.
     client.make_call(number, account=None if account is None else account - 1)
-    line, after = confirm_call(client, before, params['confirm_timeout'], sleep, clock)
+    # A 200 from api-make_call alone proves nothing: a line must show the call.
+    after = poll_lines(client, lambda lines: _new_call(before, lines, number) is not None, params['confirm_timeout'], sleep, clock)[1]
+    line = _new_call(before, after, number)
     result.update(lines=after, diff={'before': {'lines': before}, 'after': {'lines': after}})
     result.update(_call_outcome(label, number, line, params['confirm_timeout']))
     return result
@@ -154,23 +175,38 @@ def _check_account(client, account_id):
     raise ValueError('the phone has no account %s' % account_id)
 
 
-def _new_call(before, after):
-    """A line that was free before the call and now shows a call (or its failure)."""
+def _new_call(before, after, number):
+    """A line that was free before the call and now shows a call to ``number`` (or its failure).
+
+    An incoming call ringing on a free line is not proof of ours: when the phone shows the remote
+    number, it must be the number dialled.
+    """
     idle_before = set(line['line'] for line in before if not line['in_use'])
     for line in after:
-        if line['line'] in idle_before and line['state'] in CALL_STATES + (CALL_FAILED,):
+        shows_call = line['state'] in CALL_STATES + (CALL_FAILED,)
+        if line['line'] in idle_before and shows_call and _same_number(line['remote_number'], number):
             return line
     return None
 
 
-def confirm_call(client, before, timeout, sleep=None, clock=None):
-    """Read the lines until one shows the new call; a 200 from api-make_call alone proves nothing."""
+def _same_number(shown, dialled):
+    """True when the phone shows no number yet, or the number dialled (maybe as a SIP URI: sip:2001@pbx)."""
+    shown = shown.strip()
+    if not shown:
+        return True
+    user = shown.split(':', 1)[-1].split('@', 1)[0] if shown.lower().startswith('sip') else shown
+    return user == dialled
+
+
+def poll_lines(client, done, timeout, sleep=None, clock=None):
+    """Read the lines until ``done(lines)`` is true or ``timeout`` seconds pass; returns (done, last lines read)."""
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
     deadline = clock() + timeout
     while True:
-        after = client.get_line_status()
-        line = _new_call(before, after)
-        if line is not None or clock() >= deadline:
-            return line, after
+        lines = client.get_line_status()
+        if done(lines):
+            return True, lines
+        if clock() >= deadline:
+            return False, lines
         sleep(max(0.0, min(CONFIRM_INTERVAL, deadline - clock())))

@@ -10,6 +10,8 @@ description:
   - Sends the CTI function C(api-make_call), then reads the line status until a line that was free shows the call
     (dialing, calling, ringing or connected). The phone answering the request proves nothing; the task fails when no
     line shows the call within O(confirm_timeout), or when the line shows the call failed.
+  - When the phone shows the remote number of that line, it must be the number called, or a SIP URI of it. So an
+    incoming call that starts ringing meanwhile is not taken for the outgoing one.
   - Before calling, the module checks that a line is free (and that O(account) is configured, when given).
   - Each run starts a new call, so the module is not idempotent and always returns C(changed=true).
 author:

@@ -11,7 +11,10 @@ description:
     changes nothing the second time.
   - Reads the line status first. When no line is in a state the command acts on (no call to end, nothing ringing,
     the call already on hold...), it sends nothing and returns C(changed=false).
-  - Otherwise it sends the command, reads the lines again and returns them before and after (also as a diff).
+  - Otherwise it sends the command and reads the lines again until the line shows the result (for example V(onhold)
+    after V(holdcall)), for up to O(confirm_timeout) seconds. The phone's answer alone proves nothing. When the line
+    does not show the result, or the phone acted on another line, the task fails and says what the lines show.
+  - Returns the lines before and after (also as a diff).
 author:
   - phonefleet.grandstream contributors (@phonefleet)
 extends_documentation_fragment:
@@ -24,15 +27,23 @@ options:
       - V(endcall) ends a call that is not ringing (connected, on hold, dialing...).
       - V(holdcall) puts a connected call on hold; V(unholdcall) resumes a call on hold.
       - V(acceptcall) answers and V(rejectcall) rejects a ringing call.
-      - V(cancel) rejects a ringing call or cancels an outgoing call that is not answered yet (dialing, calling).
+      - V(cancel) cancels an outgoing call that is not answered yet (V(dialing), V(calling)). To refuse a ringing
+        call, use V(rejectcall).
     type: str
     required: true
     choices: [endcall, holdcall, unholdcall, acceptcall, rejectcall, cancel]
   line:
     description:
       - Act on this line only (numbered from 1) and send it to the phone with the command.
+      - Not every firmware honours the line of C(api-phone_operation); some act on their active line. The module
+        checks the line read back, so a command that lands on another line fails instead of reporting success.
       - When omitted, the phone acts on its active line; the module acts when any line is in a matching state.
     type: int
+  confirm_timeout:
+    description:
+      - Seconds to wait for the line to show the result of the command.
+    type: float
+    default: 3
 attributes:
   check_mode:
     support: full
@@ -132,8 +143,8 @@ lines_before:
   sample:
     - {line: 1, state: connected, in_use: true, active: true, account: 1, remote_name: Reception, remote_number: '2001', conference: false}
 msg:
-  description: Why nothing was done.
-  returned: when nothing was done
+  description: Why nothing was done, or on failure what went wrong.
+  returned: when nothing was done, and on failure
   type: str
   sample: 'gs0042 (10.1.4.42): nothing to do for endcall (no line in a matching state).'
 error_class:
@@ -154,6 +165,7 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module 
 ARGUMENT_SPEC = dict(
     command=dict(type='str', required=True, choices=['endcall', 'holdcall', 'unholdcall', 'acceptcall', 'rejectcall', 'cancel']),
     line=dict(type='int'),
+    confirm_timeout=dict(type='float', default=3.0),
 )
 TASK = cti_tasks.phone_operation
 

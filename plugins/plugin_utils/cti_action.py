@@ -15,6 +15,7 @@ import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import UnsupportedError
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
@@ -74,6 +75,8 @@ def fleet_targets(host_names, hostvars, variables=('site', 'model')):
             if name not in hostvars:
                 raise ValueError('it is not in the inventory')
             host_vars = hostvars[name]
+            # The address first: the report shows it even when another variable (a passcode template...) fails.
+            kept['ansible_host'] = host_vars.get('ansible_host') or name
             for key in variables:
                 value = host_vars.get(key)
                 if value is not None:
@@ -142,10 +145,13 @@ class CTIActionModule(ActionBase):
         if not HAS_REQUESTS:
             return {'failed': True, 'msg': 'The Python library "requests" is required on the controller (pip install requests).'}
         validator = ArgumentSpecValidator(argument_spec(module.ARGUMENT_SPEC))
-        validation = validator.validate(args)
+        validation = validator.validate(_plain(args))
         no_log_values = validation._no_log_values  # pylint: disable=protected-access
         if validation.error_messages:
-            msg = '%s: %s' % (args.get('phone_name') or args.get('host'), '; '.join(validation.error_messages))
+            # Word for word what AnsibleModule answers on the module path: the first error, unknown options named as such.
+            msg = validation.errors.msg
+            if isinstance(validation.errors[0], UnsupportedError):
+                msg = 'Unsupported parameters for (%s.%s) module: %s' % (COLLECTION, module.__name__.split('.')[-1], msg)
             return {'failed': True, 'msg': remove_values(msg, no_log_values)}
         params = validation.validated_parameters
         result = run_task(module.TASK, params, self._task.check_mode)
@@ -181,7 +187,10 @@ class FleetActionModule(ActionBase):
         self.check_args(args)
         hosts = args['hosts'] if args['hosts'] is not None else task_vars.get('ansible_play_hosts') or []
         hosts = _unique(str(name) for name in hosts)
+        warning = _serial_warning(args['hosts'], task_vars)
         result.update(self.run_fleet(args, fleet_targets(hosts, task_vars['hostvars'])))
+        if warning:
+            result.setdefault('warnings', []).append(warning)
         return result
 
     def check_args(self, args):
@@ -190,6 +199,32 @@ class FleetActionModule(ActionBase):
     def run_fleet(self, args, targets):
         """The work over ``targets``; returns the fields of the task result."""
         raise NotImplementedError
+
+
+def _plain(value):
+    """The value in the plain JSON types a module process receives (ansible-core 2.19 tags strings with their origin,
+    and the argument spec's error messages name the type), so that both paths give the same messages."""
+    if isinstance(value, dict):
+        return dict((str(key), _plain(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _serial_warning(hosts_option, task_vars):
+    """With ``serial``, a task that fans out over every play host itself runs once per batch, over all of them."""
+    batch, play_hosts = task_vars.get('ansible_play_batch'), task_vars.get('ansible_play_hosts')
+    if hosts_option is not None or not batch or not play_hosts or len(batch) >= len(play_hosts):
+        return None
+    return ('The play has "serial" (this batch: %d of %d hosts), but this task works on every phone of the play at once, '
+            'so each batch repeats it for all of them. Remove "serial" from the play: the task batches on its own.'
+            % (len(batch), len(play_hosts)))
 
 
 def _unique(names):

@@ -136,3 +136,62 @@ def test_in_process_and_module_paths_agree(sim_fleet, run_adhoc, tmp_path):
         assert by_path['true'] == by_path['false'], module
     requests_seen = fleet.events(phone=fleet.phones[0].spec.name, event='request')
     assert len(requests_seen) == 6
+
+
+def test_wrong_shaped_bodies_are_protocol_errors_for_every_read(sim_fleet, run_adhoc, tmp_path):
+    # A success envelope around something else must not read as "no account configured" or "every line idle".
+    fleet = sim_fleet(count=2)
+    fleet.phones[0].set_fault('wrong_body')
+    fleet.phones[1].set_fault('wrong_shape_list')
+    inventory = tmp_path / 'phones.ini'
+    fleet.write_ini(inventory)
+    for module in ('accounts_info', 'line_status_info', 'phone_status_info'):
+        results = run_adhoc(inventory, 'all', 'phonefleet.grandstream.%s' % module)[1]
+        for phone in fleet.phones:
+            result = results[phone.spec.name]
+            assert result['error_class'] == 'error', (module, result)
+            assert 'is not' in result['msg'], result['msg']
+
+
+def test_https_to_a_phone_that_speaks_http_is_a_tls_error_on_both_paths(sim_fleet, run_adhoc, tmp_path):
+    # ssl.SSLError carries a string where urllib3 errors carry an exception: this once crashed the error mapper.
+    fleet = sim_fleet(count=1)
+    inventory = tmp_path / 'phones.ini'
+    fleet.write_ini(inventory)
+    messages = {}
+    for in_process in ('true', 'false'):
+        proc, results = run_adhoc(inventory, 'all', 'phonefleet.grandstream.accounts_info', '-e', 'grandstream_scheme=https',
+                                  '-e', 'grandstream_in_process=%s' % in_process)
+        result = results[fleet.phones[0].spec.name]
+        assert result['error_class'] == 'error', result
+        assert 'TLS handshake failed' in result['msg'] and 'validate_certs: false or ca_path' in result['msg'], result['msg']
+        assert 'Traceback' not in proc.stdout + proc.stderr
+        messages[in_process] = result['msg']
+    assert messages['true'] == messages['false']
+    assert_no_passcode(proc.stdout + proc.stderr, fleet)
+
+
+def test_no_passcode_fails_before_anything_is_sent(sim_fleet, run_adhoc, tmp_path):
+    fleet = sim_fleet(count=1)
+    phone = fleet.phones[0]
+    inventory = tmp_path / 'phones.ini'
+    inventory.write_text('%s ansible_host=%s grandstream_port=%d ansible_connection=local\n' % (phone.name, phone.host, phone.port))
+    for in_process in ('true', 'false'):
+        result = run_adhoc(inventory, 'all', 'phonefleet.grandstream.accounts_info', '-e', 'grandstream_in_process=%s' % in_process)[1]
+        assert 'no passcode' in result[phone.name]['msg'] and 'GRANDSTREAM_PASSCODE' in result[phone.name]['msg']
+    assert fleet.events(phone=phone.name, event='request') == [], 'a request without a passcode counts towards the lockout'
+
+
+def test_bad_options_give_the_same_message_on_both_paths(sim_fleet, run_adhoc, tmp_path):
+    fleet = sim_fleet(count=1)
+    inventory = tmp_path / 'phones.ini'
+    fleet.write_ini(inventory)
+    for args in ('bogus=1', 'scheme=ftp', 'timeout=soon'):
+        messages = {}
+        for in_process in ('true', 'false'):
+            results = run_adhoc(inventory, 'all', 'phonefleet.grandstream.accounts_info', '-a', args,
+                                '-e', 'grandstream_in_process=%s' % in_process)[1]
+            messages[in_process] = results[fleet.phones[0].spec.name]['msg']
+        assert messages['true'] == messages['false'], messages
+    assert messages['true'].startswith("argument 'timeout' is of type"), messages
+    assert fleet.events(phone=fleet.phones[0].spec.name, event='request') == []

@@ -8,6 +8,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / 'playbooks' / 'registration_audit.yml'
 REPORT_FILES = ('registration_audit.json', 'registration_audit.csv', 'registration_audit.junit.xml', 'registration_audit.html',
@@ -26,6 +28,8 @@ FAULTY_PHONES = [
     ('f_html', {'fault': 'html'}, 'error'),
     ('f_garbage', {'fault': 'garbage'}, 'error'),
     ('f_wrong_shape', {'fault': 'wrong_shape'}, 'error'),
+    ('f_wrong_shape_list', {'fault': 'wrong_shape_list'}, 'error'),
+    ('f_wrong_body', {'fault': 'wrong_body'}, 'error'),
     ('f_not_found', {'fault': 'not_found'}, 'error'),
     ('f_forbidden_403', {'fault': 'forbidden_403'}, 'forbidden'),
     ('f_forbidden_body', {'fault': 'forbidden_body'}, 'forbidden'),
@@ -56,106 +60,26 @@ def assert_no_secret(text, secrets, where):
         assert secret not in text, 'a passcode leaked into %s' % where
 
 
-# -- a strict reader of the Prometheus text exposition format (version 0.0.4) -------------------
-
-_NAME = re.compile(r'[a-zA-Z_:][a-zA-Z0-9_:]*')
-_LABEL = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*')
-_TYPES = ('counter', 'gauge', 'histogram', 'summary', 'untyped')
-
-
-def _prom_float(text, line):
-    if text in ('NaN', '+Inf', '-Inf', 'Inf'):
-        return float(text.replace('Inf', 'inf').replace('NaN', 'nan'))
-    assert re.match(r'^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$', text), 'line %d: bad sample value %r' % (line, text)
-    return float(text)
-
-
-def _prom_labels(text, position, line):
-    """Parse '{a="x",b="y"}' from text[position] == '{'; returns (labels, next position)."""
-    labels = {}
-    position += 1
-    while True:
-        if text[position] == '}':
-            return labels, position + 1
-        match = _LABEL.match(text, position)
-        assert match, 'line %d: bad label name at column %d' % (line, position)
-        name = match.group(0)
-        assert not name.startswith('__'), 'line %d: reserved label name %s' % (line, name)
-        assert name not in labels, 'line %d: label %s twice' % (line, name)
-        position = match.end()
-        assert text[position:position + 2] == '="', 'line %d: expected =" after label %s' % (line, name)
-        position += 2
-        value = []
-        while text[position] != '"':
-            char = text[position]
-            assert char != '\n', 'line %d: raw newline in a label value' % line
-            if char == '\\':
-                escaped = text[position + 1]
-                assert escaped in '\\"n', 'line %d: invalid escape \\%s in a label value' % (line, escaped)
-                value.append({'\\': '\\', '"': '"', 'n': '\n'}[escaped])
-                position += 2
-            else:
-                value.append(char)
-                position += 1
-        labels[name] = ''.join(value)
-        position += 1
-        if text[position] == ',':
-            position += 1
-        else:
-            assert text[position] == '}', 'line %d: expected , or } after a label value' % line
-
+# -- the Prometheus textfile, read with the Prometheus project's own parser (prometheus_client) -------
 
 def parse_prometheus(text):
-    """{family: {'type', 'help', 'samples': [(labels, value)]}}; asserts on anything the format does not allow."""
+    """{family: {'type', 'help', 'samples': [(labels, value)]}}, parsed by prometheus_client.
+
+    On top of the parser: node_exporter's textfile collector drops a whole file with a duplicate series, and the
+    format wants a final newline.
+    """
     assert text.endswith('\n'), 'the last line must end with a newline'
     families = {}
-    finished = set()
-    current = None
     series = set()
-    for number, line in enumerate(text[:-1].split('\n'), 1):
-        assert line.strip(), 'line %d: empty line' % number
-        if line.startswith('#'):
-            parts = line.split(' ', 3)
-            if len(parts) >= 3 and parts[1] in ('HELP', 'TYPE'):
-                name = parts[2]
-                assert _NAME.fullmatch(name), 'line %d: bad metric name %r' % (number, name)
-                family = families.setdefault(name, {'type': None, 'help': None, 'samples': []})
-                assert not family['samples'], 'line %d: %s %s after its samples' % (number, parts[1], name)
-                if parts[1] == 'TYPE':
-                    assert family['type'] is None, 'line %d: second TYPE for %s' % (number, name)
-                    assert len(parts) == 4 and parts[3] in _TYPES, 'line %d: bad type' % number
-                    family['type'] = parts[3]
-                else:
-                    assert family['help'] is None, 'line %d: second HELP for %s' % (number, name)
-                    help_text = parts[3] if len(parts) == 4 else ''
-                    assert not re.search(r'\\[^\\n]', help_text.replace('\\\\', '')), 'line %d: invalid escape in HELP' % number
-                    family['help'] = help_text
-            continue
-        match = _NAME.match(line)
-        assert match, 'line %d: bad metric name' % number
-        name = match.group(0)
-        position = match.end()
-        labels = {}
-        if position < len(line) and line[position] == '{':
-            labels, position = _prom_labels(line, position, number)
-        rest = line[position:]
-        assert rest.startswith(' '), 'line %d: expected a space before the value' % number
-        fields = rest.split()
-        assert 1 <= len(fields) <= 2, 'line %d: expected a value and an optional timestamp' % number
-        value = _prom_float(fields[0], number)
-        if len(fields) == 2:
-            assert re.match(r'^-?\d+$', fields[1]), 'line %d: bad timestamp' % number
-        assert name in families and families[name]['type'], 'line %d: sample of %s before its TYPE' % (number, name)
-        assert families[name]['type'] in ('gauge', 'counter', 'untyped'), 'only simple types are expected here'
-        if current != name:
-            assert name not in finished, 'line %d: samples of %s are not grouped together' % (number, name)
-            if current:
-                finished.add(current)
-            current = name
-        key = (name, tuple(sorted(labels.items())))
-        assert key not in series, 'line %d: duplicate series %s' % (number, key)
-        series.add(key)
-        families[name]['samples'].append((labels, value))
+    for family in text_string_to_metric_families(text):
+        assert family.name not in families, 'samples of %s are not grouped together' % family.name
+        samples = []
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            assert key not in series, 'duplicate series %s' % (key,)
+            series.add(key)
+            samples.append((dict(sample.labels), sample.value))
+        families[family.name] = {'type': family.type, 'help': family.documentation, 'samples': samples}
     return families
 
 
@@ -280,6 +204,26 @@ def test_compliant_fleet_limit_check_mode_and_readable_output(sim_fleet, run_ans
     assert proc.returncode == 2
     assert 'Compliance 83.33% is below the required 90' in proc.stdout
     assert 'gs0021' in proc.stdout
+
+
+def test_serial_on_the_play_gets_a_warning(sim_fleet, run_ansible, tmp_path):
+    fleet = sim_fleet(count=4)
+    inventory = csv_inventory(fleet, tmp_path / 'inventory')
+    playbook = tmp_path / 'serial.yml'
+    playbook.write_text("""
+- name: An audit in a play with serial
+  hosts: grandstream
+  gather_facts: false
+  serial: 2
+  tasks:
+    - name: Audit
+      phonefleet.grandstream.fleet_registration_info:
+      run_once: true
+""")
+    proc = run_ansible('ansible-playbook', '-i', inventory, playbook)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    output = ' '.join((proc.stdout + proc.stderr).split())
+    assert 'The play has "serial" (this batch: 2 of 4 hosts)' in output, output
 
 
 def test_passcode_from_the_environment_required_accounts_and_fail_under_zero(sim_fleet, run_ansible, tmp_path):

@@ -3,12 +3,15 @@
 """The CTI client against canned phone answers: parsing, error classes, retries, redaction."""
 
 import json
+import ssl
 
 import pytest
 import requests
+import urllib3.exceptions
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIClient, CTIConnection, CTIError
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import connection_from_params, run_task
 
 PASSCODE = 'S3cr&t#pw'
 
@@ -104,6 +107,22 @@ def test_lines_doc_and_new_firmware_shapes():
     assert [(line['line'], line['state'], line['in_use'], line['conference']) for line in lines] == [
         (1, 'connected', True, False), (2, 'idle', False, False), (3, 'onhold', True, True)]
     assert lines[0]['account'] == 1 and lines[0]['remote_number'] == '2001'
+    assert lines[1]['account'] is None, 'newer firmware shows acct 0 on an idle line: not an account'
+
+
+@pytest.mark.parametrize('function, body', [
+    ('get_accounts', {'unexpected': True}),
+    ('get_accounts', [{'id': 1, 'sip_id': '1001', 'reg': 1}, {'foo': 1}]),
+    ('get_line_status', {'unexpected': True}),
+    ('get_line_status', [{'foo': 1}]),
+])
+def test_objects_without_any_known_key_are_the_wrong_shape(function, body):
+    # A success envelope whose body holds something else must not read as "no account configured" or "idle line".
+    client = client_for(success(body))[0]
+    with pytest.raises(CTIError) as caught:
+        getattr(client, function)()
+    assert caught.value.error_class == 'error'
+    assert 'is not a list of objects with' in str(caught.value)
 
 
 def test_unknown_phone_status_passes_through():
@@ -167,7 +186,26 @@ def test_timeout_is_unreachable():
     with pytest.raises(CTIError) as caught:
         client.get_phone_status()
     assert caught.value.error_class == 'unreachable'
-    assert 'within 2 s' in str(caught.value)
+    assert 'within 2 s (2 attempts).' in str(caught.value)
+
+
+def tls_failure():
+    """What requests raises for an untrusted certificate: ssl.SSLError carries a string in .reason."""
+    cause = ssl.SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate')
+    cause.reason = 'CERTIFICATE_VERIFY_FAILED'
+    wrapped = urllib3.exceptions.SSLError(cause)
+    retry = urllib3.exceptions.MaxRetryError(None, '/cgi-bin/api-get_accounts?passcode=S3cr%26t%23pw', reason=wrapped)
+    return requests.exceptions.SSLError(retry)
+
+
+def test_tls_failure_is_an_error_with_the_certificate_hint_and_not_retried():
+    client, session = client_for(tls_failure(), success([]), scheme='https')
+    with pytest.raises(CTIError) as caught:
+        client.get_accounts()
+    assert caught.value.error_class == 'error'
+    assert 'TLS handshake failed' in str(caught.value) and 'validate_certs: false or ca_path' in str(caught.value)
+    assert 'S3cr' not in str(caught.value)
+    assert len(session.calls) == 1
 
 
 def test_commands_are_never_retried():
@@ -230,3 +268,13 @@ def test_bad_connection_settings():
         CTIConnection('')
     with pytest.raises(ValueError):
         CTIConnection('10.0.0.1', scheme='ftp')
+
+
+def test_no_passcode_fails_before_anything_is_sent():
+    # A request without a passcode would count towards the phone's lockout.
+    with pytest.raises(ValueError) as caught:
+        connection_from_params({'host': '10.1.4.42'})
+    assert 'grandstream_passcode' in str(caught.value) and 'GRANDSTREAM_PASSCODE' in str(caught.value)
+    result = run_task(lambda client, params, check_mode: pytest.fail('no request may be made'),
+                      {'host': '10.1.4.42', 'phone_name': 'gs0042'}, False, session=FakeSession())
+    assert result['failed'] is True and result['msg'].startswith('gs0042: no passcode')

@@ -46,9 +46,12 @@ class FakePhone:
         self.reboot_plan = {'save': 1, 'down': 2, 'unregistered': 1}
         self.drop_on_reboot = False
         self.reject = set()     # functions answered with {"response": "error", "body": false}
+        self.ignore = set()     # commands answered with success and not carried out
+        self.operation_line = None  # when set, phone_operation acts on this line whatever it is asked (some firmware)
         self.call_states = ['calling']  # what make_call leaves on the line, one state per read, last repeats
         self.back_unregistered = False
         self.calls_end_after_reads = None  # line status reads until every call ends by itself
+        self.shown_number = None  # the remote number the line shows after make_call (default: the number called)
 
     @staticmethod
     def _idle(number):
@@ -79,6 +82,8 @@ class FakePhone:
             return FakeResponse(401, b'<html>401 Unauthorized</html>')
         if function in self.reject:
             return FakeResponse(200, {'response': 'error', 'body': False})
+        if function in self.ignore:
+            return FakeResponse(200, {'response': 'success', 'body': True})
         return getattr(self, '_' + function.replace('-', '_'))(public, power)
 
     def _api_get_line_status(self, params, power):
@@ -111,7 +116,7 @@ class FakePhone:
 
     def _api_phone_operation(self, params, power):
         states, new_state = PHONE_OPERATIONS[params['cmd']]
-        wanted = params.get('line')
+        wanted = params.get('line') if self.operation_line is None else self.operation_line
         for index, line in enumerate(self.lines):
             if line['state'] in states and (wanted is None or str(line['line']) == str(wanted)):
                 self.lines[index] = self._idle(line['line']) if new_state == 'idle' else dict(line, state=new_state)
@@ -122,7 +127,7 @@ class FakePhone:
         return FakeResponse(200, {'response': 'success', 'body': 'complete'})
 
     def _api_make_call(self, params, power):
-        self.lines[0] = dict(self.lines[0], state='pending_call', remotenumber=params['phonenumber'])
+        self.lines[0] = dict(self.lines[0], state='pending_call', remotenumber=self.shown_number or params['phonenumber'])
         return FakeResponse(200, {'response': 'success', 'body': True})
 
 
@@ -132,7 +137,7 @@ PHONE_OPERATIONS = {
     'unholdcall': (('onhold',), 'connected'),
     'acceptcall': (('ringing',), 'connected'),
     'rejectcall': (('ringing',), 'idle'),
-    'cancel': (('ringing', 'dialing', 'calling'), 'idle'),
+    'cancel': (('dialing', 'calling'), 'idle'),
 }
 
 

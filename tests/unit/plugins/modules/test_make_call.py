@@ -37,6 +37,19 @@ def test_a_200_without_a_call_on_a_line_is_a_failure(phone):
     assert result['msg'] == 'gs0042 (10.1.4.42): the phone accepted the call to 2001 but no line shows the call within 0.02 s.'
 
 
+def test_an_incoming_call_is_not_taken_for_the_outgoing_one(phone):
+    phone.call_states = ['ringing']
+    phone.shown_number = '5555'
+    result = run(confirm_timeout=0.02)
+    assert result['failed'] is True and 'no line shows the call' in result['msg']
+
+
+def test_a_sip_uri_of_the_number_called_is_the_call(phone):
+    phone.shown_number = 'sip:2001@pbx.example.net'
+    result = run()
+    assert not result.get('failed') and result['line'] == 1
+
+
 def test_a_failed_call_is_a_failure(phone):
     phone.call_states = ['failed']
     result = run()

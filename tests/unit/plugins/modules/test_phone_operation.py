@@ -4,8 +4,14 @@
 
 import pytest
 
+from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti_tasks
 from ansible_collections.phonefleet.grandstream.plugins.modules import phone_operation
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.fake_phone import params, run_in_process
+
+
+@pytest.fixture(autouse=True)
+def fast_confirm(monkeypatch):
+    monkeypatch.setattr(cti_tasks, 'CONFIRM_INTERVAL', 0.001)
 
 
 def run(check_mode=False, **args):
@@ -25,7 +31,7 @@ def states(lines):
     ('acceptcall', 'ringing', 'connected'),
     ('rejectcall', 'ringing', 'idle'),
     ('cancel', 'dialing', 'idle'),
-    ('cancel', 'ringing', 'idle'),
+    ('cancel', 'calling', 'idle'),
 ])
 def test_acts_and_a_second_run_changes_nothing(phone, command, state, after):
     phone.set_line(1, state)
@@ -41,7 +47,7 @@ def test_acts_and_a_second_run_changes_nothing(phone, command, state, after):
 
 @pytest.mark.parametrize('command, state', [
     ('endcall', 'idle'), ('endcall', 'ringing'), ('holdcall', 'onhold'), ('unholdcall', 'connected'),
-    ('acceptcall', 'connected'), ('rejectcall', 'onhold'), ('cancel', 'connected'),
+    ('acceptcall', 'connected'), ('rejectcall', 'onhold'), ('cancel', 'connected'), ('cancel', 'ringing'),
 ])
 def test_nothing_to_act_on_sends_nothing(phone, command, state):
     if state != 'idle':
@@ -78,6 +84,26 @@ def test_unknown_line_fails_naming_the_lines(phone):
     result = run(command='endcall', line=7)
     assert result['failed'] is True and result['msg'] == 'gs0042 (10.1.4.42): the phone has no line 7 (it has lines 1, 2, 3)'
     assert phone.commands() == []
+
+
+def test_an_accepted_command_the_lines_do_not_show_is_a_failure(phone):
+    phone.set_line(1, 'connected')
+    phone.ignore.add('api-phone_operation')
+    result = run(command='holdcall', confirm_timeout=0.02)
+    assert result['failed'] is True and result['changed'] is True
+    assert result['msg'] == 'gs0042 (10.1.4.42): the phone accepted holdcall, but line 1 is connected, not onhold, after 0.02 s.'
+    assert states(result['lines']) == ['connected', 'idle', 'idle']
+
+
+def test_a_command_that_lands_on_another_line_is_a_failure(phone):
+    # Some firmware ignores the line parameter and acts on its active line.
+    phone.set_line(1, 'connected', active=False)
+    phone.set_line(2, 'connected', active=True)
+    phone.operation_line = 2
+    result = run(command='endcall', line=1, confirm_timeout=0.02)
+    assert result['failed'] is True
+    assert result['msg'] == ('gs0042 (10.1.4.42): the phone accepted endcall, but line 1 is connected, not idle, after 0.02 s. '
+                             'Instead line 2 changed from connected to idle: the phone acted on another line than the one asked for.')
 
 
 def test_refused_command_fails_as_rejected(phone):
