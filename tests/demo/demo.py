@@ -53,7 +53,8 @@ def run(title, playbook, *extra):
     command = [str(BIN / 'ansible-playbook'), '-i', str(OUTPUT / 'inventory' / 'demo.grandstream.yml'),
                str(REPO / 'playbooks' / playbook)] + list(extra)
     started = time.monotonic()
-    code = os.spawnve(os.P_WAIT, command[0], command, ansible_env(OUTPUT / 'work'))
+    # An inventory that does not parse is an error here, not a warning and a play over no hosts.
+    code = os.spawnve(os.P_WAIT, command[0], command, ansible_env(OUTPUT / 'work', ANSIBLE_INVENTORY_UNPARSED_FAILED='true'))
     print('--> %s finished in %.1f s (exit code %d)' % (playbook, time.monotonic() - started, code), flush=True)
     return code
 
@@ -127,9 +128,11 @@ def main():
                          'rolling_reboot_fail_on_problems': False,
                      }))
     print('\nThe simulated fleet is stopped.')
-    if audit or reboot:
-        sys.exit('The demo did not run as expected (audit exit code %d, rolling reboot exit code %d): see the output above.'
-                 % (audit, reboot))
+    missing = [shown(path) for path in (OUTPUT / 'audit' / 'registration_audit.json', OUTPUT / 'reboot' / 'rolling_reboot.json')
+               if not path.is_file()]
+    if audit or reboot or missing:
+        sys.exit('The demo did not run as expected (audit exit code %d, rolling reboot exit code %d%s): see the output above.'
+                 % (audit, reboot, ', no %s' % ' or '.join(missing) if missing else ''))
     print_summary()
 
 

@@ -214,7 +214,7 @@ def test_send_key(sim_fleet):
     assert cti(phone, 'send_key', keys='OFFHOOK:2:0:0:1:SEND') == complete
     line = phone.lines[0]
     assert (line['state'], line['remotenumber']) == ('calling', '2001')
-    fleet.wait_for('call_state', phone=phone.name, state='connected', timeout=3)
+    fleet.wait_for('call_state', phone=phone.name, state='connected', timeout=10)
     assert phone.lines[0]['state'] == 'connected'
     assert cti(phone, 'send_key', keys='ONHOOK') == complete
     assert phone.lines[0]['state'] == 'idle'
@@ -233,7 +233,7 @@ def test_make_call(sim_fleet):
     assert cti(phone, 'make_call', phonenumber='2001', account=0) == {'response': 'success', 'body': True}
     line = cti(phone, 'get_line_status')['body'][0]
     assert (line['state'], line['remotenumber'], line['acct'], line['active']) == ('calling', '2001', '1', 1)
-    fleet.wait_for('call_state', phone='p', state='connected', cause='answered', timeout=3)
+    fleet.wait_for('call_state', phone='p', state='connected', cause='answered', timeout=10)
     assert cti(phone, 'get_line_status')['body'][0]['state'] == 'connected'
     assert cti(phone, 'get_phone_status')['body'] == 'busy'
 
@@ -396,18 +396,19 @@ def test_connection_faults(sim_fleet):
 
 
 def test_latency(sim_fleet):
-    # 1 s against a threshold of 0.5 s: wide enough that a busy machine cannot blur slow and fast.
-    fleet = sim_fleet(spec={'defaults': {'latency': 1.0}, 'phones': [{'name': 'slow'}, {'name': 'fast', 'latency': 0.0}]})
+    # The lower bound is exact (the answer waits the latency); "fast" only has to beat the latency it does not have,
+    # 2 s, which a busy machine cannot blur.
+    fleet = sim_fleet(spec={'defaults': {'latency': 2.0}, 'phones': [{'name': 'slow'}, {'name': 'fast', 'latency': 0.0}]})
     started = time.monotonic()
     cti(fleet.phone('slow'), 'get_accounts')
-    assert time.monotonic() - started >= 1.0
+    assert time.monotonic() - started >= 2.0
     started = time.monotonic()
     cti(fleet.phone('fast'), 'get_accounts')
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.0
     fleet.phone('slow').set_latency(0)
     started = time.monotonic()
     cti(fleet.phone('slow'), 'get_accounts')
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.0
 
 
 def test_latency_many_concurrent_requests(sim_fleet):
@@ -418,14 +419,17 @@ def test_latency_many_concurrent_requests(sim_fleet):
     with concurrent.futures.ThreadPoolExecutor(100) as pool:
         statuses = list(pool.map(lambda url: http('GET', url).status_code, urls))
     assert statuses == [200] * 200
-    assert time.monotonic() - started < 5
+    # One after the other they would take 100 s: a tenth of that proves they were answered concurrently.
+    assert time.monotonic() - started < 10
 
 
 # ---------------------------------------------------------------- reboot and reset
 
 
 def test_reboot_cycle(sim_fleet):
-    fleet = sim_fleet(spec={'defaults': FAST_REBOOT, 'phones': [{'name': 'p', 'call': {'state': 'connected'}}]})
+    # A save delay of 1 s: the requests made "while it saves" must not lose a race with a busy machine.
+    timing = dict(FAST_REBOOT, save_delay=1.0)
+    fleet = sim_fleet(spec={'defaults': timing, 'phones': [{'name': 'p', 'call': {'state': 'connected'}}]})
     phone = fleet.phone('p')
     started = time.monotonic()
     assert cti(phone, 'sys_operation', request='REBOOT') == {'response': 'success', 'body': 'savereboot'}
@@ -433,13 +437,13 @@ def test_reboot_cycle(sim_fleet):
     # Still serving while it saves; a second REBOOT is answered and ignored.
     assert cti(phone, 'get_accounts')['body'][0]['reg'] == 1
     assert cti(phone, 'sys_operation', request='REBOOT')['body'] == 'savereboot'
-    fleet.wait_for('down', phone='p', timeout=3)
+    fleet.wait_for('down', phone='p', timeout=10)
     assert phone.state == 'down' and refused(phone)
-    fleet.wait_for('up', phone='p', timeout=3)
+    fleet.wait_for('up', phone='p', timeout=10)
     assert phone.state == 'up'
     assert cti(phone, 'get_phone_status')['body'] == 'unavailable'
     assert cti(phone, 'get_accounts')['body'][0]['reg'] == 0
-    fleet.wait_for('registered', phone='p', timeout=3)
+    fleet.wait_for('registered', phone='p', timeout=10)
     assert cti(phone, 'get_phone_status')['body'] == 'available'  # the call was dropped
     assert not phone.in_reboot and phone.reboot_count == 1
 
@@ -451,17 +455,18 @@ def test_reboot_cycle(sim_fleet):
     save = by_name['down']['t'] - by_name['reboot']['t']
     dark = by_name['up']['t'] - by_name['down']['t']
     register = by_name['registered']['t'] - by_name['up']['t']
-    # Lower bounds are the configured durations; upper bounds leave room for a busy machine.
-    assert 0.18 <= save < 0.8, save
-    assert 0.38 <= dark < 1.0, dark
-    assert 0.28 <= register < 0.9, register
+    # The configured durations are lower bounds (timers never fire early); the upper bounds only catch a phase
+    # that did not end when it should have, with seconds of room for a busy machine.
+    assert 0.98 <= save < 1.0 + 3, save
+    assert 0.38 <= dark < 0.4 + 3, dark
+    assert 0.28 <= register < 0.3 + 3, register
 
 
 def test_drop_on_reboot(sim_fleet):
     phone = sim_fleet(count=1, fault='drop_on_reboot', **FAST_REBOOT).phones[0]
     with pytest.raises(requests.ConnectionError):
         get(phone, 'sys_operation', request='REBOOT')
-    phone.fleet.wait_for('registered', phone=phone.name, timeout=3)
+    phone.fleet.wait_for('registered', phone=phone.name, timeout=10)
     events = fleet_events_of(phone, ('reboot', 'down', 'up', 'registered'))
     assert names(events) == ['reboot', 'down', 'up', 'registered']
     assert events[0]['fault'] == ['drop_on_reboot']
@@ -471,19 +476,19 @@ def test_drop_on_reboot(sim_fleet):
 def test_never_back(sim_fleet):
     phone = sim_fleet(count=1, fault='never_back', **FAST_REBOOT).phones[0]
     assert cti(phone, 'sys_operation', request='REBOOT')['body'] == 'savereboot'
-    phone.fleet.wait_for('down', phone=phone.name, timeout=3)
+    phone.fleet.wait_for('down', phone=phone.name, timeout=10)
     time.sleep(FAST_REBOOT['down_time'] + 0.3)
     assert phone.state == 'down' and refused(phone)
     assert not fleet_events_of(phone, 'up')
     assert phone.power_on() is True
-    phone.fleet.wait_for('registered', phone=phone.name, timeout=3)
+    phone.fleet.wait_for('registered', phone=phone.name, timeout=10)
     assert cti(phone, 'get_phone_status')['body'] == 'available'
 
 
 def test_back_unregistered(sim_fleet):
     phone = sim_fleet(count=1, fault='back_unregistered', **FAST_REBOOT).phones[0]
     assert cti(phone, 'sys_operation', request='REBOOT')['body'] == 'savereboot'
-    phone.fleet.wait_for('up', phone=phone.name, timeout=3)
+    phone.fleet.wait_for('up', phone=phone.name, timeout=10)
     time.sleep(FAST_REBOOT['register_delay'] + 0.3)
     assert cti(phone, 'get_phone_status')['body'] == 'unavailable'
     assert phone.registered_accounts == [] and not fleet_events_of(phone, 'registered')
@@ -504,7 +509,7 @@ def test_reset(sim_fleet):
     phone = fleet.phone('old')
     original = phone.passcode
     assert cti(phone, 'sys_operation', request='RESET') == {'response': 'success', 'body': 'reset'}
-    fleet.wait_for('reset_done', phone='old', timeout=3)
+    fleet.wait_for('reset_done', phone='old', timeout=10)
     assert get(phone, 'get_accounts', passcode=original).status_code == 401
     accounts = cti(phone, 'get_accounts', passcode='admin')['body']
     assert len(accounts) == 3 and all(acc['sip_id'] == '' and acc['reg'] == 0 for acc in accounts)
@@ -515,7 +520,7 @@ def test_reset(sim_fleet):
 
     grp = fleet.phone('grp')
     assert cti(grp, 'sys_operation', request='RESET')['body'] == 'reset'
-    fleet.wait_for('up', phone='grp', timeout=3)
+    fleet.wait_for('up', phone='grp', timeout=10)
     assert get(grp, 'get_accounts', passcode='admin').status_code == 401
     assert cti(grp, 'get_accounts', passcode='sticker-42')['response'] == 'success'
 
@@ -528,13 +533,13 @@ def test_calls_end_by_themselves(sim_fleet):
                                                               {'line': 2, 'state': 'onhold'}]}]})
     phone = fleet.phone('p')
     assert [line['state'] for line in phone.lines] == ['connected', 'onhold', 'idle']
-    ended = fleet.wait_for('call_ended', phone='p', timeout=3)
+    ended = fleet.wait_for('call_ended', phone='p', timeout=10)
     assert ended['line'] == 1 and ended['cause'] == 'ends_after'
     assert ended['t'] - fleet.t0 >= 0.28
     assert [line['state'] for line in phone.lines] == ['idle', 'onhold', 'idle']
     phone.start_call(line=3, state='connected', ends_after=0.2, remotenumber='777')
     assert cti(phone, 'get_line_status', line=3)['body'][0]['remotenumber'] == '777'
-    fleet.wait_for('call_ended', phone='p', line=3, timeout=3)
+    fleet.wait_for('call_ended', phone='p', line=3, timeout=10)
     assert phone.end_calls() == 1
     assert cti(phone, 'get_phone_status')['body'] == 'available'
 
@@ -548,7 +553,7 @@ def test_event_log_never_contains_passcodes(sim_fleet, tmp_path):
     http('GET', phone.url('make_call', passcode=None, password='Sup3r-S3cret', phonenumber='1'))
     cti(phone, 'send_key', keys='1:2')
     cti(phone, 'sys_operation', request='RESET')
-    fleet.wait_for('reset_done', phone=phone.name, timeout=3)
+    fleet.wait_for('reset_done', phone=phone.name, timeout=10)
     cti(phone, 'get_accounts', passcode='admin')
 
     events = fleet.events()
