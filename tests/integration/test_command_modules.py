@@ -98,7 +98,8 @@ def test_reboot_policies_and_failures(sim_fleet, run_ansible, tmp_path):
 
     noback = result['noback']
     assert noback['failed'] is True and noback['failure'] == 'never_up' and noback['changed'] is True
-    assert FAST_REBOOT['reboot_timeout'] <= noback['elapsed'] <= FAST_REBOOT['reboot_timeout'] + 1.0
+    # A small margin: the last poll's connect timeout and a busy machine's scheduling.
+    assert FAST_REBOOT['reboot_timeout'] <= noback['elapsed'] <= FAST_REBOOT['reboot_timeout'] + 2.0
     assert noback['msg'].startswith('noback (%s' % fleet.phone('noback').host)
     assert 'did not answer again within reboot_timeout (3 s)' in noback['msg']
 
