@@ -60,19 +60,10 @@ def ansible(inventory_env, tmp_path):
     return run
 
 
-def unwrap_unsafe(value):
-    """ansible-core 2.19 prints values that are data as {"__ansible_unsafe": value}; 2.18 prints the value."""
-    if isinstance(value, dict):
-        if list(value) == ['__ansible_unsafe']:
-            return value['__ansible_unsafe']
-        return {key: unwrap_unsafe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [unwrap_unsafe(item) for item in value]
-    return value
-
-
 def normalized_inventory(stdout):
-    data = unwrap_unsafe(json.loads(stdout))
+    """The inventory as JSON, as printed: a value marked as data stays {"__ansible_unsafe": value}, so that a plain
+    string that comes out wrapped (what AWX cannot import) shows up as a difference."""
+    data = json.loads(stdout)
     data.get('_meta', {}).pop('profile', None)  # 2.19+ only
     return data
 
@@ -171,6 +162,22 @@ def test_warnings_for_suspicious_but_valid_input(ansible, tmp_path):
     assert in_output('ignoring unknown option delimeter', proc.stderr)
 
 
+def test_a_phone_in_two_sources_is_a_warning(ansible, tmp_path):
+    """Duplicates inside one file are refused; a name that another source has already added gets a warning."""
+    (tmp_path / 'hq.csv').write_text('name,host,site\ngs1,10.7.1.1,hq\ngs2,10.7.1.2,hq\n')
+    (tmp_path / 'lab.csv').write_text('name,host,site\n# moved to the lab\ngs2,10.7.2.2,lab\ngs3,10.7.2.3,lab\n')
+    (tmp_path / 'hq.grandstream.yml').write_text('plugin: phonefleet.grandstream.csv\npath: hq.csv\n')
+    (tmp_path / 'lab.grandstream.yml').write_text('plugin: phonefleet.grandstream.csv\npath: lab.csv\n')
+    proc = ansible('ansible-inventory', '-i', tmp_path / 'hq.grandstream.yml', '-i', tmp_path / 'lab.grandstream.yml', '--list')
+    assert proc.returncode == 0, proc.stderr
+    hostvars = json.loads(proc.stdout)['_meta']['hostvars']
+    assert sorted(hostvars) == ['gs1', 'gs2', 'gs3']
+    assert hostvars['gs2']['site'] == 'lab'
+    assert in_output('%s:3: gs2 is already in the inventory from another source: Ansible merges the two into one host'
+                     % (tmp_path / 'lab.csv'), proc.stderr)
+    assert ''.join(proc.stderr.split()).count('alreadyintheinventory') == 1
+
+
 # --- values are data, never templates ----------------------------------------------------------------------------
 
 def test_template_cells_stay_literal_in_inventory_output(ansible):
@@ -178,9 +185,10 @@ def test_template_cells_stay_literal_in_inventory_output(ansible):
     assert_ok(proc)
     raw = json.loads(proc.stdout)['_meta']['hostvars']['gs-unsafe']
     assert_golden('unsafe.json', normalized_inventory(proc.stdout))
-    if 'profile' in json.loads(proc.stdout)['_meta']:  # ansible-core 2.19+: marked as data, not a trusted template
-        assert raw['note'] == {'__ansible_unsafe': "{{ lookup('pipe', 'echo PWNED') }}"}
-        assert raw['model_copy'] == {'__ansible_unsafe': "{{ 'REN' ~ 'DERED' }}"}
+    # marked as data (2.18: wrap_var, 2.19+: not trusted as a template); a plain string beside them
+    assert raw['note'] == {'__ansible_unsafe': "{{ lookup('pipe', 'echo PWNED') }}"}
+    assert raw['model_copy'] == {'__ansible_unsafe': "{{ 'REN' ~ 'DERED' }}"}
+    assert raw['ansible_host'] == '10.5.0.1'
     assert 'RENDERED' not in proc.stdout
 
 
@@ -191,6 +199,97 @@ def test_template_cells_stay_literal_in_a_playbook(ansible):
             "hostvar=[{{ lookup('pipe', 'echo PWNED') }}]") in proc.stdout
     assert 'RENDERED' not in proc.stdout
     assert '=[PWNED]' not in proc.stdout
+
+
+def not_plain(value, path=()):
+    """The paths of the JSON values inside value that are neither strings nor numbers, lists or dicts of them."""
+    if isinstance(value, dict) and list(value) != ['__ansible_unsafe']:
+        return [found for key, item in value.items() for found in not_plain(item, path + (key,))]
+    if isinstance(value, list):
+        return [found for index, item in enumerate(value) for found in not_plain(item, path + (index,))]
+    return [] if isinstance(value, (str, int, float)) else [path]
+
+
+def test_export_prints_plain_strings_for_awx(ansible, tmp_path):
+    """AWX imports `ansible-inventory --list --export`: a cell that cannot be a template must come out as a string,
+    not as {"__ansible_unsafe": ...}, and compose results too. Only a cell with a brace is marked as data."""
+    (tmp_path / 'phones.csv').write_text('name,host,port,scheme,passcode,site,groups,note\n'
+                                         'gs1,10.1.4.10,8443,HTTPS,pw-1,hq,lobby,desk 4\n'
+                                         'gs2,gs2.voice.example.net,,,pw-2,lab,,{{ not rendered }}\n'
+                                         'gs3,10.1.4.12,,, " pw 3 ",  hq  ,,\n')
+    (tmp_path / 'office.grandstream.yml').write_text(textwrap.dedent('''\
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+        compose:
+          url: "'https://' ~ ansible_host"
+          labels: "[site, 'phone']"
+        keyed_groups:
+          - key: site
+            prefix: site
+    '''))
+    proc = ansible('ansible-inventory', '-i', tmp_path / 'office.grandstream.yml', '--list', '--export')
+    assert_ok(proc)
+    data = json.loads(proc.stdout)
+    hostvars = data['_meta']['hostvars']
+    gs1 = hostvars['gs1']
+    assert (gs1['ansible_host'], gs1['grandstream_passcode'], gs1['site'], gs1['note'], gs1['grandstream_scheme']) == (
+        '10.1.4.10', 'pw-1', 'hq', 'desk 4', 'https')
+    assert gs1['grandstream_port'] == 8443
+    assert gs1['url'] == 'https://10.1.4.10'
+    assert gs1['labels'] == ['hq', 'phone']
+    assert hostvars['gs2']['note'] == {'__ansible_unsafe': '{{ not rendered }}'}
+    del hostvars['gs2']['note']
+    assert not_plain(hostvars) == []
+    # a quoted passcode keeps its spaces; every other cell is stripped
+    assert (hostvars['gs3']['grandstream_passcode'], hostvars['gs3']['site']) == (' pw 3 ', 'hq')
+    assert sorted(data['site_hq']['hosts']) == ['gs1', 'gs3']
+
+
+# --- a directory as inventory ---------------------------------------------------------------------------------
+
+PHONES_CSV = 'name,host,passcode,site\ngs1,10.1.4.10,pw-dir-1,hq\ngs2,10.1.4.11,pw-dir-2,lab\n'
+
+
+def all_hosts(inventory):
+    return sorted({host for group in inventory.values() for host in group.get('hosts', [])} | set(inventory['_meta']['hostvars']))
+
+
+@pytest.mark.parametrize('layout', ['csv_outside_the_directory', 'csv_inside_with_inventory_ignore_extensions'])
+def test_a_directory_given_to_i(ansible, tmp_path, layout):
+    """`-i inventory/` hands every file of the directory to every enabled plugin: the ini plugin would read a CSV
+    file there as hosts named after whole rows, passcodes included. The documented layouts avoid that, and
+    group_vars next to the configuration file still apply."""
+    inventory = tmp_path / 'inventory'
+    (inventory / 'group_vars').mkdir(parents=True)
+    (inventory / 'group_vars' / 'grandstream.yml').write_text('grandstream_timeout: 7\n')
+    env = {}
+    if layout == 'csv_outside_the_directory':
+        (tmp_path / 'phones').mkdir()
+        (tmp_path / 'phones' / 'office.csv').write_text(PHONES_CSV)
+        (inventory / 'office.grandstream.yml').write_text('plugin: phonefleet.grandstream.csv\npath: ../phones/office.csv\n')
+    else:
+        (inventory / 'office.csv').write_text(PHONES_CSV)
+        (inventory / 'office.grandstream.yml').write_text('plugin: phonefleet.grandstream.csv\npath: office.csv\n')
+        # ansible.cfg: [defaults] inventory_ignore_extensions = <Ansible's list>, .csv
+        env['ANSIBLE_INVENTORY_IGNORE'] = '.pyc, .pyo, .swp, .bak, ~, .rpm, .md, .txt, .rst, .orig, .cfg, .retry, .csv'
+    proc = ansible('ansible-inventory', '-i', inventory, '--list', env=env)
+    assert_ok(proc)
+    data = json.loads(proc.stdout)
+    assert all_hosts(data) == ['gs1', 'gs2']
+    assert data['_meta']['hostvars']['gs1']['grandstream_timeout'] == 7
+    assert data['_meta']['hostvars']['gs2']['site'] == 'lab'
+
+
+def test_a_csv_inside_a_directory_given_to_i_becomes_junk_hosts(ansible, tmp_path):
+    """Why the documentation keeps the CSV file out of the directory: with Ansible's default settings the ini plugin
+    parses it, and every row becomes a host whose name holds the whole row."""
+    inventory = tmp_path / 'inventory'
+    inventory.mkdir()
+    (inventory / 'office.csv').write_text(PHONES_CSV)
+    (inventory / 'office.grandstream.yml').write_text('plugin: phonefleet.grandstream.csv\npath: office.csv\n')
+    proc = ansible('ansible-inventory', '-i', inventory, '--list')
+    assert proc.returncode == 0, proc.stderr
+    assert 'gs1,10.1.4.10,pw-dir-1,hq' in all_hosts(json.loads(proc.stdout))
 
 
 # --- verify_file, docs, vault ------------------------------------------------------------------------------------
@@ -207,8 +306,13 @@ def test_other_files_are_skipped_with_a_reason_at_vvv(ansible):
 def test_ansible_doc_renders(ansible):
     proc = ansible('ansible-doc', '-t', 'inventory', 'phonefleet.grandstream.csv')
     assert proc.returncode == 0, proc.stderr
-    for text in ('on_error', 'default_group', 'keyed_groups', 'GRANDSTREAM_PASSCODE', 'Sourced from a Project', 'Inventory file'):
+    for text in ('on_error', 'default_group', 'keyed_groups', 'GRANDSTREAM_PASSCODE', 'Sourced from a Project', 'Inventory file',
+                 'path: ../phones/office.csv', 'inventory_ignore_extensions'):
         assert text in proc.stdout
+    # the CSV file sits beside the inventory directory, not in it (only the inventory_ignore_extensions example differs)
+    paths = [line for line in proc.stdout.splitlines() if line.startswith('path: ')]
+    assert paths == ['path: ../phones/office.csv', 'path: /srv/phonefleet/phones.csv', 'path: ../phones/office.csv',
+                     'path: office.csv', 'path: ../phones/office.csv']
 
 
 def test_vault_encrypted_csv(ansible, tmp_path):
@@ -237,7 +341,7 @@ ERROR_CASES = {
         ["{csv}:1: column 2, 'ansible_host', cannot be a host variable: use a 'host' column instead",
          "{csv}:1: column 3, 'inventory_hostname', cannot be a host variable: Ansible reserves that name",
          "{csv}:1: column 4, 'hostvars', cannot be a host variable: Ansible reserves that name",
-         "{csv}:1: column 5, 'class', is not a valid variable name",
+         "{csv}:1: column 5, 'class', cannot be a host variable: it is a reserved word (a Python keyword)",
          "{csv}:1: column 6, 'mac address', is not a valid variable name: use letters, digits and underscores, not starting with a digit, "
          "for example 'mac_address'",
          "{csv}:1: column 8, 'site', repeats column 7 (names are case-insensitive)"],
@@ -275,13 +379,13 @@ ERROR_CASES = {
          "{csv}:7: name '10.0.0.3' is already used on line 6 (Ansible would silently merge the two phones)"],
     ),
     'invalid_groups': (
-        'name,host,groups,passcode\na,10.0.0.1,floor-2,{p}\nb,10.0.0.2,"lobby, floor2",{p}\nc,10.0.0.3,all,{p}\nd,10.0.0.4,class|2nd,{p}\n'.format(
+        'name,host,groups,passcode\na,10.0.0.1,floor-2,{p}\nb,10.0.0.2,"lobby, floor2;x",{p}\nc,10.0.0.3,all,{p}\nd,10.0.0.4,class|2nd,{p}\n'.format(
             p=PASSCODE), '',
-        ["{csv}:2: group 'floor-2' is not a valid group name: use letters, digits and underscores, not starting with a digit; "
-         "separate groups with spaces or '|'",
-         "{csv}:3: group 'lobby,' is not a valid group name",
+        ["{csv}: 4 problems in 3 rows",  # line 3: ',' and ';' separate groups too
+         "{csv}:2: group 'floor-2' is not a valid group name: use letters, digits and underscores, not starting with a digit; "
+         "separate groups with spaces, ',', ';' or '|'",
          "{csv}:4: group 'all' is reserved by Ansible",
-         "{csv}:5: group 'class' is not a valid group name",
+         "{csv}:5: group 'class' is a reserved word (a Python keyword), not a valid group name",
          "{csv}:5: group '2nd' is not a valid group name"],
     ),
     'every_problem_with_physical_lines': (
@@ -302,12 +406,58 @@ ERROR_CASES = {
          "{csv}:6: port '0' is not a number from 1 to 65535",
          "{csv}:6: scheme 'ftp' is not 'http' or 'https'",
          "{csv}:8: the 'host' cell is empty",
-         "{csv}:9: the row has 7 cells but the header has 6 columns (quote cells that contain the delimiter) "
+         "{csv}:9: the row has 7 cells but the header has 6 columns: put a cell that contains the delimiter ',' in double quotes "
          "(the row spans lines 9-11: a quoted cell contains a line break, check the quotes)"],
     ),
     'not_utf8': (
         'name,host,site\ngs1,10.0.0.1,Bern\ngs2,10.0.0.2,Z\u00fcrich\n'.encode('latin-1'), '',
         ["{csv}:3: the file is not UTF-8 text. Save it from Excel as 'CSV UTF-8', or convert it, for example with: iconv -f WINDOWS-1252 -t UTF-8"],
+    ),
+    'utf16_file': (
+        'name,host\ngs1,10.0.0.1\n'.encode('utf-16'), '',  # Python writes the byte order mark FF FE first
+        ["{csv}: the file is UTF-16 text (it starts with a UTF-16 byte order mark). Save it from Excel as 'CSV UTF-8', "
+         "or convert it, for example with: iconv -f UTF-16 -t UTF-8"],
+    ),
+    'bracketed_ipv6_host': (
+        'name,host\ngs1,[2001:db8::11]\n', '',
+        ["{csv}:2: host '[2001:db8::11]' is not an IP address or DNS name: drop the brackets, as in '2001:db8::11'"],
+    ),
+    'more_cells_than_columns_even_if_empty': (
+        # an unquoted ',' in the passcode 'Top,Secret': the row used to load with passcode 'Top' and a group 'Secret'
+        'name,host,passcode,groups\ngs1,10.0.0.1,Top,Secret,\n', '',
+        ["{csv}:2: the row has 5 cells but the header has 4 columns: put a cell that contains the delimiter ',' in double quotes"],
+    ),
+    'delimiter_in_an_unquoted_passcode_is_not_echoed': (
+        # the second half of the passcode lands in the groups cell: no message may name it
+        'name,host,passcode,groups,site\ngs1,10.0.0.1,Top,{p},lobby,hq\n'.format(p=PASSCODE), '',
+        ["{csv}: 1 problem in 1 row",
+         "{csv}:2: the row has 6 cells but the header has 5 columns: put a cell that contains the delimiter ',' in double quotes"],
+    ),
+    'unclosed_quote_swallows_the_next_rows': (
+        'host,passcode,name\n"10.0.0.1,{p}1,gs1\n10.0.0.2,{p}2,gs2\n'.format(p=PASSCODE), '',
+        ["{csv}: 1 problem in 1 row",
+         "{csv}:2: the 'host' cell spans several lines, which usually means an unclosed quote "
+         "(the row spans lines 2-3: a quoted cell contains a line break, check the quotes)"],
+    ),
+    'unclosed_quote_in_a_passcode': (
+        'name,host,passcode\ngs1,10.0.0.1,"{p}\ngs2,10.0.0.2,{p}\n'.format(p=PASSCODE), '',
+        ["{csv}:2: the 'passcode' cell spans several lines, which usually means an unclosed quote "
+         "(the row spans lines 2-3: a quoted cell contains a line break, check the quotes)"],
+    ),
+    'no_header_row': (
+        'gs1,10.0.0.1,{p}\ngs2,10.0.0.2,{p}\n'.format(p=PASSCODE), '',
+        ["{csv}:1: line 1 looks like a phone, not a header row: the file needs a header such as name,host,passcode,site"],
+    ),
+    'duplicate_name_of_a_bad_row': (
+        'name,host,passcode\ngs1,10.0.0.300,{p}\ngs1,10.0.0.2,{p}\n'.format(p=PASSCODE), '',
+        ["{csv}: 2 problems in 2 rows",
+         "{csv}:2: host '10.0.0.300' is neither an IP address nor a valid DNS name",
+         "{csv}:3: name 'gs1' is already used on line 2 (Ansible would silently merge the two phones)"],
+    ),
+    'strict_compose_error_quoting_a_passcode': (
+        'name,host,passcode\ngs1,10.0.0.1,{p}\n'.format(p=PASSCODE),
+        'strict: true\ncompose:\n  site_code: "{\'hq\': 1}[grandstream_passcode]"\n',
+        ["{csv}:2: Could not set site_code for host gs1: ", "has no attribute '********'"],
     ),
     'missing_file': (
         None, '',
@@ -324,6 +474,10 @@ ERROR_CASES = {
     'invalid_default_group': (
         'host\n10.0.0.1\n', 'default_group: voice-phones\n',
         ["{config}: default_group 'voice-phones' is not a valid group name"],
+    ),
+    'reserved_default_group': (
+        'host\n10.0.0.1\n', 'default_group: all\n',
+        ["{config}: default_group 'all' is a name Ansible reserves for its own group: use another name, or an empty string for no extra group"],
     ),
     'invalid_on_error': (
         'host\n10.0.0.1\n', 'on_error: ignore\n',

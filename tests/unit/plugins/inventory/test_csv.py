@@ -24,6 +24,7 @@ from ansible_collections.phonefleet.grandstream.plugins.inventory.csv import (
     PhoneTable,
     decode_csv,
     host_problem,
+    quoted_cells,
     read_records,
     sniff_delimiter,
 )
@@ -202,14 +203,49 @@ def test_connection_default_option_and_column():
 
 def test_values_are_data_not_templates():
     phone_table = table('''
-        host,name,model,passcode
-        10.0.0.1,a,"{{ lookup('pipe', 'id') }}",{{ x }}
+        host,name,model,passcode,note
+        10.0.0.1,a,"{{ lookup('pipe', 'id') }}",{{ x }},}
     ''')
     variables = phone_table.phones[0].variables
     assert variables['model'] == "{{ lookup('pipe', 'id') }}"
     assert variables['grandstream_passcode'] == '{{ x }}'
-    for name in ('ansible_host', 'model', 'grandstream_passcode'):
+    for name in ('model', 'grandstream_passcode', 'note'):
         assert not is_trusted_as_template(variables[name])
+
+
+def test_values_without_a_brace_are_plain_strings():
+    """ansible-inventory --list prints a value marked as data as {"__ansible_unsafe": ...}, which AWX cannot import:
+    a value that cannot be a template is a plain string (2.19+: trusted as a template, 2.18: a str, not wrapped)."""
+    phone_table = table('''
+        host,name,scheme,passcode,site
+        10.0.0.1,a,HTTPS,s3cret,hq
+    ''')
+    variables = phone_table.phones[0].variables
+    for name in ('ansible_host', 'grandstream_scheme', 'grandstream_passcode', 'site'):
+        assert is_trusted_as_template(variables[name]), name
+
+
+def test_a_quoted_passcode_keeps_its_spaces():
+    phone_table = table('''
+        host,name,passcode,site
+        10.0.0.1,a," two words ", hq
+        10.0.0.2,b, s3cret ,"  lab  "
+        10.0.0.3,c,"x""y "  ,
+    ''')
+    passcodes = [phone.variables['grandstream_passcode'] for phone in phone_table.phones]
+    assert passcodes == [' two words ', 's3cret', 'x"y   ']  # csv.reader keeps what follows a closing quote
+    assert [phone.variables.get('site') for phone in phone_table.phones] == ['hq', 'lab', None]
+
+
+@pytest.mark.parametrize('record, delimiter, expected', [
+    ('a,"b",c\n', ',', [False, True, False]),
+    ('  "a" ;b\r\n', ';', [True, False]),
+    ('"a,""b"",\nc",d\n', ',', [True, False]),
+    ('a"b",c', ',', [False, False]),
+    ('', ',', [False]),
+])
+def test_quoted_cells(record, delimiter, expected):
+    assert quoted_cells(record, delimiter) == expected
 
 
 # --- header problems ---------------------------------------------------------------------------------------------
@@ -221,7 +257,8 @@ def test_values_are_data_not_templates():
     ('host,inventory_hostname', "phones.csv:1: column 2, 'inventory_hostname', cannot be a host variable: Ansible reserves that name"),
     ('host,hostvars', "phones.csv:1: column 2, 'hostvars', cannot be a host variable: Ansible reserves that name"),
     ('host,lookup', "phones.csv:1: column 2, 'lookup', cannot be a host variable: Ansible reserves that name"),
-    ('host,class', "phones.csv:1: column 2, 'class', is not a valid variable name: use letters, digits and underscores, not starting with a digit"),
+    ('host,class', "phones.csv:1: column 2, 'class', cannot be a host variable: it is a reserved word (a Python keyword)"),
+    ('host,Lambda', "phones.csv:1: column 2, 'lambda', cannot be a host variable: it is a reserved word (a Python keyword)"),
     ('host,MAC Address', "phones.csv:1: column 2, 'mac address', is not a valid variable name: use letters, digits and underscores, "
                          "not starting with a digit, for example 'mac_address'"),
     ('host,2nd_line', "phones.csv:1: column 2, '2nd_line', is not a valid variable name: use letters, digits and underscores, "
@@ -239,9 +276,30 @@ def test_every_header_problem_is_listed_with_the_header_line():
         table('# exported 2025-01-01\n\nname,ansible_host,class\n')
     assert str(error.value).splitlines() == [
         "phones.csv:3: column 2, 'ansible_host', cannot be a host variable: use a 'host' column instead",
-        "phones.csv:3: column 3, 'class', is not a valid variable name: use letters, digits and underscores, not starting with a digit",
+        "phones.csv:3: column 3, 'class', cannot be a host variable: it is a reserved word (a Python keyword)",
         "phones.csv:3: the header row has no 'host' column (the phone's IP address or DNS name); its columns are: 'name', 'ansible_host', 'class'",
     ]
+
+
+@pytest.mark.parametrize('first_line', [
+    'gs1,10.0.0.1,s3cret',
+    'gs1;gs1.voice.example.net;s3cret',
+    'fd00::1,s3cret',
+    '# no header\n10.0.0.1',
+])
+def test_a_phone_as_header_row_is_named_without_its_cells(first_line):
+    with pytest.raises(CsvInventoryError) as error:
+        table(first_line + '\ngs2,10.0.0.2,s3cret\n')
+    line = first_line.count('\n') + 1
+    assert str(error.value) == ("phones.csv:%d: line %d looks like a phone, not a header row: the file needs a header such as "
+                                "name,host,passcode,site" % (line, line))
+
+
+def test_header_messages_hide_passcodes():
+    with pytest.raises(CsvInventoryError) as error:
+        table('name,passcode,hunter2\ngs1,hunter2,\n')
+    assert str(error.value) == ("phones.csv:1: the header row has no 'host' column (the phone's IP address or DNS name); "
+                                "its columns are: 'name', 'passcode', '********'")
 
 
 @pytest.mark.parametrize('text', ['', '\n\n', '# only a comment\n\n'])
@@ -283,6 +341,8 @@ def test_valid_hosts(host):
     ('gs..example', "host 'gs..example' is neither an IP address nor a valid DNS name"),
     ('http://10.0.0.1', "host 'http://10.0.0.1' is not an IP address or DNS name: put the scheme in the 'scheme' column"),
     ('10.0.0.1:8080', "host '10.0.0.1:8080' is not an IP address or DNS name: put the port in the 'port' column"),
+    ('[2001:db8::11]', "host '[2001:db8::11]' is not an IP address or DNS name: drop the brackets, as in '2001:db8::11'"),
+    ('[gs1]', "host '[gs1]' is neither an IP address nor a valid DNS name"),
     ('[fd00::1]:443', "host '[fd00::1]:443' is not an IP address or DNS name: put the port in the 'port' column"),
 ])
 def test_invalid_hosts(host, message):
@@ -298,22 +358,42 @@ def test_invalid_hosts(host, message):
     ('10.0.0.1,a,-1,,', "port '-1' is not a number from 1 to 65535"),
     ('10.0.0.1,a,,ftp,', "scheme 'ftp' is not 'http' or 'https'"),
     ('10.0.0.1,a,,,1floor', "group '1floor' is not a valid group name: use letters, digits and underscores, not starting with a digit; "
-                            "separate groups with spaces or '|'"),
+                            "separate groups with spaces, ',', ';' or '|'"),
     ('10.0.0.1,a,,,floor-2', "group 'floor-2' is not a valid group name: use letters, digits and underscores, not starting with a digit; "
-                             "separate groups with spaces or '|'"),
-    ('10.0.0.1,a,,,class', "group 'class' is not a valid group name: use letters, digits and underscores, not starting with a digit; "
-                           "separate groups with spaces or '|'"),
+                             "separate groups with spaces, ',', ';' or '|'"),
+    ('10.0.0.1,a,,,class', "group 'class' is a reserved word (a Python keyword), not a valid group name"),
     ('10.0.0.1,a,,,all', "group 'all' is reserved by Ansible"),
     ('10.0.0.1,a,,,"ungrouped"', "group 'ungrouped' is reserved by Ansible"),
     ('10.0.0.1,a b,,,', "name 'a b' is not a usable inventory hostname: use letters, digits, '.', '-', '_', ':' or '@'"),
     ('10.0.0.1,{{x}},,,', "name '{{x}}' is not a usable inventory hostname: use letters, digits, '.', '-', '_', ':' or '@'"),
-    ('10.0.0.1,a,,,,extra', "the row has 6 cells but the header has 5 columns (quote cells that contain the delimiter)"),
+    ('10.0.0.1,a,,,,extra', "the row has 6 cells but the header has 5 columns: put a cell that contains the delimiter ',' in double quotes"),
+    # extra cells count even when empty; the other cells are not checked (they may be shifted pieces of a passcode)
+    ('10.0.0.1,a,,,lobby,', "the row has 6 cells but the header has 5 columns: put a cell that contains the delimiter ',' in double quotes"),
+    ('10.0.0.1,a,0,ftp,S3cr#t!,', "the row has 6 cells but the header has 5 columns: put a cell that contains the delimiter ',' in double quotes"),
 ])
 def test_row_problems(row, message):
     phone_table = table('host,name,port,scheme,groups\n' + row + '\n')
     assert phone_table.problems == [(2, message)]
     assert phone_table.bad_rows == [2]
     assert phone_table.phones == []
+
+
+def test_trailing_unnamed_header_columns_with_rows_as_wide():
+    phone_table = table('''
+        host,name,,
+        10.0.0.1,a,,
+        10.0.0.2,b
+    ''')
+    assert [phone.name for phone in phone_table.phones] == ['a', 'b']
+    assert phone_table.problems == []
+
+
+def test_groups_separated_by_spaces_bars_commas_and_semicolons():
+    phone_table = table('''
+        host,name,groups
+        10.0.0.1,a,"lobby, floor2;beta | lab  x"
+    ''')
+    assert phone_table.phones[0].groups == ['lobby', 'floor2', 'beta', 'lab', 'x']
 
 
 def test_valid_ports_and_schemes():
@@ -340,6 +420,23 @@ def test_duplicate_names_name_the_first_line():
         (7, "name '10.0.0.4' is already used on line 6 (Ansible would silently merge the two phones)"),
     ]
     assert [phone.name for phone in phone_table.phones] == ['gs1', 'gs2', '10.0.0.4']
+
+
+def test_a_duplicate_of_a_bad_row_is_reported_too():
+    phone_table = table('''
+        name,host
+        gs1,10.0.0.300
+        gs1,10.0.0.2
+        gs2,10.0.0.3,,
+        gs2,10.0.0.4
+    ''')
+    assert phone_table.problems == [
+        (2, "host '10.0.0.300' is neither an IP address nor a valid DNS name"),
+        (3, "name 'gs1' is already used on line 2 (Ansible would silently merge the two phones)"),
+        (4, "the row has 4 cells but the header has 2 columns: put a cell that contains the delimiter ',' in double quotes"),
+        (5, "name 'gs2' is already used on line 4 (Ansible would silently merge the two phones)"),
+    ]
+    assert phone_table.phones == []
 
 
 def test_same_address_and_port_is_a_warning():
@@ -378,13 +475,51 @@ def test_every_problem_of_every_row_is_listed_without_the_passcode():
     assert 'hunter2' not in repr(phone_table.problems)
 
 
-def test_a_problem_in_a_multiline_row_points_at_the_quotes():
+def test_a_cell_that_spans_lines_is_never_echoed():
+    """An unclosed quote takes in the rows after it, passcodes included: such a cell is named, not shown."""
     phone_table = table('name,host,note\n"gs1,10.0.0.1,x\ngs2,10.0.0.2,y\n')
     assert phone_table.problems == [
+        (2, "the 'name' cell spans several lines, which usually means an unclosed quote "
+            "(the row spans lines 2-3: a quoted cell contains a line break, check the quotes)"),
         (2, "the 'host' cell is empty (the row spans lines 2-3: a quoted cell contains a line break, check the quotes)"),
-        (2, "name 'gs1,10.0.0.1,x\\ngs2,10.0.0.2,y' is not a usable inventory hostname: use letters, digits, '.', '-', '_', ':' or '@' "
+    ]
+    phone_table = table('host,passcode,name,port\n"10.0.0.1,pw-1,gs1,80\n10.0.0.2,pw-2,gs2,x\n')
+    assert phone_table.problems == [
+        (2, "the 'host' cell spans several lines, which usually means an unclosed quote "
             "(the row spans lines 2-3: a quoted cell contains a line break, check the quotes)"),
     ]
+    phone_table = table('name,host,passcode,groups,port\ngs1,10.0.0.1,"pw-1,lobby,80\ngs2,10.0.0.2,pw-2,lab,x\n')
+    assert phone_table.problems == [
+        (2, "the 'passcode' cell spans several lines, which usually means an unclosed quote "
+            "(the row spans lines 2-3: a quoted cell contains a line break, check the quotes)"),
+    ]
+    assert 'pw-' not in repr(phone_table.problems)
+
+
+def test_messages_hide_every_passcode_of_the_file():
+    """A passcode in another cell (a name that is also a passcode, a group typed with a passcode in it) is hidden, whatever the row."""
+    phone_table = table('''
+        name,host,passcode,groups
+        gs1,10.0.0.1,gs-lab-1,
+        gs-lab-1,10.0.0.2,Top,x-Top
+        gs3,10.0.0.1,hunter2,
+        gs4,hunter2.example.net,hunter2.example,
+    ''')
+    assert phone_table.problems == [
+        (3, "group 'x-********' is not a valid group name: use letters, digits and underscores, not starting with a digit; "
+            "separate groups with spaces, ',', ';' or '|'"),
+    ]
+    assert phone_table.warnings == [(4, "gs3 has the same host '10.0.0.1' and port as the phone on line 2")]
+    assert phone_table.redact('gs-lab-1 hunter2.example.net Top,Secret') == '******** ********.net ********,Secret'
+    assert phone_table.secrets == ['hunter2.example', 'gs-lab-1', 'hunter2', 'Top']
+
+
+def test_decode_refuses_utf16_with_its_own_hint():
+    for data in ('host\n10.0.0.1\n'.encode('utf-16'), b'\xfe\xff' + 'host\n'.encode('utf-16-be')):
+        with pytest.raises(CsvInventoryError) as error:
+            decode_csv(data, SOURCE)
+        assert str(error.value) == ("phones.csv: the file is UTF-16 text (it starts with a UTF-16 byte order mark). Save it from Excel as "
+                                    "'CSV UTF-8', or convert it, for example with: iconv -f UTF-16 -t UTF-8")
 
 
 # --- the plugin: verify_file and parse ----------------------------------------------------------------------------
@@ -460,6 +595,34 @@ def test_parse_rejects_an_invalid_default_group(plugin, tmp_path):
             path: phones.csv
             default_group: voice-phones
         ''', 'host\n10.0.0.1\n')
+
+
+@pytest.mark.parametrize('group', ['all', 'ungrouped'])
+def test_parse_rejects_a_reserved_default_group(plugin, tmp_path, group):
+    with pytest.raises(AnsibleParserError, match="default_group '%s' is a name Ansible reserves for its own group: use another name, "
+                                                 "or an empty string for no extra group" % group):
+        run_parse(plugin, tmp_path, '''
+            plugin: phonefleet.grandstream.csv
+            path: phones.csv
+            default_group: %s
+        ''' % group, 'host\n10.0.0.1\n')
+
+
+def test_parse_warns_about_a_phone_another_source_has_added(plugin, tmp_path):
+    (tmp_path / 'phones.csv').write_text('name,host\ngs1,10.0.0.1\ngs2,10.0.0.2\n')
+    config_path = tmp_path / 'office.grandstream.yml'
+    config_path.write_text('plugin: phonefleet.grandstream.csv\npath: phones.csv\n')
+    inventory = InventoryData()
+    inventory.add_host('gs2')
+    inventory.set_variable('gs2', 'owner', 'ini')
+    with mock.patch.object(plugin.display, 'warning') as warning:
+        plugin.parse(inventory, DataLoader(), str(config_path), cache=False)
+    assert [call[0][0] for call in warning.call_args_list] == [
+        "%s:3: gs2 is already in the inventory from another source: Ansible merges the two into one host "
+        "(the variables of this row override the other source's)" % (tmp_path / 'phones.csv'),
+    ]
+    assert inventory.get_host('gs2').vars['owner'] == 'ini'
+    assert inventory.get_host('gs2').vars['ansible_host'] == '10.0.0.2'
 
 
 def test_parse_fail_lists_every_problem_and_loads_nothing(plugin, tmp_path):
@@ -601,6 +764,35 @@ def test_strict_failures_list_every_phone_and_leave_nothing_behind(plugin, tmp_p
     assert lines[0] == '%s: 2 phones failed compose, groups or keyed_groups with strict: true, no phone loaded:' % csv_path
     assert lines[1].startswith('%s:4: ' % csv_path) and 'gs3' in lines[1]
     assert lines[2].startswith('%s:5: ' % csv_path) and 'gs4' in lines[2]
+
+
+@pytest.mark.parametrize('on_error', ['fail', 'warn'])
+def test_strict_failure_messages_hide_passcodes(plugin, tmp_path, on_error):
+    """Jinja2's message for a missing key quotes the key: a passcode here, from the CSV file or from compose."""
+    config = '''
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+        on_error: %s
+        strict: true
+        compose:
+          grandstream_passcode: "grandstream_passcode | default('composed-pw')"
+        groups:
+          # groups see what compose set
+          hq_code: "{'hq': 1}[grandstream_passcode] == 1"
+    ''' % on_error
+    csv_text = 'name,host,passcode\ngs1,10.0.0.1,csv-pw\ngs2,10.0.0.2,\n'
+    with mock.patch.object(plugin.display, 'warning') as warning:
+        if on_error == 'fail':
+            with pytest.raises(AnsibleParserError) as error:
+                run_parse(plugin, tmp_path, config, csv_text)
+            messages = error.value.message.splitlines()[1:]
+        else:
+            run_parse(plugin, tmp_path, config, csv_text)
+            messages = [call[0][0] for call in warning.call_args_list]
+    assert len(messages) == 2
+    for message in messages:
+        assert "has no attribute '********'" in message
+        assert 'csv-pw' not in message and 'composed-pw' not in message
 
 
 def test_strict_failure_rollback_keeps_other_sources(plugin, tmp_path):
