@@ -2,11 +2,13 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rolling reboot of many phones from one task, inside the worker on the controller.
 
-One task, whatever ``forks`` says: it preflights every phone of the play at once
-(module_utils/fleet.fan_out of reboot.preflight), plans batches (module_utils/rolling), then, batch
-after batch, re-checks the lines, writes the ledger, sends the batch's commands together (fan_out of
-reboot.send_command) and drives every RebootWatch of the batch from one waiter (fan_out of
-watch.poll() over the watches that are due, then a sleep until the next one is due).
+One task, whatever ``forks`` says.  It takes the state directory's lock, then reads the run's ledger
+(module_utils/rolling), sorts the phones by what the ledger says (done, failed for good, to check after
+an interruption, to plan), preflights the phones to plan at once (module_utils/fleet.fan_out of
+reboot.preflight), plans batches, checks the phones of an interrupted attempt, then, batch after batch,
+sends the batch's commands together (fan_out: per phone the last look at the lines, the ledger entry
+``sending`` on disk, the command) and drives every RebootWatch of the batch from one waiter (fan_out of
+watch.step() over the watches that are due, then a sleep until the next one is due).
 The next batch starts only when every phone of the current one is proven rebooted or failed.
 """
 
@@ -16,7 +18,9 @@ import time
 
 from ansible.errors import AnsibleActionFail
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, UNREACHABLE, CTIError
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import (
+    AUTH_FAILED, ERROR, ERROR_CLASSES, UNREACHABLE, CTIError,
+)
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.fleet import fan_out, name_list
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import (
     BUSY_FORCE, BUSY_SKIP, REBOOT, check_options, preflight, send_command,
@@ -26,8 +30,10 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.reports imp
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.rolling import (
     LEDGER_FAILED, LEDGER_PENDING, LEDGER_REBOOTED, LEDGER_SENDING, LEDGER_SENT, OUTCOMES, PROBLEM_OUTCOMES,
-    Ledger, ResumedWatch, RunLock, Window, check_run_id, command_may_have_gone_out, default_run_id, duration_text,
-    fail_limit_exceeded, parse_batch_size, plan_batches,
+    REASON_BUSY, REASON_CANARY, REASON_CHECK_MODE, REASON_DUPLICATE, REASON_MAX_FAIL, REASON_UNVERIFIED,
+    REASON_VARIABLES, REASON_WINDOW, RESUME_CHECK, RESUME_DONE, RESUME_FAILED,
+    Ledger, ResumedWatch, RunLock, Window, check_run_id, command_time, default_run_id, duration_text,
+    fail_limit_exceeded, first_of_duplicates, parse_batch_size, phone_key, plan_batches, resume_action,
 )
 from ansible_collections.phonefleet.grandstream.plugins.modules.fleet_reboot import ARGUMENT_SPEC
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.cti_action import FleetActionModule
@@ -35,8 +41,10 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.cti_action 
 STOP_CANARY = 'canary'
 STOP_MAX_FAIL = 'max_fail_percent'
 STOP_WINDOW = 'window'
+STOP_REASONS = {STOP_CANARY: REASON_CANARY, STOP_MAX_FAIL: REASON_MAX_FAIL, STOP_WINDOW: REASON_WINDOW}
 REPORT_NAMES = {'json': 'rolling_reboot.json', 'junit': 'rolling_reboot.junit.xml', 'csv': 'rolling_reboot.csv'}
 TIMING_KEYS = ('down_after', 'up_after', 'registered_after')
+NO_ACCOUNT_NOTE = 'no account was registered before the reboot, so registration was not checked.'
 
 
 class ControllerGone(Exception):
@@ -45,6 +53,10 @@ class ControllerGone(Exception):
 
 def has_canary(value):
     return str(value if value is not None else '').strip() not in ('', '0', '0%')
+
+
+def resume_hint(run_id):
+    return 'run again with the same run id (-e rolling_reboot_run_id=%s with the role or the playbook)' % run_id
 
 
 def _look(client, target):
@@ -68,7 +80,10 @@ class Phone(object):
     def __init__(self, target):
         self.target = target
         self.name = target.name
+        self.key = None              # its ledger entry (phone_key of its address)
         self.outcome = None
+        self.reason = None           # why it was not rebooted (rolling.REASON_*, a CTI error class, a watch failure)
+        self.error_class = None      # the CTI error class when a CTI error caused the outcome
         self.batch = None
         self.error = None
         self.note = None
@@ -77,13 +92,20 @@ class Phone(object):
         self.registered = []
         self.busy_since = None
         self.watch = None
-        self.attempted = False
+        self.attempted = False       # this attempt sent it a command or checked it (max_fail_percent)
+        self.before_command = False  # failed before any command was tried (summary preflight_failed)
+        self.seen_down = False       # the ledger says it was seen down
 
-    def finish(self, outcome, error=None, note=None):
+    def finish(self, outcome, reason=None, error=None, error_class=None, note=None):
         self.outcome = outcome
+        self.reason = reason
         self.error = error
+        self.error_class = error_class
         if note:
-            self.note = note
+            self.add_note(note)
+
+    def add_note(self, text):
+        self.note = '%s %s' % (self.note, text) if self.note else text
 
     def record(self):
         return {
@@ -92,6 +114,8 @@ class Phone(object):
             'port': self.target.port,
             'site': self.target.variables.get('site'),
             'outcome': self.outcome,
+            'reason': self.reason,
+            'error_class': self.error_class,
             'batch': self.batch,
             'timings': dict(self.timings),
             'error': self.error,
@@ -100,9 +124,9 @@ class Phone(object):
 
 
 class RollingReboot(object):
-    """One run of the rolling reboot; :meth:`run` returns the report."""
+    """One run of the rolling reboot over a loaded ledger (read under the run lock); :meth:`run` returns the report."""
 
-    def __init__(self, targets, args, options, check_mode, display, sleep=time.sleep):
+    def __init__(self, targets, args, options, check_mode, display, ledger, window=None, sleep=time.sleep):
         self.phones = [Phone(target) for target in targets]
         self.by_name = dict((phone.name, phone) for phone in self.phones)
         self.args = args
@@ -110,14 +134,17 @@ class RollingReboot(object):
         self.check_mode = check_mode
         self.display = display
         self.sleep = sleep
-        self.window = Window(args['window']) if args['window'] else None
-        self.run_id = check_run_id(args['run_id'] or default_run_id(self.window))
-        self.ledger = Ledger(args['state_dir'], self.run_id)
+        self.window = window
+        self.ledger = ledger
+        self.run_id = ledger.run_id
         self.concurrency = args['concurrency']
         self.stopped_reason = None
         self.stop_message = None
         self.batches_run = 0
         self.batch_seconds = []
+        self.batch_size = 1
+        self.next_batch = 1
+        self.planned = 0
         self.started = time.monotonic()
         self.started_epoch = time.time()
         self.plan = {}
@@ -131,8 +158,8 @@ class RollingReboot(object):
         re-run.  (SIGTERM reaches the worker through ansible-playbook and ends it at once.)
         """
         if os.getppid() != self.parent:
-            raise ControllerGone('ansible-playbook stopped while the rolling reboot %s was running; it stopped too. '
-                                 'Run again with the same run id to resume.' % self.run_id)
+            raise ControllerGone('ansible-playbook stopped while the rolling reboot %s was running; it stopped too. To '
+                                 'resume, %s.' % (self.run_id, resume_hint(self.run_id)))
 
     def _sleep(self, seconds):
         end = time.monotonic() + max(0.0, seconds)
@@ -154,73 +181,112 @@ class RollingReboot(object):
 
     def _ledger(self, phone, **fields):
         if not self.check_mode:
-            self.ledger.update(phone.name, host=phone.target.host, **fields)
+            self.ledger.update(phone.key, name=phone.name, host=phone.target.host, port=phone.target.port, **fields)
 
     def _count(self, outcome):
         return sum(1 for phone in self.phones if phone.outcome == outcome)
 
     def _attempted(self):
-        attempted = [phone for phone in self.phones if phone.attempted and phone.outcome in ('rebooted', 'failed')]
+        """(attempted, failed) for max_fail_percent: the phones this attempt sent a command to or checked.
+
+        An ``unverified`` phone is neither: nobody saw whether it restarted, so it is no evidence either way.
+        """
+        attempted = [phone for phone in self.phones if phone.attempted and phone.outcome in ('rebooted', 'failed')
+                     and phone.reason != REASON_UNVERIFIED]
         return len(attempted), sum(1 for phone in attempted if phone.outcome == 'failed')
+
+    def _fail_before_command(self, phone, outcome, reason, error, error_class=None):
+        phone.before_command = True
+        phone.finish(outcome, reason=reason, error=error, error_class=error_class)
+
+    def _fail_read(self, phone, result):
+        """A read (the preflight, the last look at the lines) failed: nothing was sent."""
+        self._fail_before_command(phone, _preflight_outcome(result), result['error_class'] or ERROR, result['message'],
+                                  result['error_class'])
 
     # -- the run ---------------------------------------------------------------------------
 
     def run(self):
-        verify, fresh = self._from_ledger()
+        check, fresh = self._sort()
+        # Percentages are of every phone of the run, done or not, so that a resumed run keeps its batch size.
+        population = max(1, sum(1 for phone in self.phones if phone.reason != REASON_DUPLICATE))
         eligible = self._preflight(fresh)
-        batch_size = parse_batch_size(self.args['batch_size'], max(1, len(eligible)), 'batch_size')
+        batch_size = parse_batch_size(self.args['batch_size'], population, 'batch_size')
         self.batch_size = batch_size
         canary = 0
-        if has_canary(self.args['canary']) and not self.ledger.data.get('canary_passed'):
-            canary = parse_batch_size(self.args['canary'], max(1, len(eligible)), 'canary')
+        if has_canary(self.args['canary']) and not self.ledger.get('canary_passed'):
+            canary = parse_batch_size(self.args['canary'], population, 'canary')
         batches = plan_batches([phone.name for phone in eligible], batch_size, canary)
-        self._show_plan(eligible, verify, batches, batch_size, canary)
+        self._show_plan(eligible, check, batches, batch_size, canary)
         if self.check_mode:
             for number, batch in enumerate(batches, 1):
                 for name in batch:
                     self.by_name[name].batch = number
-                    self.by_name[name].finish('not_attempted', note='check mode: would be rebooted in batch %d of %d.'
-                                              % (number, len(batches)))
-            for phone in verify:
-                phone.finish('not_attempted', note='check mode: its reboot command of an earlier attempt of this run '
-                                                   'would be verified, not sent again.')
+                    self.by_name[name].finish('not_attempted', reason=REASON_CHECK_MODE,
+                                              note='check mode: would be rebooted in batch %d of %d.' % (number, len(batches)))
+            for phone in check:
+                phone.finish('not_attempted', reason=REASON_CHECK_MODE,
+                             note='check mode: its reboot command of an earlier attempt of this run would be checked, '
+                                  'not sent again.')
             return self._report(batch_size, canary, len(batches))
 
-        first_batch = max([0] + [entry.get('batch') or 0 for entry in self.ledger.data['phones'].values()])
+        first_batch = max([0] + [entry.get('batch') or 0 for entry in self.ledger.entries()])
         self.next_batch = first_batch + 1
         self.planned = first_batch + len(batches)
-        if verify:
-            self._verify_resumed(verify)
+        if check:
+            self._check_resumed(check)
         queue = collections.deque(self.by_name[name] for batch in batches for name in batch)
         self._batches(queue, batch_size, canary)
-        reason = {STOP_CANARY: 'not attempted: the run stopped after the canary batch failed.',
-                  STOP_MAX_FAIL: 'not attempted: the run stopped because too many phones failed (max_fail_percent).',
-                  STOP_WINDOW: 'not attempted: the maintenance window %s was closed; resume with run id %s.'
-                  % (self.window.text if self.window else '', self.run_id)}.get(self.stopped_reason)
+        note = {STOP_CANARY: 'not attempted: the run stopped after the canary batch failed.',
+                STOP_MAX_FAIL: 'not attempted: the run stopped because too many phones failed (max_fail_percent).',
+                STOP_WINDOW: 'not attempted: the maintenance window %s was closed; to resume, %s.'
+                % (self.window.text if self.window else '', resume_hint(self.run_id))}.get(self.stopped_reason)
         for phone in queue:
             if phone.outcome is None:
-                phone.finish('not_attempted', note=reason)
+                phone.finish('not_attempted', reason=STOP_REASONS.get(self.stopped_reason), note=note)
         return self._report(batch_size, canary, self.planned)
 
-    def _from_ledger(self):
-        """Phones done in an earlier attempt of this run, phones to verify, phones to preflight."""
-        verify, fresh = [], []
+    def _sort(self):
+        """Settle what needs no phone; returns the phones to check after an interruption and the phones to preflight."""
+        duplicates = first_of_duplicates(phone.target for phone in self.phones)
+        check, fresh = [], []
         for phone in self.phones:
-            entry = self.ledger.entry(phone.name)
-            if phone.target.problem:
-                phone.finish('failed', error='%s: %s' % (phone.name, phone.target.problem))
-            elif entry.get('state') == LEDGER_REBOOTED:
+            target = phone.target
+            if target.problem:
+                self._fail_before_command(phone, 'failed', REASON_VARIABLES, '%s: %s' % (phone.name, target.problem))
+                continue
+            if phone.name in duplicates:
+                first = self.by_name[duplicates[phone.name]]
+                self._fail_before_command(phone, 'failed', REASON_DUPLICATE, (
+                    '%s: the same address as %s, which this run reboots; nothing is sent to it under the name %s. '
+                    'Give each phone one inventory name.' % (target.label, first.name, phone.name)))
+                continue
+            phone.key = self.ledger.find(phone.name, target.host, target.port) or phone_key(target.host, target.port)
+            entry = self.ledger.entry(phone.key)
+            action = resume_action(entry)
+            earlier_name = entry.get('name') or phone.key
+            as_name = ' (as %s)' % earlier_name if earlier_name != phone.name else ''
+            if action == RESUME_DONE:
                 phone.batch = entry.get('batch')
                 phone.timings.update(entry.get('timings') or {})
-                phone.finish('already_done', note='rebooted in batch %s of an earlier attempt of run %s.'
-                             % (entry.get('batch'), self.run_id))
-            elif command_may_have_gone_out(entry):
+                phone.finish('already_done', note='rebooted in batch %s of an earlier attempt of run %s%s.'
+                             % (entry.get('batch'), self.run_id, as_name))
+            elif action == RESUME_FAILED:
+                phone.batch = entry.get('batch')
+                phone.timings.update(entry.get('timings') or {})
+                phone.finish('failed', reason=entry.get('reason') or entry.get('failure') or ERROR,
+                             error=entry.get('error') or '%s: failed in an earlier attempt.' % target.label,
+                             error_class=entry.get('error_class'),
+                             note='failed in batch %s of an earlier attempt of run %s%s, which is final for that run id: '
+                                  'nothing was sent again. A new run id reboots it again.'
+                                  % (entry.get('batch'), self.run_id, as_name))
+            elif action == RESUME_CHECK:
                 phone.batch = entry.get('batch')
                 phone.registered = list(entry.get('expected') or [])
-                verify.append(phone)
+                check.append(phone)
             else:
                 fresh.append(phone)
-        return verify, fresh
+        return check, fresh
 
     def _preflight(self, phones):
         """Read every phone at once; returns the phones to reboot, idle ones first, then busy ones (policy wait)."""
@@ -228,13 +294,13 @@ class RollingReboot(object):
         now = time.monotonic()
         for phone, result in zip(phones, self._fan_out(phones, _look)):
             if not result['ok']:
-                phone.finish(_preflight_outcome(result), error=result['message'])
+                self._fail_read(phone, result)
                 continue
             phone.registered = result['data']['registered']
             if result['data']['in_use'] and self.options['busy_policy'] != BUSY_FORCE:
                 if self.options['busy_policy'] == BUSY_SKIP:
-                    phone.finish('skipped_busy', note='%s: a line was in use at the preflight (busy_policy=skip); not '
-                                                      'rebooted.' % phone.target.label)
+                    phone.finish('skipped_busy', reason=REASON_BUSY, note='%s: a line was in use at the preflight '
+                                                                          '(busy_policy=skip); not rebooted.' % phone.target.label)
                     continue
                 phone.busy_since = now
                 busy.append(phone)
@@ -242,32 +308,37 @@ class RollingReboot(object):
                 idle.append(phone)
         return idle + busy
 
-    def _show_plan(self, eligible, verify, batches, batch_size, canary):
-        preflight_problems = [phone for phone in self.phones if phone.outcome in PROBLEM_OUTCOMES]
+    def _show_plan(self, eligible, check, batches, batch_size, canary):
+        before = [phone for phone in self.phones if phone.before_command]
         busy = [phone for phone in eligible if phone.busy_since is not None]
         per_batch = self.options['reboot_timeout'] + self.options['registration_timeout']
         worst = len(batches) * per_batch + max(0, len(batches) - 1) * self.args['batch_pause']
         self.plan = {'eligible': len(eligible), 'batches': len(batches), 'batch_size': batch_size, 'canary': canary,
-                     'verify_first': len(verify), 'busy_deferred': len(busy),
+                     'verify_first': len(check), 'busy_deferred': len(busy),
                      'max_seconds_per_batch': per_batch, 'max_seconds': worst}
         text = ('Rolling reboot %s: %d phone%s, %d to reboot in %d batch%s of up to %d%s, pause %s between batches; '
                 % (self.run_id, len(self.phones), '' if len(self.phones) == 1 else 's', len(eligible), len(batches),
                    '' if len(batches) == 1 else 'es', batch_size, ' (canary batch of %d first)' % canary if canary else '',
                    duration_text(self.args['batch_pause'])))
-        text += 'each batch takes at most %s (reboot_timeout + registration_timeout), the run at most %s.' % (
-            duration_text(per_batch), duration_text(worst))
+        text += ('each batch takes at most %s (reboot_timeout + registration_timeout), the run at most %s; a typical '
+                 'ETA, from the measured batch times, is printed after the first batch.' % (
+                     duration_text(per_batch), duration_text(worst)))
         details = []
         if busy:
             details.append('%d phone%s in a call moved to the last batches (busy_policy=wait)' % (len(busy), '' if len(busy) == 1 else 's'))
-        if verify:
-            details.append('%d phone%s whose command went out before an interruption verified first, not sent again'
-                           % (len(verify), '' if len(verify) == 1 else 's'))
+        if check:
+            details.append('%d phone%s whose command went out before an interruption checked first, not sent again'
+                           % (len(check), '' if len(check) == 1 else 's'))
         done = self._count('already_done')
         if done:
             details.append('%d already rebooted earlier in this run' % done)
-        if preflight_problems:
-            details.append('%d failed the preflight and get no command: %s' % (len(preflight_problems), name_list(
-                '%s (%s)' % (phone.name, phone.outcome) for phone in preflight_problems)))
+        failed_earlier = [phone for phone in self.phones if phone.outcome == 'failed' and not phone.before_command]
+        if failed_earlier:
+            details.append('%d failed earlier in this run, final for this run id: %s' % (len(failed_earlier), name_list(
+                '%s (%s)' % (phone.name, phone.reason) for phone in failed_earlier)))
+        if before:
+            details.append('%d failed the preflight and get no command: %s' % (len(before), name_list(
+                '%s (%s)' % (phone.name, phone.reason) for phone in before)))
         skipped = self._count('skipped_busy')
         if skipped:
             details.append('%d skipped: in a call (busy_policy=skip)' % skipped)
@@ -280,15 +351,18 @@ class RollingReboot(object):
             text += ' Check mode: nothing is sent.'
         self.display(text)
 
-    def _verify_resumed(self, phones):
-        """Watch the phones whose command may have gone out before an interruption; no command is sent."""
+    def _check_resumed(self, phones):
+        """Watch the phones whose command went out (or may have) before an interruption; no command is sent."""
         started = time.monotonic()
         now = time.time()
         for phone in phones:
-            entry = self.ledger.entry(phone.name)
-            sent_ago = max(0.0, now - float(entry.get('sending_at') or now))
-            phone.watch = ResumedWatch(phone.target.connection, phone.registered, sent_ago=sent_ago, operation=REBOOT,
-                                       wait=True, down_timeout=self.options['down_timeout'],
+            entry = self.ledger.entry(phone.key)
+            sent_at = command_time(entry)
+            down_after = entry['seen_down'] - sent_at if entry.get('seen_down') is not None else None
+            phone.seen_down = down_after is not None
+            phone.watch = ResumedWatch(phone.target.connection, phone.registered, sent_ago=max(0.0, now - sent_at),
+                                       down_after=down_after, sent=entry.get('state') == LEDGER_SENT,
+                                       operation=REBOOT, wait=True, down_timeout=self.options['down_timeout'],
                                        reboot_timeout=self.options['reboot_timeout'],
                                        registration_timeout=self.options['registration_timeout'],
                                        connect_timeout=self.options['connect_timeout'],
@@ -297,7 +371,8 @@ class RollingReboot(object):
         self._wait(phones)
         self.batches_run += 1
         self.batch_seconds.append(time.monotonic() - started)
-        self._progress('Verification of the phones rebooting when the earlier attempt of run %s stopped' % self.run_id,
+        self._progress('Check of the phones whose command went out before the earlier attempt of run %s stopped'
+                       % self.run_id,
                        phones, started)
         self._check_failures()
 
@@ -305,7 +380,7 @@ class RollingReboot(object):
         if self.window and not self.window.is_open():
             self.stopped_reason = STOP_WINDOW
             self.stop_message = ('the maintenance window %s (controller local time) is closed, so no further batch '
-                                 'starts. Resume with rolling_reboot_run_id=%s.' % (self.window.text, self.run_id))
+                                 'starts. To resume, %s.' % (self.window.text, resume_hint(self.run_id)))
             return True
         return False
 
@@ -332,10 +407,10 @@ class RollingReboot(object):
                 if failed:
                     self.stopped_reason = STOP_CANARY
                     self.stop_message = ('the canary batch did not fully succeed (%s), so no further batch starts.'
-                                         % ', '.join('%s %s' % (phone.name, phone.outcome) for phone in failed))
+                                         % ', '.join('%s %s' % (phone.name, phone.reason) for phone in failed))
                     return
                 if any(phone.attempted for phone in ready):
-                    self.ledger.data['canary_passed'] = True
+                    self.ledger.set('canary_passed', True)
                     self._save()
             self._check_failures()
 
@@ -362,10 +437,11 @@ class RollingReboot(object):
         waited = now - phone.busy_since
         phone.timings['busy_wait'] = round(waited, 2)
         if self.options['busy_policy'] == BUSY_SKIP:
-            phone.finish('skipped_busy', note='%s: a line was in use (busy_policy=skip); not rebooted.' % phone.target.label)
+            phone.finish('skipped_busy', reason=REASON_BUSY,
+                         note='%s: a line was in use (busy_policy=skip); not rebooted.' % phone.target.label)
         elif waited >= self.options['busy_timeout']:
-            phone.finish('skipped_busy', note='%s: a line was still in use after busy_timeout (%s); not rebooted.'
-                         % (phone.target.label, duration_text(self.options['busy_timeout'])))
+            phone.finish('skipped_busy', reason=REASON_BUSY, note='%s: a line was still in use after busy_timeout (%s); '
+                         'not rebooted.' % (phone.target.label, duration_text(self.options['busy_timeout'])))
         else:
             queue.append(phone)
 
@@ -380,7 +456,7 @@ class RollingReboot(object):
             now = time.monotonic()
             for phone, result in zip(take, self._fan_out(take, _look)):
                 if not result['ok']:
-                    phone.finish(_preflight_outcome(result), error=result['message'])
+                    self._fail_read(phone, result)
                 elif result['data']['in_use'] and self.options['busy_policy'] != BUSY_FORCE:
                     self._busy(phone, queue, now)
                 else:
@@ -395,56 +471,64 @@ class RollingReboot(object):
         number = self.next_batch
         self.next_batch += 1
         self._check_controller()
-        sending_at = time.time()
         for phone in ready:
             phone.batch = number
-            self._ledger(phone, state=LEDGER_SENDING, batch=number, sending_at=sending_at, expected=phone.registered,
-                         sent=True)
-        self._save()  # durable before any command goes out
-
         force = self.options['busy_policy'] == BUSY_FORCE
-        commanded = set()
+        commanded = set()  # phones marked sending: their request may have left
 
         def work(client, target):
             phone = self.by_name[target.name]
             # The last look at the lines, right before the command.
             if not force and any(line['in_use'] for line in client.get_line_status()):
                 return {'busy': True}
-            facts = {'registered': phone.registered, 'configured': phone.registered}
+            self._check_controller()  # the worker of a killed ansible-playbook sends nothing more
+            # On disk before the request leaves (the phones of the batch share the writes): an interruption from here
+            # on leaves a phone that is checked on resume, never sent a second command.
+            self.ledger.put(phone.key, {'name': phone.name, 'host': target.host, 'port': target.port,
+                                        'state': LEDGER_SENDING, 'batch': number, 'sending_at': time.time(),
+                                        'expected': list(phone.registered)})
+            self.ledger.save()
             commanded.add(target.name)
+            facts = {'registered': phone.registered, 'configured': phone.registered}
             try:
-                return {'watch': send_command(client, facts, self.options)}
+                watch = send_command(client, facts, self.options)
             except CTIError as error:
-                return {'refused': str(error), 'request_sent': error.request_sent}
+                return {'refused': error}
+            return {'watch': watch, 'sent_at': time.time()}
 
         watched = []
         now = time.monotonic()
         for phone, result in zip(ready, self._fan_out(ready, work)):
             data = result['data']
             if not result['ok'] and phone.name in commanded:
-                # Something unexpected after the command was on its way: whether it went out is unknown.
+                # Something unexpected after the request was on its way: whether it went out is unknown.
                 phone.attempted = True
-                phone.finish('failed', error=result['message'])
-                self._ledger(phone, state=LEDGER_FAILED, sent=True, error=result['message'])
+                phone.finish('failed', reason=result['error_class'] or ERROR, error=result['message'],
+                             error_class=result['error_class'])
+                self._ledger(phone, state=LEDGER_FAILED, sent=True, checked=False, reason=phone.reason,
+                             error=phone.error, error_class=phone.error_class)
             elif not result['ok']:
-                # The line check failed: no command went out.
-                phone.finish(_preflight_outcome(result), error=result['message'])
-                self._ledger(phone, state=LEDGER_PENDING, sent=False)
+                # The last look at the lines failed, or the ledger could not be written: nothing went out.
+                self._fail_read(phone, result)
+                phone.batch = None
+                if self.ledger.state(phone.key) == LEDGER_SENDING:
+                    self._ledger(phone, state=LEDGER_PENDING)
             elif data.get('busy'):
-                self._ledger(phone, state=LEDGER_PENDING, sent=False)
+                phone.batch = None
                 self._busy(phone, queue, now)
-                if phone.outcome is None:
-                    phone.batch = None
             elif 'refused' in data:
+                # Refused, or the connection failed before the request left: the phone is not rebooting.
+                error = data['refused']
                 phone.attempted = True
-                phone.finish('failed', error=data['refused'])
-                self._ledger(phone, state=LEDGER_FAILED, sent=bool(data.get('request_sent')), error=data['refused'])
+                phone.finish('failed', reason=error.error_class or ERROR, error=str(error), error_class=error.error_class)
+                self._ledger(phone, state=LEDGER_FAILED, sent=False, reason=phone.reason, error=phone.error,
+                             error_class=phone.error_class)
             else:
                 phone.attempted = True
                 phone.watch = data['watch']
                 if phone.watch.dropped:
-                    phone.note = 'the phone closed the connection instead of answering REBOOT (counted as sent).'
-                self._ledger(phone, state=LEDGER_SENT, sent_at=time.time())
+                    phone.add_note('the phone closed the connection instead of answering REBOOT (counted as sent).')
+                self._ledger(phone, state=LEDGER_SENT, sent_at=data['sent_at'])
                 watched.append(phone)
         self._save()
         self._wait(watched)
@@ -458,7 +542,8 @@ class RollingReboot(object):
         """One waiter for the whole batch: step the watches that are due, together, then sleep until the next is due.
 
         (RebootWatch.step: a poll, or between polls a bare TCP check of the web port of a phone not yet seen going
-        down, so a phone that restarts faster than poll_interval is not missed.)
+        down, so a phone that restarts faster than poll_interval is not missed.)  The moment a phone is first seen
+        down goes into the ledger: a resumed run then knows that its restart was seen.
         """
         pending = [phone for phone in phones if phone.watch is not None and not phone.watch.done]
         self._record_finished([phone for phone in phones if phone.watch is not None and phone.watch.done])
@@ -474,32 +559,36 @@ class RollingReboot(object):
             if due:
                 for phone, result in zip(due, self._fan_out(due, work)):
                     if not result['ok'] and not phone.watch.done:
-                        phone.watch._fail('error', result['message'])  # pylint: disable=protected-access
+                        phone.watch._fail(ERROR, result['message'])  # pylint: disable=protected-access
+                        phone.error_class = result['error_class']
+                for phone in due:
+                    if not phone.seen_down and phone.watch.timings['down_after'] is not None:
+                        phone.seen_down = True
+                        self._ledger(phone, seen_down=time.time())
             finished = [phone for phone in pending if phone.watch.done]
-            if finished:
-                self._record_finished(finished)
+            self._record_finished(finished)  # saves the ledger (seen_down included)
             pending = [phone for phone in pending if not phone.watch.done]
             if pending:
                 self._sleep(max(0.0, min(phone.watch.due_at for phone in pending) - time.monotonic()))
 
     def _record_finished(self, phones):
-        if not phones:
-            return
         for phone in phones:
             watch = phone.watch
             phone.timings.update(watch.timings)
             if watch.ok:
                 note = None
-                if getattr(watch, 'verified_after_resume', False):
-                    note = ('verified after resume: up and its accounts registered; its command went out before the '
-                            'interruption and was not sent again.')
-                elif isinstance(watch, ResumedWatch):
-                    note = 'verified after resume: seen rebooting; its command was not sent again.'
+                if isinstance(watch, ResumedWatch):
+                    note = ('checked after the interruption: %s, back and registered; its command was not sent again.'
+                            % ('seen going down before it' if watch.seen_down_before else 'found down'))
                 phone.finish('rebooted', note=note)
-                self._ledger(phone, state=LEDGER_REBOOTED, timings=dict(watch.timings), note=note)
+                if not watch.expected:
+                    phone.add_note(NO_ACCOUNT_NOTE)
+                self._ledger(phone, state=LEDGER_REBOOTED, timings=dict(watch.timings), note=phone.note)
             else:
-                phone.finish('failed', error=watch.reason)
-                self._ledger(phone, state=LEDGER_FAILED, sent=True, failure=watch.failure, error=watch.reason)
+                error_class = phone.error_class or (watch.failure if watch.failure in ERROR_CLASSES else None)
+                phone.finish('failed', reason=watch.failure, error=watch.reason, error_class=error_class)
+                self._ledger(phone, state=LEDGER_FAILED, sent=True, checked=True, reason=phone.reason, error=phone.error,
+                             error_class=error_class, timings=dict(watch.timings))
         self._save()
 
     def _progress(self, label, batch, started):
@@ -526,8 +615,11 @@ class RollingReboot(object):
         finished_epoch = self.started_epoch + duration
         phones = [phone.record() for phone in self.phones]
         summary = dict((outcome, 0) for outcome in OUTCOMES)
+        reasons = collections.Counter()
         for phone in phones:
             summary[phone['outcome']] += 1
+            if phone['reason']:
+                reasons[phone['reason']] += 1
         attempted, failed = self._attempted()
         summary.update(
             total=len(phones),
@@ -537,6 +629,8 @@ class RollingReboot(object):
             stop_message=self.stop_message,
             check_mode=bool(self.check_mode),
             resumed=self.ledger.resumed,
+            preflight_failed=sum(1 for phone in self.phones if phone.outcome == 'failed' and phone.before_command),
+            reasons=dict(sorted(reasons.items())),
             attempted=attempted,
             failed_percent=round(100.0 * failed / attempted, 2) if attempted else 0.0,
             batch_size=batch_size,
@@ -547,6 +641,8 @@ class RollingReboot(object):
             finished_at=utc_timestamp(finished_epoch),
             duration_seconds=duration,
         )
+        # Changed: a phone went down because of this attempt (a failed phone may have gone down and not come back).
+        self.changed = any(phone.attempted and phone.timings.get('down_after') is not None for phone in self.phones)
         return {'summary': summary, 'phones': phones, 'plan': self.plan,
                 'settings': {'batch_size': str(self.args['batch_size']), 'canary': self.args['canary'],
                              'batch_pause': self.args['batch_pause'], 'busy_policy': self.options['busy_policy'],
@@ -564,9 +660,11 @@ def reboot_junit(report):
         timings = phone['timings']
         case = {'name': phone['name'], 'classname': 'rolling_reboot.batch_%s' % (phone['batch'] or 'none'),
                 'time': timings.get('registered_after') or timings.get('up_after') or 0}
-        text = '%s (%s): %s. %s' % (phone['name'], phone['host'] or '', phone['outcome'], phone['error'] or phone['note'] or '')
+        text = '%s (%s): %s%s. %s' % (phone['name'], phone['host'] or '', phone['outcome'],
+                                      ' (%s)' % phone['reason'] if phone['reason'] else '', phone['error'] or phone['note'] or '')
         if phone['outcome'] in PROBLEM_OUTCOMES:
-            case['failure'] = {'type': phone['outcome'], 'message': phone['error'] or phone['outcome'], 'text': text}
+            case['failure'] = {'type': phone['reason'] or phone['outcome'], 'message': phone['error'] or phone['outcome'],
+                               'text': text}
         elif phone['outcome'] in ('skipped_busy', 'not_attempted'):
             case['skipped'] = '%s: %s' % (phone['outcome'], phone['note'] or '')
         elif phone['note']:
@@ -582,6 +680,7 @@ CSV_COLUMNS = (
     ('down_after', lambda row: row['timings'].get('down_after')), ('up_after', lambda row: row['timings'].get('up_after')),
     ('registered_after', lambda row: row['timings'].get('registered_after')),
     ('busy_wait', lambda row: row['timings'].get('busy_wait')), ('error', 'error'), ('note', 'note'),
+    ('reason', 'reason'), ('error_class', 'error_class'),
 )
 
 
@@ -609,6 +708,10 @@ def summary_sentence(summary, problem_names, limit=10):
     if others:
         text += ', ' + ', '.join(others)
     text += '.'
+    problem_reasons = dict((reason, count) for reason, count in summary['reasons'].items()
+                           if reason not in (REASON_BUSY, REASON_CANARY, REASON_MAX_FAIL, REASON_WINDOW, REASON_CHECK_MODE))
+    if problem_reasons:
+        text += ' Reasons: %s.' % ', '.join('%s %d' % item for item in sorted(problem_reasons.items()))
     if summary['check_mode']:
         text += ' Check mode: nothing was sent.'
     if summary['stopped_reason'] == STOP_WINDOW:
@@ -653,21 +756,30 @@ class ActionModule(FleetActionModule):
 
     def run_fleet(self, args, targets):
         options = reboot_options(args)
-        args['state_dir'] = os.path.abspath(args['state_dir'])
+        state_dir = os.path.abspath(args['state_dir'])
         check_mode = bool(self._task.check_mode)
+        window = Window(args['window']) if args['window'] else None
         lock = None
         try:
-            run = RollingReboot(targets, args, options, check_mode, self._display.display)
+            run_id = check_run_id(args['run_id'] or default_run_id(window))
             if not check_mode:
+                # First the lock, then the ledger: a run that waited for another one must see what that one wrote.
                 # A worker left over from a killed ansible-playbook stops within a poll; give it that time.
-                lock = RunLock(args['state_dir'], run.run_id).acquire(
-                    timeout=2 * (options['poll_interval'] + options['connect_timeout']) + 5)
+                lock = RunLock(state_dir, run_id).acquire(timeout=2 * (options['poll_interval'] + options['connect_timeout']) + 5)
+            ledger = Ledger(state_dir, run_id)
         except ValueError as exc:
+            if lock is not None:
+                lock.release()
             raise AnsibleActionFail('%s. Nothing was sent.' % str(exc).rstrip('.'))
+        run = RollingReboot(targets, args, options, check_mode, self._display.display, ledger, window)
         try:
             report = run.run()
         except ControllerGone as exc:
             raise AnsibleActionFail(str(exc))
+        except (IOError, OSError) as exc:
+            raise AnsibleActionFail('The rolling reboot %s stopped: its ledger %s could not be written (%s). Phones whose '
+                                    'command went out are in the ledger as it was last written; to resume, %s.'
+                                    % (run_id, ledger.path, exc.strerror or exc, resume_hint(run_id)))
         finally:
             if lock is not None:
                 lock.release()
@@ -686,13 +798,10 @@ class ActionModule(FleetActionModule):
         msg = summary_sentence(summary, problems)
         if report_files:
             msg += ' Report: %s.' % report_files.get('json', sorted(report_files.values())[0])
-        # Changed: a phone went down because of this run (a failed phone may have gone down and not come back).
-        went_down = any(phone['timings'].get('down_after') is not None for phone in report['phones']
-                        if phone['outcome'] in ('rebooted', 'failed'))
         result = dict(
-            changed=went_down,
+            changed=run.changed,
             summary=summary, problems=problems, stopped_reason=summary['stopped_reason'], run_id=summary['run_id'],
-            plan=report['plan'], ledger=run.ledger.path, report_files=report_files, msg=msg,
+            plan=report['plan'], ledger=ledger.path, report_files=report_files, msg=msg,
         )
         if args['return_phones']:
             result['phones'] = report['phones']

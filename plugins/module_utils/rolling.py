@@ -1,10 +1,16 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Rolling-reboot policy that needs no phone: batch sizes, the plan, the maintenance window, the ledger.
+"""Rolling-reboot policy that needs no phone: batch sizes, the plan, the maintenance window, the ledger, the lock.
 
-The ledger is what makes a run resumable: a phone is marked ``sending`` (durably, on disk)
-before its reboot command goes out, and gets its outcome afterwards.  A re-run with the
-same run id never sends a second command to a phone marked ``sending`` or ``rebooted``.
+The ledger is what makes a run resumable.  Its entries are keyed by the phone's address (``host:port``: the
+phone, whatever its inventory name), and go through these states::
+
+    (none) --line check idle--> sending --request answered or dropped--> sent --check--> rebooted | failed
+
+``sending`` is on disk (fsynced) before the request leaves; while a phone is checked, the moment it is
+first seen down is recorded too (``seen_down``).  A re-run with the same run id decides what to do with
+each phone from its entry alone (:func:`resume_action`) and never sends a second command to a phone whose
+command went out, or may have.
 """
 
 import datetime
@@ -14,26 +20,48 @@ import math
 import os
 import re
 import tempfile
+import threading
 import time
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import (
-    DOWN, REGISTERED, SENT, UP, RebootWatch,
-)
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import DOWN, RebootWatch
 
 OUTCOMES = ('rebooted', 'already_done', 'skipped_busy', 'failed', 'unreachable', 'auth_failed', 'not_attempted')
-LEDGER_SENDING = 'sending'   # written (durably) before the command goes out
-LEDGER_SENT = 'sent'         # the command went out (answered or dropped)
-LEDGER_REBOOTED = 'rebooted'
-LEDGER_FAILED = 'failed'
-LEDGER_PENDING = 'pending'   # marked sending, but the last-moment check found a call: nothing was sent
 # Problem outcomes: the ones that fail the play (with fail_on_problems) and that set_stats lists.
 PROBLEM_OUTCOMES = ('failed', 'unreachable', 'auth_failed')
+
+# Why a phone was not rebooted (the ``reason`` of its record, None for rebooted and already_done), besides the CTI
+# error classes (unreachable, auth_failed, locked, forbidden, error, rejected) and the RebootWatch failures
+# (never_down, never_up, unregistered).
+REASON_DUPLICATE = 'duplicate'    # another inventory name of the run has the same address
+REASON_VARIABLES = 'variables'    # its connection variables are unusable
+REASON_UNVERIFIED = 'unverified'  # its command went out before an interruption and nobody saw it restart
+REASON_BUSY = 'busy'              # in a call (skipped_busy)
+REASON_CANARY = 'canary'          # not_attempted: the canary batch failed
+REASON_MAX_FAIL = 'max_fail'      # not_attempted: too many failures
+REASON_WINDOW = 'window'          # not_attempted: the maintenance window closed
+REASON_CHECK_MODE = 'check_mode'  # not_attempted: check mode
+
+LEDGER_VERSION = 2
+LEDGER_SENDING = 'sending'   # written (durably) right before the request leaves
+LEDGER_SENT = 'sent'         # the request went out (answered or dropped)
+LEDGER_REBOOTED = 'rebooted'
+LEDGER_FAILED = 'failed'
+LEDGER_PENDING = 'pending'   # nothing was sent (0.1.0 wrote it when the last look found a call)
+LEDGER_STATES = (LEDGER_SENDING, LEDGER_SENT, LEDGER_REBOOTED, LEDGER_FAILED, LEDGER_PENDING)
+
+# What a re-run does with a phone, from its ledger entry (resume_action).
+RESUME_DONE = 'done'      # rebooted earlier in the run: already_done, not contacted
+RESUME_FAILED = 'failed'  # its check finished and failed: failed again with the recorded reason, nothing sent
+RESUME_CHECK = 'check'    # its command went out (or may have) and its check never finished: check it, send nothing
+RESUME_PLAN = 'plan'      # nothing went out: planned like any phone
+
+LOCK_NAME = 'rolling_reboot.lock'
 _RUN_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
 _WINDOW_RE = re.compile(r'^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$')
 
 
 def parse_batch_size(value, total, name='batch_size'):
-    """A count (``20``, ``"20"``) or a percentage of the phones (``"10%"``); at least 1."""
+    """A count (``20``, ``"20"``) or a percentage of ``total`` phones (``"10%"``, rounded up); at least 1."""
     text = str(value).strip()
     try:
         if text.endswith('%'):
@@ -59,6 +87,29 @@ def plan_batches(names, batch_size, canary=None):
     for start in range(0, len(names), batch_size):
         batches.append(names[start:start + batch_size])
     return [batch for batch in batches if batch]
+
+
+def phone_key(host, port):
+    """The ledger key of the phone at ``host``:``port``: the address is the phone, whatever its inventory name."""
+    host = str(host).strip().lower()
+    return '[%s]:%s' % (host, port) if ':' in host else '%s:%s' % (host, port)
+
+
+def first_of_duplicates(targets):
+    """``{name: first name}`` for every target whose address (host, port) an earlier target of the list has.
+
+    Targets without a connection (``port`` None) are not compared: they are never contacted.
+    """
+    first, duplicates = {}, {}
+    for target in targets:
+        if target.port is None:
+            continue
+        key = phone_key(target.host, target.port)
+        if key in first:
+            duplicates[target.name] = first[key]
+        else:
+            first[key] = target.name
+    return duplicates
 
 
 class Window(object):
@@ -97,48 +148,166 @@ def check_run_id(run_id):
     return str(run_id)
 
 
-class Ledger(object):
-    """Per-run state on disk: ``{"run_id", "phones": {name: {"state", "batch", ...}}}``.
+# -- the ledger ------------------------------------------------------------------------------
 
-    Every save writes a temporary file, fsyncs it and renames it over the ledger, so a run
-    killed at any moment leaves either the old or the new ledger, never half of one.
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_OPTIONAL_FIELDS = (
+    # field, check, what it must be
+    ('name', lambda value: isinstance(value, str), 'a string'),
+    ('batch', lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 1, 'a batch number'),
+    ('sending_at', _is_number, 'a time (seconds since the epoch)'),
+    ('sent_at', _is_number, 'a time (seconds since the epoch)'),
+    ('seen_down', _is_number, 'a time (seconds since the epoch)'),
+    ('expected', lambda value: isinstance(value, list) and all(
+        isinstance(item, (int, str)) and not isinstance(item, bool) for item in value), 'a list of account ids'),
+    ('timings', lambda value: isinstance(value, dict) and all(
+        item is None or _is_number(item) for item in value.values()), 'a dict of seconds'),
+    ('sent', lambda value: isinstance(value, bool), 'true or false'),
+    ('checked', lambda value: isinstance(value, bool), 'true or false'),
+    ('reason', lambda value: isinstance(value, str), 'a string'),
+    ('failure', lambda value: isinstance(value, str), 'a string'),
+    ('error', lambda value: isinstance(value, str), 'a string'),
+    ('error_class', lambda value: isinstance(value, str), 'a string'),
+    ('note', lambda value: isinstance(value, str), 'a string'),
+)
+
+
+def _entry_problem(key, entry, version):
+    """What is wrong with one ledger entry, or None."""
+    if not isinstance(entry, dict):
+        return 'it is %s, not an object' % type(entry).__name__
+    if entry.get('state') not in LEDGER_STATES:
+        return 'its state is %r, not one of %s' % (entry.get('state'), ', '.join(LEDGER_STATES))
+    for field, check, what in _OPTIONAL_FIELDS:
+        if entry.get(field) is not None and not check(entry[field]):
+            return '%s is %r, not %s' % (field, entry[field], what)
+    if version == LEDGER_VERSION:
+        if not isinstance(entry.get('host'), str) or not isinstance(entry.get('port'), int) or isinstance(entry.get('port'), bool):
+            return 'it has no host and port'
+        if phone_key(entry['host'], entry['port']) != key:
+            return 'its host and port (%s:%s) are not its key' % (entry['host'], entry['port'])
+    if resume_action(entry) == RESUME_CHECK and command_time(entry) is None:
+        return 'its command went out but the ledger does not say when (sending_at, sent_at)'
+    return None
+
+
+class Ledger(object):
+    """Per-run state on disk: ``{"version": 2, "run_id", "created", "phones": {"host:port": {"name", "state", ...}}}``.
+
+    Every save writes a temporary file, fsyncs it, renames it over the ledger and fsyncs the directory, so a
+    run killed at any moment (or a power loss) leaves either the old or the new ledger, never half of one.
+    A ledger that does not read back as one (truncated, edited, another program's file) raises ValueError
+    when it is loaded, before anything is sent.  Ledgers of 0.1.0 (entries keyed by inventory name, without
+    a port) are read too; their entries are matched by name and host.
+
+    Thread-safe: the phones of a batch each mark themselves ``sending`` and save from their own thread.
     """
 
     def __init__(self, state_dir, run_id):
         self.run_id = check_run_id(run_id)
         self.path = os.path.join(state_dir, '%s.json' % self.run_id)
-        self.data = {'run_id': self.run_id, 'created': time.time(), 'phones': {}}
+        self.data = {'version': LEDGER_VERSION, 'run_id': self.run_id, 'created': time.time(), 'phones': {}}
         if os.path.exists(self.path):
-            try:
-                with open(self.path) as handle:
-                    loaded = json.load(handle)
-            except (IOError, OSError, ValueError) as exc:
-                raise ValueError('cannot read the rolling reboot ledger %s: %s' % (self.path, exc))
-            if not isinstance(loaded, dict) or not isinstance(loaded.get('phones'), dict):
-                raise ValueError('%s is not a rolling reboot ledger' % self.path)
-            self.data = loaded
+            self.data = self._load()
+        # Whether an earlier attempt of this run id wrote phones: read now, before this attempt writes any.
+        self.resumed = bool(self.data['phones'])
+        self._lock = threading.Lock()        # the data
+        self._write_lock = threading.Lock()  # one write at a time
+        self._changes = 0
+        self._saved = 0
 
-    @property
-    def resumed(self):
-        return bool(self.data['phones'])
+    def _load(self):
+        recover = ('To start run %s over, move the file away: the run id then starts fresh and reboots every phone '
+                   'again (or use a new run id); to resume it, put back a good copy' % self.run_id)
+        try:
+            with open(self.path) as handle:
+                loaded = json.load(handle)
+        except (IOError, OSError, ValueError) as exc:
+            raise ValueError('cannot read the rolling reboot ledger %s: %s. %s' % (self.path, exc, recover))
+        if not isinstance(loaded, dict) or not isinstance(loaded.get('phones'), dict):
+            raise ValueError('%s is not a rolling reboot ledger (no "phones" object). %s' % (self.path, recover))
+        version = loaded.get('version')
+        if version not in (None, LEDGER_VERSION):
+            raise ValueError('the rolling reboot ledger %s has version %r, which this collection does not know. %s'
+                             % (self.path, version, recover))
+        if loaded.get('run_id') not in (None, self.run_id):
+            raise ValueError('the rolling reboot ledger %s belongs to run id %r, not %s. %s'
+                             % (self.path, loaded.get('run_id'), self.run_id, recover))
+        for key, entry in loaded['phones'].items():
+            problem = _entry_problem(key, entry, version)
+            if problem:
+                raise ValueError('the rolling reboot ledger %s has a bad entry %r: %s. %s' % (self.path, key, problem, recover))
+        loaded.setdefault('run_id', self.run_id)
+        return loaded
 
-    def state(self, name):
-        return self.data['phones'].get(name, {}).get('state')
+    def find(self, name, host, port):
+        """The key of the entry of the phone at ``host``:``port``, or None.  A 0.1.0 entry matches by name and host."""
+        key = phone_key(host, port)
+        if key in self.data['phones']:
+            return key
+        old = self.data['phones'].get(name)
+        if isinstance(old, dict) and str(old.get('host', '')).lower() == str(host).lower() and old.get('port') in (None, port):
+            return name
+        return None
 
-    def entry(self, name):
-        return self.data['phones'].get(name, {})
+    def entry(self, key):
+        with self._lock:
+            return dict(self.data['phones'].get(key) or {})
 
-    def update(self, name, **fields):
-        self.data['phones'].setdefault(name, {}).update(fields)
+    def entries(self):
+        with self._lock:
+            return [dict(entry) for entry in self.data['phones'].values()]
+
+    def state(self, key):
+        return self.entry(key).get('state')
+
+    def get(self, field, default=None):
+        return self.data.get(field, default)
+
+    def set(self, field, value):
+        with self._lock:
+            self.data[field] = value
+            self._changes += 1
+
+    def put(self, key, entry):
+        """Replace the entry of ``key`` (nothing of an earlier entry is kept)."""
+        with self._lock:
+            self.data['phones'][key] = dict(entry)
+            self._changes += 1
+
+    def update(self, key, **fields):
+        with self._lock:
+            self.data['phones'].setdefault(key, {}).update(fields)
+            self._changes += 1
 
     def save(self):
+        """Write the ledger to disk; on return every change made before the call is durable.
+
+        Callers in several threads share writes: a save that starts after another thread's change writes that
+        change too, so the phones of a batch cost a few writes, not one each.
+        """
+        with self._lock:
+            wanted = self._changes
+        with self._write_lock:
+            if self._saved >= wanted:
+                return
+            with self._lock:
+                text = json.dumps(self.data, indent=1, sort_keys=True)
+                changes = self._changes
+            self._write(text)
+            self._saved = changes
+
+    def _write(self, text):
         directory = os.path.dirname(self.path) or '.'
         if not os.path.isdir(directory):
             os.makedirs(directory)
         handle, temporary = tempfile.mkstemp(prefix='.%s.' % self.run_id, dir=directory)
         try:
             with os.fdopen(handle, 'w') as stream:
-                json.dump(self.data, stream, indent=1, sort_keys=True)
+                stream.write(text)
                 stream.flush()
                 os.fsync(stream.fileno())
             os.rename(temporary, self.path)
@@ -146,27 +315,63 @@ class Ledger(object):
             if os.path.exists(temporary):
                 os.unlink(temporary)
             raise
+        # The rename is durable only once the directory is: without this, a power loss can bring back the old file.
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def command_time(entry):
+    """When the phone's command went out (``sent_at``), or was about to (``sending_at``); None when unknown."""
+    for field in ('sent_at', 'sending_at'):
+        if _is_number(entry.get(field)):
+            return float(entry[field])
+    return None
+
+
+def resume_action(entry):
+    """What a re-run of the same run id does with a phone, from its ledger entry (``{}`` when it has none).
+
+    A failure that a finished check recorded is final for the run id (only a new run id reboots the phone
+    again).  A phone whose command went out, or may have, and whose check never finished is checked, never
+    sent a second command.  Nothing else went out: a refused command, a failed line check, no entry.
+    """
+    state = entry.get('state')
+    if state == LEDGER_REBOOTED:
+        return RESUME_DONE
+    if state in (LEDGER_SENDING, LEDGER_SENT):
+        return RESUME_CHECK
+    if state == LEDGER_FAILED:
+        if entry.get('checked') or entry.get('failure'):  # 'failure': a check's failure, as 0.1.0 wrote it
+            return RESUME_FAILED
+        return RESUME_CHECK if entry.get('sent') else RESUME_PLAN
+    return RESUME_PLAN
 
 
 class RunLock(object):
-    """An exclusive lock on one run id (``<state_dir>/<run_id>.lock``), held for the whole run.
+    """One rolling reboot at a time per state directory (``<state_dir>/rolling_reboot.lock``), held for the whole run.
 
-    Two runs with the same id (a cron job that overlaps the previous one, a re-run while the worker of a
-    killed ansible-playbook is still finishing) would both read the ledger and could both send commands.
-    The lock is released by the kernel when the process ends, however it ends.  POSIX only (fcntl).
+    Two runs from one state directory (a cron job that overlaps the previous one, a re-run while the worker of a
+    killed ansible-playbook is still finishing, two run ids over the same phones) would reboot phones at the same
+    time, and two runs of one run id would both work from the same ledger.  Runs over different fleets at the same
+    time need different state directories.  The kernel releases the lock when the process ends, however it ends.
+    POSIX only (fcntl).
     """
 
     def __init__(self, state_dir, run_id):
-        self.path = os.path.join(state_dir, '%s.lock' % check_run_id(run_id))
+        self.path = os.path.join(state_dir, LOCK_NAME)
+        self.state_dir = state_dir
+        self.run_id = check_run_id(run_id)
         self.handle = None
 
     def acquire(self, timeout=0.0, sleep=time.sleep):
         """Take the lock, waiting up to ``timeout`` seconds; raises ValueError when another process holds it."""
         # POSIX only: imported where it is needed.
         import fcntl  # pylint: disable=import-outside-toplevel
-        directory = os.path.dirname(self.path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory)
+        if not os.path.isdir(self.state_dir):
+            os.makedirs(self.state_dir)
         handle = open(self.path, 'a+')
         deadline = time.monotonic() + max(0.0, float(timeout))
         while True:
@@ -179,14 +384,18 @@ class RunLock(object):
                     raise
                 if time.monotonic() >= deadline:
                     handle.seek(0)
-                    holder = handle.read().strip() or 'unknown'
+                    holder = handle.read().split()
                     handle.close()
-                    raise ValueError('another rolling reboot with the same run id is running (process %s holds %s); '
-                                     'wait for it to finish or stop it' % (holder, self.path))
+                    pid = holder[0] if holder else 'unknown'
+                    other = holder[1] if len(holder) > 1 else 'unknown'
+                    raise ValueError(
+                        'another rolling reboot (run id %s, process %s) is running from the state directory %s; wait for '
+                        'it to finish or stop it. Runs over different fleets at the same time need different state '
+                        'directories (state_dir, rolling_reboot_state_dir)' % (other, pid, self.state_dir))
                 sleep(0.2)
         handle.seek(0)
         handle.truncate()
-        handle.write('%d\n' % os.getpid())
+        handle.write('%d %s\n' % (os.getpid(), self.run_id))
         handle.flush()
         self.handle = handle
         return self
@@ -215,17 +424,6 @@ def fail_limit_exceeded(failed, attempted, max_fail_percent):
     return 100.0 * failed / attempted > float(max_fail_percent)
 
 
-def command_may_have_gone_out(entry):
-    """Whether the ledger entry of a phone says a reboot command may have reached it in this run.
-
-    Such a phone is never sent another command under the same run id: it is verified instead.
-    """
-    state = entry.get('state')
-    if state in (LEDGER_SENDING, LEDGER_SENT):
-        return True
-    return state == LEDGER_FAILED and bool(entry.get('sent'))
-
-
 def duration_text(seconds):
     """``45s``, ``3m05s``, ``2h04m``."""
     seconds = int(round(max(0.0, float(seconds))))
@@ -237,47 +435,45 @@ def duration_text(seconds):
 
 
 class ResumedWatch(RebootWatch):
-    """Verifies a phone whose reboot command may have gone out before the run was interrupted; sends nothing.
+    """Checks a phone whose reboot command went out (or may have) before the run was interrupted; sends nothing.
 
-    ``sent_ago``: seconds since the command was (maybe) sent, from the ledger; the watch's clock starts
-    then, so a phone still down long after ``reboot_timeout`` fails at the first probe.
-    On the first answers:
+    ``sent_ago``: seconds since the command, from the ledger; the watch's clock starts then, so every timeout
+    counts from the command.  ``down_after``: seconds after the command at which the interrupted attempt saw the
+    phone go down (ledger ``seen_down``), or None.  ``sent``: False when the run stopped while the command was
+    being sent (it may not have gone out).
 
-    - down: it is rebooting; wait for it to come back and register as usual;
-    - up, an expected account not registered: it is back (or never went down); wait ``registration_timeout``;
-    - up and registered: if the command went out less than ``down_timeout`` ago, the phone may still be
-      saving its settings, so keep watching for it to go down; otherwise (or when that time passes while it
-      stays up and registered) it counts as rebooted, ``verified_after_resume`` (CTI cannot tell whether it
-      restarted during the interruption).
+    - Seen down before the interruption: it must answer again within reboot_timeout and register as usual.
+    - Not seen down: it is watched for going down until down_timeout after the command; once it is seen down, as
+      usual.  A phone that answers when down_timeout has passed cannot be proven to have restarted (it may have
+      restarted during the interruption, or not at all): failed, ``unverified``.  Never a second command.
     """
 
-    def __init__(self, connection, registered_before, sent_ago=0.0, **kwargs):
+    def __init__(self, connection, registered_before, sent_ago=0.0, down_after=None, sent=True, **kwargs):
         super(ResumedWatch, self).__init__(connection, registered_before, **kwargs)
         self.started -= max(0.0, float(sent_ago or 0.0))
+        self.command_sent = bool(sent)
+        self.seen_down_before = down_after is not None
+        if down_after is not None:
+            self._advance(DOWN, 'down_after', max(0.0, float(down_after)))
         self.next_poll_at = self._clock()  # look at once
-        self.verified_after_resume = False
 
     def _after_sent(self, seen, since):
         if not seen.reachable:
             self._advance(DOWN, 'down_after', since)
             self._after_down(seen, since)  # still down after reboot_timeout: fails now
-            return
-        registered = seen.registered is not None and set(self.expected) <= set(seen.registered)
-        if seen.registered is not None:
-            self.registered = list(seen.registered)
-        if not registered and (self.expected or seen.registered is None):
-            # Back already, or it never went down: either way its accounts must register within registration_timeout.
-            self.post_reboot_delay = 0.0
-            self._advance(UP, 'up_after', since)
-            return
-        if since >= min(self.down_timeout, self.reboot_timeout):
-            self.state = REGISTERED
-            self.done = True
-            self.verified_after_resume = True
+        elif since >= min(self.down_timeout, self.reboot_timeout):
+            self._fail(REASON_UNVERIFIED, self._unverified_text(seen))
 
-    def _schedule(self, since):
-        if self.state == SENT:
-            # Never fail NEVER_DOWN here: up and registered at the deadline means verified.
-            self.next_poll_at = self.started + max(since, min(since + self.poll_interval, self.down_timeout, self.reboot_timeout))
-            return
-        super(ResumedWatch, self)._schedule(since)
+    def _unverified_text(self, seen):
+        if seen.registered is None:
+            registration = 'its registration could not be read'
+        elif not self.expected:
+            registration = 'no account was registered before the reboot'
+        else:
+            missing = sorted(set(self.expected) - set(seen.registered))
+            registration = ('its accounts are registered' if not missing else 'account%s %s %s not registered' % (
+                's' if len(missing) > 1 else '', ', '.join(str(item) for item in missing), 'are' if len(missing) > 1 else 'is'))
+        return ('its reboot command %s before the run was interrupted; the phone answers (%s), but nobody saw it restart, '
+                'so its reboot cannot be proven (it was not sent another command). Check it by hand, or reboot it '
+                'with a new run id.' % ('went out' if self.command_sent else 'was being sent (it may have gone out)',
+                                        registration))

@@ -9,6 +9,7 @@ import collections
 import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,6 +67,7 @@ class Run(object):
         self.variables = dict(FAST_ROLE, rolling_reboot_report_dir=str(self.report_dir),
                               rolling_reboot_state_dir=str(self.state_dir), rolling_reboot_run_id='test-run')
         self.variables.update(variables)
+        self.state_dir = Path(self.variables['rolling_reboot_state_dir'])
         self.vars_file = tmp_path / 'vars.json'
         self.vars_file.write_text(json.dumps(self.variables))
 
@@ -78,8 +80,20 @@ class Run(object):
     def outcomes(self):
         return {phone['name']: phone['outcome'] for phone in self.report()['phones']}
 
+    def ledger_path(self):
+        return self.state_dir / ('%s.json' % self.variables['rolling_reboot_run_id'])
+
     def ledger(self):
-        return json.loads((self.state_dir / ('%s.json' % self.variables['rolling_reboot_run_id'])).read_text())
+        """The ledger's entries by inventory name (the ledger itself keys them by address)."""
+        return {entry.get('name', key): entry for key, entry in json.loads(self.ledger_path().read_text())['phones'].items()}
+
+    def set(self, **variables):
+        self.variables.update(variables)
+        self.vars_file.write_text(json.dumps(self.variables))
+
+    def popen(self, env, *extra):
+        return subprocess.Popen(self.command(*extra), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
 
 
 def run_playbook(run_ansible, run, *extra):
@@ -92,6 +106,30 @@ def run_playbook(run_ansible, run, *extra):
 
 def reboots_per_phone(fleet):
     return collections.Counter(event['phone'] for event in fleet.events(event='reboot'))
+
+
+def commands_per_phone(fleet, since=None):
+    """REBOOT requests that reached each phone (answered or not), from the event log."""
+    return collections.Counter(event['phone'] for event in fleet.events(event='request', since=since)
+                               if event.get('function') == 'api-sys_operation')
+
+
+def wait_for_reboots(fleet, proc, names, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not set(names) <= set(reboots_per_phone(fleet)):
+        assert time.monotonic() < deadline and proc.poll() is None, 'the reboots of %s were not sent' % sorted(names)
+        time.sleep(0.02)
+
+
+def kill(proc, sig):
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
 
 
 def most_rebooting_at_once(fleet):
@@ -149,12 +187,16 @@ MIXED_PHONES = [
     {'name': 'dead', 'fault': 'down'},
     {'name': 'badpw', 'fault': 'wrong_passcode'},
     {'name': 'newfw', 'firmware': 'new'},
+    {'name': 'no-account', 'fault': 'unregistered'},
+    {'name': 'cti-off', 'fault': 'forbidden_403'},
 ]
 MIXED_EXPECTED = dict([('ok%02d' % n, 'rebooted') for n in range(1, 7)] + [
     ('busy-short', 'rebooted'), ('busy-long', 'skipped_busy'), ('never-back', 'failed'), ('back-unreg', 'failed'),
     ('drop-reboot', 'rebooted'), ('no-down', 'failed'), ('dead', 'unreachable'), ('badpw', 'auth_failed'),
-    ('newfw', 'rebooted'),
+    ('newfw', 'rebooted'), ('no-account', 'rebooted'), ('cti-off', 'failed'),
 ])
+MIXED_REASONS = {'busy-long': 'busy', 'never-back': 'never_up', 'back-unreg': 'unregistered', 'no-down': 'never_down',
+                 'dead': 'unreachable', 'badpw': 'auth_failed', 'cti-off': 'forbidden'}
 
 
 def test_mixed_fleet_every_outcome_one_batch_at_a_time(sim_fleet, run_ansible, tmp_path):
@@ -165,16 +207,26 @@ def test_mixed_fleet_every_outcome_one_batch_at_a_time(sim_fleet, run_ansible, t
 
     # Problem phones fail the play, after the reports.
     assert proc.returncode != 0, output
-    assert 'Rolling reboot test-run: 9 of 15 phones rebooted' in output, output
+    assert 'Rolling reboot test-run: 10 of 17 phones rebooted' in output, output
     assert 'to reboot in' in output and 'Batch 1 of' in output and 'ETA' in output, output
+    assert 'ETA, from the measured batch times, is printed after the first batch' in output, output
     report = run.report()
     assert run.outcomes() == MIXED_EXPECTED
     summary = report['summary']
-    assert summary['total'] == 15 and summary['rebooted'] == 9 and summary['failed'] == 3
-    assert summary['stopped_reason'] is None
-    assert sum(summary[outcome] for outcome in OUTCOMES) == 15
+    assert summary['total'] == 17 and summary['rebooted'] == 10 and summary['failed'] == 4
+    assert summary['stopped_reason'] is None and summary['resumed'] is False
+    assert sum(summary[outcome] for outcome in OUTCOMES) == 17
+    # Reboot failures apart from preflight failures: cti-off never got a command.
+    assert summary['preflight_failed'] == 1 and summary['attempted'] == 13
+    assert summary['failed_percent'] == round(100.0 * 3 / 13, 2)
+    assert summary['reasons'] == {reason: 1 for reason in MIXED_REASONS.values()}
     phones = {phone['name']: phone for phone in report['phones']}
-    assert set(phones['ok01']) >= {'name', 'host', 'outcome', 'batch', 'timings', 'error'}
+    assert set(phones['ok01']) >= {'name', 'host', 'outcome', 'batch', 'timings', 'error', 'reason', 'error_class'}
+    assert {name: phone['reason'] for name, phone in phones.items() if phone['reason']} == MIXED_REASONS
+    assert {name: phone['error_class'] for name, phone in phones.items() if phone['error_class']} == {
+        'dead': 'unreachable', 'badpw': 'auth_failed', 'cti-off': 'forbidden'}
+    assert phones['no-account']['note'] == 'no account was registered before the reboot, so registration was not checked.'
+    assert phones['ok01']['note'] is None
     assert phones['ok01']['timings']['registered_after'] > phones['ok01']['timings']['up_after'] > 0
     assert 'did not answer again within reboot_timeout' in phones['never-back']['error']
     assert 'did not register' in phones['back-unreg']['error']
@@ -190,20 +242,26 @@ def test_mixed_fleet_every_outcome_one_batch_at_a_time(sim_fleet, run_ansible, t
     assert_no_reboot_during_a_call(fleet)
     counts = reboots_per_phone(fleet)
     assert set(counts.values()) == {1}
-    assert set(counts) == {name for name, outcome in MIXED_EXPECTED.items() if outcome in ('rebooted', 'failed')}
+    assert set(counts) == {name for name, outcome in MIXED_EXPECTED.items() if outcome in ('rebooted', 'failed')} - {'cti-off'}
     assert not fleet.events(phone='busy-long', event='command')
 
     junit = ET.parse(run.report_dir / 'rolling_reboot.junit.xml').getroot()
-    assert junit.get('tests') == '15' and junit.get('failures') == '5' and junit.get('skipped') == '1'
+    assert junit.get('tests') == '17' and junit.get('failures') == '6' and junit.get('skipped') == '1'
+    failure_types = {case.get('name'): case.find('failure').get('type') for case in junit.iter('testcase')
+                     if case.find('failure') is not None}
+    assert failure_types == {name: reason for name, reason in MIXED_REASONS.items() if name != 'busy-long'}
     csv_text = (run.report_dir / 'rolling_reboot.csv').read_text()
-    assert csv_text.splitlines()[0].startswith('name,host,outcome,batch')
+    assert csv_text.splitlines()[0].startswith('name,host,outcome,batch') and 'reason,error_class' in csv_text.splitlines()[0]
     for path in list(run.report_dir.iterdir()) + list(run.state_dir.iterdir()):
         text = path.read_text()
         for phone in fleet.phones:
             assert phone.spec.passcode not in text, 'a passcode leaked into %s' % path.name
     ledger = run.ledger()
-    assert ledger['phones']['ok01']['state'] == 'rebooted' and ledger['phones']['no-down']['state'] == 'failed'
-    assert 'dead' not in ledger['phones'], 'a phone that failed the preflight is never marked for a command'
+    assert ledger['ok01']['state'] == 'rebooted' and ledger['no-down']['state'] == 'failed'
+    assert ledger['no-down']['reason'] == 'never_down' and ledger['no-down']['checked'] is True
+    assert ledger['ok01']['seen_down'] > ledger['ok01']['sent_at'] > ledger['ok01']['sending_at']
+    assert 'dead' not in ledger and 'cti-off' not in ledger, 'a phone that failed the preflight is never marked for a command'
+    assert 'busy-long' not in ledger, 'a phone found in a call is never marked for a command'
 
 
 def test_check_mode_plans_and_sends_nothing(sim_fleet, run_ansible, tmp_path):
@@ -214,13 +272,15 @@ def test_check_mode_plans_and_sends_nothing(sim_fleet, run_ansible, tmp_path):
 
     assert not fleet.events(event='command') and not fleet.events(event='reboot')
     assert 'Check mode: nothing is sent' in output
-    assert '5 to reboot in 3 batches of up to 2 (canary batch of 1 first)' in output, output
+    # 40% of the 6 phones of the run, the one that fails the preflight included.
+    assert '5 to reboot in 3 batches of up to 3 (canary batch of 1 first)' in output, output
     report = run.report()
     assert report['summary']['check_mode'] is True
     outcomes = run.outcomes()
     assert outcomes.pop('badpw') == 'auth_failed'
     assert set(outcomes.values()) == {'not_attempted'}
-    assert [phone['batch'] for phone in report['phones']][:5] == [1, 2, 2, 3, 3]
+    assert [phone['batch'] for phone in report['phones']][:5] == [1, 2, 2, 2, 3]
+    assert {phone['reason'] for phone in report['phones'][:5]} == {'check_mode'}
     assert not run.state_dir.exists() or not list(run.state_dir.iterdir()), 'check mode writes no ledger'
     assert proc.returncode != 0, 'the auth_failed phone is a problem'
 
@@ -297,10 +357,11 @@ def test_closed_window_sends_nothing_and_does_not_fail(sim_fleet, run_ansible, t
     proc, output = run_playbook(run_ansible, run)
 
     assert proc.returncode == 0, output
-    assert 'Stopped for the maintenance window' in output and 'rolling_reboot_run_id=test-run' in output, output
+    assert 'Stopped for the maintenance window' in output and '-e rolling_reboot_run_id=test-run' in output, output
     assert not fleet.events(event='command')
     assert set(run.outcomes().values()) == {'not_attempted'}
     assert run.report()['summary']['stopped_reason'] == 'window'
+    assert {phone['reason'] for phone in run.report()['phones']} == {'window'}
 
     # The next night: same run id, window open.
     run.variables['rolling_reboot_window'] = window_around_now()
@@ -310,49 +371,50 @@ def test_closed_window_sends_nothing_and_does_not_fail(sim_fleet, run_ansible, t
     assert set(run.outcomes().values()) == {'rebooted'}
 
 
+# The first batch of the interrupt tests stays down 10 s: the re-run starts while it is still down (after the 3 s the
+# test gives a SIGKILLed worker to stop and ansible-playbook's start), so the re-run proves those reboots.
+SLOW_FIRST_BATCH = [{'count': 3, 'name': 'a{n}', 'down_time': 10.0}, {'count': 4, 'name': 'b{n}'}]
+
+
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGKILL], ids=['sigterm', 'sigkill'])
 def test_interrupted_run_resumes_without_a_second_reboot(sim_fleet, run_ansible, ansible_env, tmp_path, sig):
-    fleet = sim_fleet(spec={'defaults': dict(FAST_PHONES, down_time=1.0), 'phones': [{'count': 7, 'name': 'p{n}'}]})
-    run = Run(fleet, tmp_path, rolling_reboot_batch_size=3)
+    fleet = sim_fleet(spec={'defaults': dict(FAST_PHONES, down_time=1.0), 'phones': SLOW_FIRST_BATCH})
+    run = Run(fleet, tmp_path, rolling_reboot_batch_size=3, rolling_reboot_reboot_timeout=20)
     names = sorted(phone.spec.name for phone in fleet.phones)
+    first_batch = ['a1', 'a2', 'a3']
 
-    proc = subprocess.Popen(run.command(), env=ansible_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while len(fleet.events(event='reboot')) < 3:
-            assert time.monotonic() < deadline and proc.poll() is None, 'the first batch was not sent'
-            fleet.wait_for('reboot', timeout=60)
-            time.sleep(0.01)
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        proc.stdout.close()
+    proc = run.popen(ansible_env)
+    wait_for_reboots(fleet, proc, first_batch)
+    kill(proc, sig)
     # Ansible's workers run in sessions of their own: after SIGKILL the worker outlives ansible-playbook. It must stop
-    # by itself instead of going on with batch 2 (a batch takes about 1.5 s here).
+    # by itself instead of going on with batch 2.
     time.sleep(3)
-    first = sorted(reboots_per_phone(fleet))
-    assert len(first) == 3, 'the run went on after ansible-playbook was killed: %s' % first
+    assert sorted(reboots_per_phone(fleet)) == first_batch, 'the run went on after ansible-playbook was killed'
     ledger = run.ledger()
-    assert sorted(name for name, entry in ledger['phones'].items() if entry['state'] in ('sending', 'sent')) == first
+    assert sorted(name for name, entry in ledger.items() if entry['state'] in ('sending', 'sent')) == first_batch
+    rerun_started = time.monotonic()
 
     proc, output = run_playbook(run_ansible, run)
 
     assert proc.returncode == 0, output
     counts = reboots_per_phone(fleet)
     assert sorted(counts) == names and set(counts.values()) == {1}, counts
+    assert set(commands_per_phone(fleet).values()) == {1}, 'a phone got a second REBOOT'
     phones = {phone['name']: phone for phone in run.report()['phones']}
+    for name in first_batch:
+        came_back = [event['t'] for event in fleet.events(phone=name, event='up')]
+        if came_back[0] < rerun_started and not ledger[name].get('seen_down'):
+            # Honest: it restarted while nobody watched, so its reboot cannot be proven (this machine was too slow).
+            assert phones[name]['reason'] == 'unverified', phones[name]
+            continue
+        # Checked, never sent again: seen down (by the killed attempt or the re-run), back and registered.
+        assert phones[name]['outcome'] == 'rebooted', phones[name]
+        assert phones[name]['note'].startswith('checked after the interruption'), phones[name]
+        assert phones[name]['timings']['registered_after'] is not None, phones[name]
     for name in names:
-        if name in first:
-            # Verified, never sent again; already_done when its outcome reached the ledger before the kill.
-            assert phones[name]['outcome'] in ('rebooted', 'already_done'), phones[name]
-            if phones[name]['outcome'] == 'rebooted':
-                assert phones[name]['note'].startswith('verified after resume'), phones[name]
-        else:
+        if name not in first_batch:
             assert phones[name]['outcome'] == 'rebooted', phones[name]
+    assert run.report()['summary']['resumed'] is True
     assert most_rebooting_at_once(fleet) <= 3
 
     # A third run with the same run id: everything already done, nothing sent.
@@ -361,6 +423,195 @@ def test_interrupted_run_resumes_without_a_second_reboot(sim_fleet, run_ansible,
     assert proc.returncode == 0, output
     assert set(run.outcomes().values()) == {'already_done'}
     assert len(fleet.events(event='command')) == before
+
+
+def test_a_run_stopped_before_the_command_left_did_not_mark_it_sent(sim_fleet, run_ansible, ansible_env, tmp_path):
+    """The ledger says `sending` only after the last look at the lines: stopped during that look, the phone is fresh."""
+    fleet = sim_fleet(spec={'defaults': FAST_PHONES, 'phones': [{'name': 'slow', 'latency': 1.5}]})
+    run = Run(fleet, tmp_path, rolling_reboot_batch_size=1, rolling_reboot_connect_timeout=3)
+    phone = fleet.phones[0]
+
+    proc = run.popen(ansible_env)
+    # Preflight (lines, accounts), the batch's look (lines, accounts), then the last look at the lines: 1.5 s each.
+    deadline = time.monotonic() + 60
+    while len(fleet.events(phone='slow', event='request')) < 4:
+        assert time.monotonic() < deadline and proc.poll() is None, 'the batch did not start'
+        time.sleep(0.02)
+    time.sleep(0.3)
+    kill(proc, signal.SIGTERM)
+    time.sleep(2)
+    assert not fleet.events(event='reboot'), 'the command went out after all'
+    assert not run.ledger_path().exists() or run.ledger() == {}, run.ledger()
+
+    phone.set_latency(0)
+    proc, output = run_playbook(run_ansible, run)
+
+    assert proc.returncode == 0, output
+    assert run.outcomes() == {'slow': 'rebooted'}
+    assert reboots_per_phone(fleet) == {'slow': 1} and commands_per_phone(fleet) == {'slow': 1}
+    assert run.report()['phones'][0]['timings']['down_after'] is not None
+
+
+def test_a_phone_nobody_saw_restart_after_an_interruption_is_unverified(sim_fleet, run_ansible, ansible_env, tmp_path):
+    """Killed right after the commands: the no_down phone never goes down, the slow one is still down at the re-run."""
+    fleet = sim_fleet(spec={'defaults': FAST_PHONES, 'phones': [
+        {'name': 'no-down', 'fault': 'no_down'}, {'name': 'slow', 'down_time': 10.0}, {'count': 2, 'name': 'ok{n}'}]})
+    run = Run(fleet, tmp_path, rolling_reboot_batch_size=2, rolling_reboot_max_fail_percent=0,
+              rolling_reboot_reboot_timeout=20)
+
+    proc = run.popen(ansible_env)
+    wait_for_reboots(fleet, proc, ['no-down', 'slow'])
+    kill(proc, signal.SIGKILL)
+    time.sleep(3)  # more than down_timeout (2 s) after the command
+    rerun_started = time.monotonic()
+
+    proc, output = run_playbook(run_ansible, run)
+
+    assert proc.returncode != 0, 'the unverified phone is a problem: check it by hand'
+    phones = {phone['name']: phone for phone in run.report()['phones']}
+    assert phones['no-down']['outcome'] == 'failed' and phones['no-down']['reason'] == 'unverified', phones['no-down']
+    assert 'nobody saw it restart' in phones['no-down']['error'] and 'new run id' in phones['no-down']['error']
+    assert 'its accounts are registered' in phones['no-down']['error']
+    assert phones['slow']['outcome'] == 'rebooted', phones['slow']
+    assert set(commands_per_phone(fleet, since=rerun_started)) == {'ok1', 'ok2'}, 'the re-run sent no command to the first batch'
+    # An unverified phone is no evidence that phones fail to reboot: max_fail_percent 0 did not stop the run.
+    summary = run.report()['summary']
+    assert phones['ok1']['outcome'] == phones['ok2']['outcome'] == 'rebooted'
+    assert summary['stopped_reason'] is None and summary['attempted'] == 3 and summary['failed_percent'] == 0
+    assert commands_per_phone(fleet) == {'no-down': 1, 'slow': 1, 'ok1': 1, 'ok2': 1}
+
+    # Final for the run id: reported again, nothing sent.
+    proc, output = run_playbook(run_ansible, run)
+    assert run.outcomes()['no-down'] == 'failed' and run.report()['phones'][0]['reason'] == 'unverified'
+    assert commands_per_phone(fleet)['no-down'] == 1
+
+
+def test_a_failure_is_final_for_its_run_id(sim_fleet, run_ansible, tmp_path):
+    fleet = sim_fleet(spec={'defaults': FAST_PHONES, 'phones': [{'name': 'ok'}, {'name': 'no-down', 'fault': 'no_down'}]})
+    run = Run(fleet, tmp_path, rolling_reboot_batch_size=2, rolling_reboot_max_fail_percent=100, rolling_reboot_down_timeout=1)
+
+    proc, output = run_playbook(run_ansible, run)
+    assert proc.returncode != 0
+    assert run.outcomes() == {'ok': 'rebooted', 'no-down': 'failed'}
+    sent = len(fleet.events(event='request'))
+
+    proc, output = run_playbook(run_ansible, run)
+
+    assert proc.returncode != 0, output
+    assert run.outcomes() == {'ok': 'already_done', 'no-down': 'failed'}
+    phone = run.report()['phones'][1]
+    assert phone['reason'] == 'never_down' and 'still answering' in phone['error'], phone
+    assert 'A new run id reboots it again' in phone['note'], phone
+    assert len(fleet.events(event='request')) == sent, 'the re-run contacted no phone'
+    summary = run.report()['summary']
+    assert summary['resumed'] is True and summary['attempted'] == 0 and summary['preflight_failed'] == 0
+
+
+def test_a_run_that_waited_for_the_lock_reads_the_ledger_after_it(sim_fleet, ansible_env, tmp_path):
+    fleet = sim_fleet(spec={'defaults': FAST_PHONES, 'phones': [{'count': 3, 'name': 'gs{n}'}]})
+    state = str(tmp_path / 'state')
+    first = Run(fleet, tmp_path / 'a', rolling_reboot_batch_size=1, rolling_reboot_batch_pause=0.5, rolling_reboot_state_dir=state)
+    second = Run(fleet, tmp_path / 'b', rolling_reboot_batch_size=1, rolling_reboot_batch_pause=0.5, rolling_reboot_state_dir=state)
+
+    proc_a = first.popen(ansible_env)
+    wait_for_reboots(fleet, proc_a, ['gs1'])
+    time.sleep(0.8)
+    proc_b = second.popen(ansible_env)
+    output_a = proc_a.communicate(timeout=120)[0]
+    output_b = proc_b.communicate(timeout=120)[0]
+
+    assert proc_a.returncode == 0 and proc_b.returncode == 0, output_a + output_b
+    assert reboots_per_phone(fleet) == {'gs1': 1, 'gs2': 1, 'gs3': 1}
+    assert second.outcomes() == {'gs1': 'already_done', 'gs2': 'already_done', 'gs3': 'already_done'}, output_b
+
+
+def test_one_run_at_a_time_per_state_dir(sim_fleet, ansible_env, tmp_path):
+    fleet = sim_fleet(spec={'defaults': FAST_PHONES, 'phones': [{'count': 3, 'name': 'gs{n}'}]})
+    state = str(tmp_path / 'state')
+    first = Run(fleet, tmp_path / 'a', rolling_reboot_batch_size=1, rolling_reboot_batch_pause=6,
+                rolling_reboot_state_dir=state, rolling_reboot_run_id='night-a')
+    second = Run(fleet, tmp_path / 'b', rolling_reboot_batch_size=2, rolling_reboot_state_dir=state,
+                 rolling_reboot_run_id='night-b')
+
+    proc_a = first.popen(ansible_env)
+    wait_for_reboots(fleet, proc_a, ['gs1'])
+    proc_b = second.popen(ansible_env)
+    output_b = proc_b.communicate(timeout=120)[0]
+    still_running = proc_a.poll() is None
+    output_a = proc_a.communicate(timeout=120)[0]
+
+    assert still_running, 'the first run ended before the second one gave up: the test proves nothing'
+    assert proc_b.returncode != 0, output_b
+    assert re.search(r'another rolling reboot \(run id night-a, process \d+\) is running from the state directory', output_b), output_b
+    assert 'Nothing was sent' in output_b, output_b
+    assert proc_a.returncode == 0, output_a
+    assert reboots_per_phone(fleet) == {'gs1': 1, 'gs2': 1, 'gs3': 1}
+    assert most_rebooting_at_once(fleet) == 1
+    assert not (tmp_path / 'b' / 'reports').exists()
+
+
+def test_one_address_is_one_phone(sim_fleet, run_ansible, tmp_path):
+    """Two inventory names for one address: one reboot. A renamed host is the same phone for its run id."""
+    fleet = sim_fleet(spec={'defaults': FAST_PHONES, 'phones': [{'count': 3, 'name': 'gs{n}'}]})
+    run = Run(fleet, tmp_path, rolling_reboot_batch_size=2)
+    lines = run.inventory.read_text().splitlines()
+    gs1 = next(line for line in lines if line.startswith('gs1 '))
+    lines.insert(lines.index(gs1) + 1, gs1.replace('gs1 ', 'alias1 ', 1))
+    run.inventory.write_text('\n'.join(lines) + '\n')
+
+    proc, output = run_playbook(run_ansible, run)
+
+    assert run.outcomes() == {'gs1': 'rebooted', 'alias1': 'failed', 'gs2': 'rebooted', 'gs3': 'rebooted'}, output
+    alias = run.report()['phones'][1]
+    assert alias['reason'] == 'duplicate' and 'the same address as gs1' in alias['error'], alias
+    assert reboots_per_phone(fleet) == {'gs1': 1, 'gs2': 1, 'gs3': 1}
+    assert commands_per_phone(fleet) == {'gs1': 1, 'gs2': 1, 'gs3': 1}
+    assert run.report()['summary']['preflight_failed'] == 1
+
+    # gs2 renamed in the inventory, same address, same run id: already done, nothing sent.
+    run.inventory.write_text(run.inventory.read_text().replace('\ngs2 ', '\nrenamed2 '))
+    before = len(fleet.events(event='request'))
+    proc, output = run_playbook(run_ansible, run)
+    assert run.outcomes()['renamed2'] == 'already_done', output
+    assert '(as gs2)' in run.report()['phones'][2]['note']
+    assert not [event for event in fleet.events(event='request')[before:] if event.get('function') == 'api-sys_operation']
+
+
+def test_percentages_are_of_every_phone_of_the_run(sim_fleet, run_ansible, tmp_path):
+    """40% of 10 phones is 4 per batch, also when 4 of them were done by an earlier attempt of the run."""
+    fleet = sim_fleet(spec={'defaults': FAST_PHONES, 'phones': [{'count': 10, 'name': 'gs{n:02d}'}]})
+    run = Run(fleet, tmp_path, rolling_reboot_batch_size='40%')
+
+    proc, output = run_playbook(run_ansible, run, '--limit', 'gs01,gs02,gs03,gs04')
+    assert proc.returncode == 0, output
+    proc, output = run_playbook(run_ansible, run)
+
+    assert proc.returncode == 0, output
+    assert '6 to reboot in 2 batches of up to 4' in output, output
+    assert sorted(run.outcomes().values()) == ['already_done'] * 4 + ['rebooted'] * 6
+    assert set(reboots_per_phone(fleet).values()) == {1}
+
+
+@pytest.mark.parametrize('content, named', [
+    ('{"phones": {"gs1": "rebooted"}}', "'gs1': it is str"),
+    ('{"phones": {"gs1": {"state": "sent", "batch": "x", "sending_at": 1}}}', "batch is 'x'"),
+    ('{"phones": {"gs1": {"state": "sent", "batch": 1, "sending_at": "abc"}}}', "sending_at is 'abc'"),
+    ('{"phones": {"gs1": {"state": "sent", "batch": 1}}}', 'does not say when'),
+    ('{"phones": []}', 'not a rolling reboot ledger'),
+    ('{"phones": {"gs1"', 'cannot read'),
+], ids=['entry-not-an-object', 'batch-not-a-number', 'time-not-a-number', 'no-time', 'phones-not-an-object', 'truncated'])
+def test_a_bad_ledger_fails_before_anything_is_sent(sim_fleet, run_ansible, tmp_path, content, named):
+    fleet = sim_fleet(spec={'defaults': FAST_PHONES, 'phones': [{'count': 2, 'name': 'gs{n}'}]})
+    run = Run(fleet, tmp_path, rolling_reboot_batch_size=2)
+    run.state_dir.mkdir()
+    run.ledger_path().write_text(content)
+
+    proc, output = run_playbook(run_ansible, run)
+
+    assert proc.returncode != 0
+    assert not fleet.events(event='request'), 'no phone was contacted'
+    assert str(run.ledger_path()) in output and named in output and 'move the file away' in output, output
+    assert 'Nothing was sent' in output and 'Traceback' not in output, output
 
 
 def test_a_reboot_faster_than_the_poll_interval_is_not_missed(sim_fleet, run_ansible, tmp_path):
