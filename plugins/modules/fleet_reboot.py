@@ -11,7 +11,9 @@ description:
     contacts the phones itself with bounded concurrency (O(concurrency)).
   - B(Preflight.) Every phone is read at once (lines and accounts). A phone that does not answer is V(unreachable), one
     that rejects the passcode V(auth_failed), any other error V(failed) with the reason; none of them is sent a command.
-    The plan (number and size of the batches, the longest possible duration) is printed.
+    Two inventory names for one address (host and port) are one phone; the first name keeps it, the others are
+    V(failed) with the reason V(duplicate) and get nothing. The plan (number and size of the batches, the longest
+    possible duration) is printed; a typical ETA, from the measured batch times, follows after the first batch.
   - B(Batches.) Phones are rebooted O(batch_size) at a time, optionally after a O(canary) batch that must fully succeed.
     The commands of a batch go out together, and one waiter polls the whole batch; the next batch starts only when
     every phone of the current one has been proven rebooted or has failed, so never more than one batch of phones is
@@ -24,12 +26,22 @@ description:
     is V(failed) with the reason (never went down, never came back, came back unregistered).
   - B(Stop.) No further batch starts when more than O(max_fail_percent) percent of the phones attempted so far failed,
     when a canary phone failed, or outside the maintenance O(window). Phones not reached are V(not_attempted).
-  - B(Resume.) A ledger in O(state_dir), named after O(run_id), records each phone before its command is sent and after
-    its outcome (each save is atomic and fsynced). Running again with the same O(run_id) reports phones rebooted earlier
-    as V(already_done), and a phone whose command may have gone out before an interruption is verified, never sent a
-    second command.
+  - B(Resume.) A ledger in O(state_dir), named after O(run_id), records each phone by its address (host and port, so a
+    renamed inventory host is the same phone) right before its request leaves (after the last look at its lines), the
+    moment it is seen going down, and its outcome; each save is atomic and fsynced, the directory too. Running again with
+    the same O(run_id) reports phones rebooted earlier as V(already_done) and failures that a finished check recorded as
+    V(failed) again with their reason (final for the run id; only a new run id reboots them again), and never sends a
+    second command to a phone whose command went out, or may have, before an interruption. Such a phone is checked
+    instead. If it was seen going down, it must come back and register as usual. If not, it is watched for going down
+    until O(down_timeout) after its command; a phone that answers after that time cannot be proven to have restarted and
+    is V(failed) with the reason V(unverified) (check it by hand, or reboot it with a new run id).
+  - A ledger that does not read back (truncated, edited) stops the task before any phone is contacted, naming the file
+    and the entry. Move the file away to start the run id over (every phone of it is rebooted again).
+  - B(Lock.) One run at a time per O(state_dir), whatever its run id; a second run waits briefly (for the worker of a
+    killed C(ansible-playbook) to stop), then fails before it contacts any phone, naming the other run id and process.
+    Rolling reboots of different fleets that may run at the same time need different state directories.
   - Outcomes are V(rebooted), V(already_done), V(skipped_busy), V(failed), V(unreachable), V(auth_failed) and
-    V(not_attempted).
+    V(not_attempted); each phone also has a C(reason) and an C(error_class), see RV(phones).
   - The task itself does not fail because of phones; it returns RV(summary) (with RV(summary.stopped_reason)) and
     RV(problems). The role P(phonefleet.grandstream.rolling_reboot#role) turns them into a failed play.
 author:
@@ -55,14 +67,19 @@ options:
       - Names the run and its ledger (C(<state_dir>/<run_id>.json)). Run again with the same id to resume.
       - 1 to 128 letters, digits, C(.), C(_) or C(-).
       - When omitted, the controller's local date C(YYYY-MM-DD) (inside a O(window) that crosses midnight, the date on
-        which the window opened). To resume on a later day, pass the id that the earlier run printed.
+        which the window opened). To resume on a later day, pass the id that the earlier run printed; for runs that span
+        several nights (AWX schedules, cron), use a fixed id per maintenance campaign.
     type: str
   state_dir:
-    description: Directory of the ledgers, created when missing. Keep it on persistent storage.
+    description:
+      - Directory of the ledgers and of the lock C(rolling_reboot.lock), created when missing. Keep it on persistent storage.
+      - One rolling reboot at a time per directory; concurrent runs over different fleets need different directories.
     type: path
     required: true
   batch_size:
-    description: Phones per batch, a count (V(20)) or a percentage of the phones to reboot (V(10%), rounded up).
+    description:
+      - Phones per batch, a count (V(20)) or a percentage (V(10%), rounded up) of every phone of the run, those done by an
+        earlier attempt of the run id included.
     type: raw
     default: '10%'
   canary:
@@ -109,7 +126,9 @@ options:
     default: 5
   max_fail_percent:
     description:
-      - Start no further batch when more than this percentage of the phones attempted so far (sent a command) failed.
+      - Start no further batch when more than this percentage of the phones attempted so far (sent a command, or checked
+        after an interruption, by this attempt) failed.
+      - Phones that failed the preflight and V(unverified) phones count neither as attempted nor as failed.
       - V(0) stops after any failure; V(100) never stops.
     type: float
     default: 10
@@ -175,9 +194,34 @@ summary:
   type: dict
   sample: {rebooted: 195, already_done: 0, skipped_busy: 2, failed: 1, unreachable: 1, auth_failed: 1, not_attempted: 0,
            total: 200, run_id: '2025-01-05', stopped: false, stopped_reason: null, stop_message: null, check_mode: false,
-           resumed: false, attempted: 196, failed_percent: 0.51, batch_size: 20, canary: 2, batches_planned: 11,
+           resumed: false, preflight_failed: 0, reasons: {auth_failed: 1, busy: 2, unreachable: 1, unregistered: 1},
+           attempted: 196, failed_percent: 0.51, batch_size: 20, canary: 2, batches_planned: 11,
            batches_run: 11, started_at: '2025-01-05T01:00:02Z', finished_at: '2025-01-05T01:42:10Z', duration_seconds: 2528.1}
   contains:
+    resumed:
+      description: Whether an earlier attempt of the run id had written phones into the ledger when this one started.
+      type: bool
+      returned: always
+      sample: false
+    preflight_failed:
+      description:
+        - Phones counted in C(failed) that were never sent a command (preflight, the last look at the lines, duplicate
+          address, unusable host variables). C(failed) minus this is the number of reboots that failed.
+      type: int
+      returned: always
+      sample: 0
+    reasons:
+      description: Phones per C(reason) (see RV(phones)).
+      type: dict
+      returned: always
+      sample: {never_down: 1, busy: 2}
+    attempted:
+      description:
+        - Phones this attempt sent a command to or checked after an interruption, V(unverified) ones excepted; the base
+          of C(failed_percent) and O(max_fail_percent).
+      type: int
+      returned: always
+      sample: 196
     total:
       description: Phones of the run.
       type: int
@@ -231,10 +275,42 @@ phones:
   type: list
   elements: dict
   sample:
-    - {name: gs0042, host: 10.1.4.42, port: 80, site: hq, outcome: failed, batch: 3,
+    - {name: gs0042, host: 10.1.4.42, port: 80, site: hq, outcome: failed, reason: unregistered, error_class: null, batch: 3,
        timings: {down_after: 2.1, up_after: 64.3, registered_after: null, busy_wait: null},
        error: "gs0042 (10.1.4.42): the phone rebooted and answers again, but account 1 did not register within
                registration_timeout (300 s). Check the SIP server and the phone network.", note: null}
+  contains:
+    outcome:
+      description: V(rebooted), V(already_done), V(skipped_busy), V(failed), V(unreachable), V(auth_failed) or V(not_attempted).
+      type: str
+      returned: always
+      sample: failed
+    reason:
+      description:
+        - Why the phone was not rebooted; null for V(rebooted) and V(already_done).
+        - Before any command (preflight, last look at the lines) the CTI error class V(unreachable), V(auth_failed),
+          V(locked), V(forbidden), V(error); V(duplicate) (another inventory name has its address); V(variables) (its
+          host variables are unusable).
+        - After the command V(never_down), V(never_up), V(unregistered), V(rejected) (the phone refused the command), a
+          CTI error class (the passcode stopped working while it was watched); V(unverified) (its command went out
+          before an interruption and nobody saw it restart).
+        - V(busy) (V(skipped_busy)); for V(not_attempted) V(canary), V(max_fail), V(window) or V(check_mode).
+        - On a re-run of the same run id, a failure recorded by an earlier attempt keeps its reason.
+      type: str
+      returned: always
+      sample: unregistered
+    error_class:
+      description: The CTI error class when a CTI error caused the outcome (V(unreachable), V(auth_failed), V(locked),
+        V(forbidden), V(error), V(rejected)), else null.
+      type: str
+      returned: always
+      sample: null
+    note:
+      description: What else happened, for example how a phone was checked after an interruption, or that no account was
+        registered before the reboot so registration was not checked.
+      type: str
+      returned: always
+      sample: null
 report_files:
   description: Path of every report written, by format.
   returned: always
