@@ -397,7 +397,10 @@ def test_reboot_template_is_never_sliced_and_asks_the_survey():
     assert template['allow_simultaneous'] is False
     assert (REPO / template['playbook']).is_file(), '%s is not in the collection' % template['playbook']
     questions = {question['variable']: question for question in template['survey_spec']['spec']}
-    assert set(questions) == {'rolling_reboot_batch_size', 'rolling_reboot_max_fail_percent', 'rolling_reboot_window'}
+    assert set(questions) == {'rolling_reboot_batch_size', 'rolling_reboot_max_fail_percent', 'rolling_reboot_window',
+                              'rolling_reboot_run_id'}
+    # The ledger must outlive the job's container: an explicit state directory, as the docs ask for a mounted path.
+    assert template['extra_vars']['rolling_reboot_state_dir'].startswith('/var/lib/')
     fail_percent = questions['rolling_reboot_max_fail_percent']
     assert (fail_percent['type'], fail_percent['min'], fail_percent['max']) == ('integer', 0, 100)
     options = role_options('rolling_reboot')
@@ -638,7 +641,7 @@ def test_apply_creates_the_objects_then_changes_nothing(awx_collection, fake_awx
     assert fake_awx.associated[('job_templates', reboot['id'], 'credentials')] == [credential['id']]
     survey = fake_awx.surveys[reboot['id']]
     assert [question['variable'] for question in survey['spec']] == [
-        'rolling_reboot_batch_size', 'rolling_reboot_max_fail_percent', 'rolling_reboot_window']
+        'rolling_reboot_batch_size', 'rolling_reboot_max_fail_percent', 'rolling_reboot_window', 'rolling_reboot_run_id']
     audit = only(fake_awx, 'job_templates', objects['grandstream_awx_audit_template']['name'])
     assert audit['job_slice_count'] >= 1 and audit['ask_job_slice_count_on_launch'] is True
     assert audit['playbook'] == 'playbooks/registration_audit.yml'
