@@ -195,3 +195,63 @@ def test_bad_options_give_the_same_message_on_both_paths(sim_fleet, run_adhoc, t
         assert messages['true'] == messages['false'], messages
     assert messages['true'].startswith("argument 'timeout' is of type"), messages
     assert fleet.events(phone=fleet.phones[0].spec.name, event='request') == []
+
+
+def self_signed_ca_and_phone_certificate(directory, addresses):
+    """A private CA (as Grandstream's) and a phone certificate for ``addresses``; returns (ca.pem, server context).
+
+    Made with cryptography, which ansible-core itself depends on.
+    """
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(subject, issuer, public_key, signing_key, extensions):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=2)))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key, phone_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'Test Grandstream CA')])
+    ca = certificate(ca_name, ca_name, ca_key.public_key(), ca_key, [(x509.BasicConstraints(ca=True, path_length=None), True)])
+    phone = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'phone')]), ca_name, phone_key.public_key(), ca_key,
+                        [(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]), False)])
+    ca_pem, cert_pem, key_pem = directory / 'ca.pem', directory / 'phone.pem', directory / 'phone.key'
+    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_pem.write_bytes(phone.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(phone_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert_pem), str(key_pem))
+    return ca_pem, context
+
+
+def test_https_phone_with_a_private_ca(sim_fleet, run_adhoc, tmp_path):
+    fleet = sim_fleet(count=1, tls=True, start=False)
+    phone = fleet.phones[0]
+    ca_pem, fleet.tls_context = self_signed_ca_and_phone_certificate(tmp_path, [phone.host])
+    fleet.start()
+    inventory = tmp_path / 'phones.ini'
+    fleet.write_ini(inventory)
+    assert 'grandstream_scheme=\'"https"\'' in inventory.read_text()
+
+    # The default verifies the certificate: a phone's private CA is not trusted, and the message says what to set.
+    result = run_adhoc(inventory, 'all', 'phonefleet.grandstream.accounts_info')[1][phone.name]
+    assert result['error_class'] == 'error' and 'TLS handshake failed' in result['msg'], result
+    assert 'validate_certs: false or ca_path' in result['msg']
+    for extra in ('grandstream_validate_certs=false', 'grandstream_ca_path=%s' % ca_pem):
+        for in_process in ('true', 'false'):
+            proc, results = run_adhoc(inventory, 'all', 'phonefleet.grandstream.accounts_info', '-e', extra,
+                                      '-e', 'grandstream_in_process=%s' % in_process)
+            assert results[phone.name]['summary']['registered'] >= 1, (extra, in_process, results[phone.name])
+    assert_no_passcode(proc.stdout + proc.stderr, fleet)

@@ -165,6 +165,7 @@ class PhoneSpec:
     lock_seconds       real lockout length; None: lock_minutes * 60
     lock_threshold     consecutive wrong passcodes that lock the phone (the Nth answers ``locked``)
     inventory_vars     extra per-phone values for CSV columns / INI host variables
+    tls                serve HTTPS with the fleet's ``tls_context`` (Fleet(tls_context=...)) instead of HTTP
     """
 
     name: str
@@ -192,6 +193,7 @@ class PhoneSpec:
     lock_seconds: float | None = None
     lock_threshold: int = 5
     inventory_vars: dict = dataclasses.field(default_factory=dict)
+    tls: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -492,7 +494,7 @@ class Phone:
             query['passcode'] = passcode
         query.update(params)
         name = function if function.startswith('api-') else 'api-' + function
-        return 'http://%s:%d%s%s%s' % (self.host, self.port, CGI_PREFIX, name, ('?' + urlencode(query)) if query else '')
+        return '%s://%s:%d%s%s%s' % (self.scheme, self.host, self.port, CGI_PREFIX, name, ('?' + urlencode(query)) if query else '')
 
     def set_fault(self, fault):
         """Replace the phone's faults (a name, a list of names, or None for a healthy phone)."""
@@ -699,12 +701,24 @@ class Phone:
         async with self._listen_lock:
             want = self._power != 'down' and 'down' not in self.faults
             if want and self._server is None:
-                self._server = await asyncio.start_server(self._on_connection, self.host, self.port,
+                self._server = await asyncio.start_server(self._on_connection, self.host, self.port, ssl=self._tls(),
                                                           reuse_address=True, backlog=BACKLOG)
                 if not self.port:
                     self.port = self._server.sockets[0].getsockname()[1]
             elif not want and self._server is not None:
                 self._unlisten(abort=False)
+
+    def _tls(self):
+        """The fleet's server-side ssl.SSLContext for an HTTPS phone, None for an HTTP one."""
+        if not self.spec.tls:
+            return None
+        if self.fleet.tls_context is None:
+            raise ValueError('%s: tls is set, but the fleet has no tls_context (Fleet(tls_context=...))' % self.name)
+        return self.fleet.tls_context
+
+    @property
+    def scheme(self):
+        return 'https' if self.spec.tls else 'http'
 
     def _unlisten(self, abort):
         if self._server is not None:
@@ -720,7 +734,7 @@ class Phone:
     async def _start(self):
         async with self._listen_lock:
             # Bind even a ``down`` phone once, so that port 0 becomes a real port for the inventory.
-            self._server = await asyncio.start_server(self._on_connection, self.host, self.port,
+            self._server = await asyncio.start_server(self._on_connection, self.host, self.port, ssl=self._tls(),
                                                       reuse_address=True, backlog=BACKLOG)
             if not self.port:
                 self.port = self._server.sockets[0].getsockname()[1]
@@ -1066,8 +1080,11 @@ class Fleet:
     PhoneSpec fields applied to every phone that leaves them at the built-in default.
     """
 
-    def __init__(self, network='127.77.0.0', port=8080, defaults=None, events_path=None):
+    def __init__(self, network='127.77.0.0', port=8080, defaults=None, events_path=None, tls_context=None):
         self.network = _check_loopback(network, 'network')
+        # Server-side ssl.SSLContext (certificate and key loaded) for the phones with ``tls``; the caller makes the
+        # certificate, for the phones' addresses (tests/integration: cryptography, which ansible-core brings).
+        self.tls_context = tls_context
         self.port = int(port)
         if not 0 <= self.port <= 65535:
             raise ValueError('port %r out of range' % (port,))
@@ -1300,7 +1317,7 @@ class Fleet:
 
     def _row(self, phone):
         mac = '00:0b:82:%02x:%02x:%02x' % ((phone.index >> 16) & 0xff, (phone.index >> 8) & 0xff, phone.index & 0xff)
-        row = {'name': phone.name, 'host': phone.host, 'port': phone.port, 'scheme': 'http',
+        row = {'name': phone.name, 'host': phone.host, 'port': phone.port, 'scheme': phone.scheme,
                'passcode': self.inventory_passcode(phone), 'site': phone.spec.site, 'model': phone.spec.model,
                'firmware': phone.spec.firmware, 'mac': mac}
         row.update(phone.spec.inventory_vars)
@@ -1328,7 +1345,7 @@ class Fleet:
         lines = ['# simulated Grandstream fleet (phonesim)', '[grandstream]']
         for phone in self._phones:
             row = self._row(phone)
-            hostvars = [('ansible_host', phone.host), ('grandstream_port', phone.port), ('grandstream_scheme', 'http'),
+            hostvars = [('ansible_host', phone.host), ('grandstream_port', phone.port), ('grandstream_scheme', phone.scheme),
                         ('grandstream_passcode', row['passcode']), ('site', row['site']), ('model', row['model'])]
             hostvars += sorted(phone.spec.inventory_vars.items())
             lines.append(phone.name + ''.join(' %s=%s' % (key, _ini_value(value)) for key, value in hostvars))
