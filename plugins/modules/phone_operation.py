@@ -44,6 +44,7 @@ options:
       - Seconds to wait for the line to show the result of the command.
     type: float
     default: 3
+    version_added: 0.1.1
 attributes:
   check_mode:
     support: full
