@@ -95,8 +95,8 @@ class CTIError(Exception):
         return '%s %s' % (text, self.hint) if self.hint else text
 
     def extend_reason(self, words):
-        """Append a few words to the sentence ("did not answer ... within 10 s (2 attempts).")."""
-        self.reason = '%s %s.' % (self.reason.rstrip('.'), words)
+        """Append a few words to the sentence ("did not answer ... within 10 s, tried 2 times.")."""
+        self.reason = '%s, %s.' % (self.reason.rstrip('.'), words)
         self.args = (self._text(),)
 
     @property
@@ -276,7 +276,7 @@ class CTIClient(object):
                     raise
                 if attempt == attempts:
                     if attempts > 1:
-                        error.extend_reason('(%d attempts)' % attempts)
+                        error.extend_reason('tried %d times' % attempts)
                     raise
         raise AssertionError('unreachable code')  # pragma: no cover
 

@@ -186,7 +186,7 @@ def test_timeout_is_unreachable():
     with pytest.raises(CTIError) as caught:
         client.get_phone_status()
     assert caught.value.error_class == 'unreachable'
-    assert 'within 2 s (2 attempts).' in str(caught.value)
+    assert 'within 2 s, tried 2 times.' in str(caught.value)
 
 
 def tls_failure():
