@@ -237,6 +237,8 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.inventory import BaseFileInventoryPlugin, Constructable
 
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
+
 # A CSV cell is data, never a template. Only a string with a brace can hold a Jinja2 expression, statement or
 # comment ({{ }}, {% %}, {# #}), so only those are marked as data; every other string is marked as a plain string,
 # because AWX imports `ansible-inventory --list --export` and would get {"__ansible_unsafe": "10.1.4.10"}, a dict,
@@ -305,7 +307,6 @@ HOST_WITH_PORT = re.compile(r'[^:\[\]]+:[0-9]+\Z|\[[0-9A-Fa-f:.]+\]:[0-9]+\Z')
 INVENTORY_NAME = re.compile(r'[\w.:@-]+\Z')
 PORT = re.compile(r'[0-9]{1,5}\Z')
 GROUP_SEPARATORS = re.compile(r'[\s|,;]+')
-REDACTED = '********'
 # Cells that hold one value: a line break in one of them means a quote that is not closed swallowed the lines after it.
 SINGLE_LINE_COLUMNS = ('host', 'name', 'port', 'scheme', 'passcode', 'groups')
 
@@ -697,15 +698,6 @@ class PhoneTable:
                         for problem in problems]
         self.problems.extend((line, problem) for problem in problems)
         self.bad_rows.append(line)
-
-
-def redact(text, secrets):
-    """text with each of secrets replaced by REDACTED. Give the longest secret first: a passcode that contains another
-    one is then hidden whole."""
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 def passcodes(rows, columns):

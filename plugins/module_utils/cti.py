@@ -15,11 +15,6 @@ import json
 import re
 import traceback
 
-try:
-    from urllib.parse import quote, quote_plus
-except ImportError:  # pragma: no cover - Python 2 is not supported, keep the import error readable
-    quote = quote_plus = None
-
 REQUESTS_IMPORT_ERROR = None
 try:
     import requests
@@ -27,6 +22,8 @@ try:
 except ImportError:
     requests = None
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
 
 HAS_REQUESTS = requests is not None
 
@@ -39,7 +36,6 @@ ERROR = 'error'
 REJECTED = 'rejected'
 ERROR_CLASSES = (UNREACHABLE, AUTH_FAILED, LOCKED, FORBIDDEN, ERROR, REJECTED)
 
-REDACTED = '********'
 DEFAULT_TIMEOUT = 10.0
 EXCERPT_LENGTH = 80
 
@@ -67,7 +63,6 @@ SEND_KEY_TOKENS = frozenset(
 )
 SEND_KEY_ALIASES = {'*': 'STAR', '#': 'POUND'}
 _MPK_RE = re.compile(r'^MPK[1-9][0-9]*$')
-_PASSCODE_PARAM_RE = re.compile(r'(passcode|password)=[^&\s\'"]*', re.IGNORECASE)
 
 
 class CTIError(Exception):
@@ -110,20 +105,6 @@ class CTIError(Exception):
             result['http_status'] = self.status
         result.update(self.details)
         return result
-
-
-def redact(text, secrets):
-    """Remove every secret (raw and URL-encoded) and every passcode= query value from text."""
-    if text is None:
-        return text
-    text = str(text)
-    for secret in secrets:
-        if not secret:
-            continue
-        secret = str(secret)
-        for form in set([secret, quote(secret, safe=''), quote_plus(secret, safe='')]):
-            text = text.replace(form, REDACTED)
-    return _PASSCODE_PARAM_RE.sub(lambda match: '%s=%s' % (match.group(1), REDACTED), text)
 
 
 def _excerpt(raw, secrets):

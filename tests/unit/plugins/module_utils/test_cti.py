@@ -9,7 +9,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti
+from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti, redaction
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIClient, CTIConnection, CTIError
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import connection_from_params, run_task
 
@@ -244,9 +244,16 @@ def test_unexpected_command_answers_are_rejected():
 
 def test_redact_removes_raw_and_encoded_passcodes():
     text = 'url?passcode=S3cr%26t%23pw&x=1 raw S3cr&t#pw plus S3cr%26t%23pw password=abc'
-    cleaned = cti.redact(text, [PASSCODE])
+    cleaned = redaction.redact(text, [PASSCODE])
     assert 'S3cr' not in cleaned and 'abc' not in cleaned
-    assert cleaned.count(cti.REDACTED) >= 3
+    assert cleaned.count(redaction.REDACTED) >= 3
+
+
+def test_redact_hides_the_longest_secret_whole_and_session_ids():
+    assert redaction.redact('pw hunter2.example and hunter2', ['hunter2', 'hunter2.example']) == 'pw ******** and ********'
+    assert redaction.redact('Cookie sid=abc123; x', []) == 'Cookie sid=********; x'
+    assert redaction.redact('aside=1', []) == 'aside=1'
+    assert redaction.redact(None, ['x']) is None
 
 
 def test_connection_repr_and_label_hide_the_passcode():
