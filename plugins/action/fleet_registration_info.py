@@ -2,9 +2,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The registration audit of many phones from one task, inside the worker on the controller.
 
-One task reads the play's hosts and their connection variables from ``hostvars``
-(plugin_utils/cti_action.fleet_targets), fans out over them (module_utils/fleet.fan_out)
-and writes the reports (module_utils/reports).  No worker and no module process per phone.
+Glue only: one task reads the play's hosts and their connection variables from ``hostvars``
+(plugin_utils/cti_action.fleet_targets), fans out over them (plugin_utils/fanout) with the audit's work
+function (plugin_utils/audit) and writes the reports (plugin_utils/audit_reports).  No worker and no
+module process per phone.
 """
 
 import os
@@ -12,12 +13,14 @@ import time
 
 from ansible.errors import AnsibleActionFail
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.fleet import (
-    audit_registration, fan_out, registration_record, registration_summary, summary_sentence,
-)
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reports import utc_timestamp, write_registration_reports
 from ansible_collections.phonefleet.grandstream.plugins.modules.fleet_registration_info import ARGUMENT_SPEC
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import (
+    audit_registration, registration_record, registration_summary, summary_sentence,
+)
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_reports import REGISTRATION_REPORTS
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.cti_action import FleetActionModule
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import fan_out
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import utc_timestamp, write_reports
 
 
 class ActionModule(FleetActionModule):
@@ -57,9 +60,9 @@ class ActionModule(FleetActionModule):
         report_files = {}
         if args['report_dir']:
             report_dir = os.path.abspath(args['report_dir'])
-            prometheus_dir = os.path.abspath(args['prometheus_dir']) if args['prometheus_dir'] else None
+            directories = {'prometheus': os.path.abspath(args['prometheus_dir'])} if args['prometheus_dir'] else None
             try:
-                report_files = write_registration_reports(report, report_dir, args['report_formats'], prometheus_dir=prometheus_dir)
+                report_files = write_reports(REGISTRATION_REPORTS, report, report_dir, args['report_formats'], directories)
             except OSError as exc:
                 raise AnsibleActionFail('The registration audit ran (%s%% compliant) but its reports could not be written: %s: %s.'
                                         % (summary['compliance_percent'], exc.filename or report_dir, exc.strerror or exc))

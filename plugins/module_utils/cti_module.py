@@ -12,11 +12,10 @@ for example on a jump host) and inside the action plugin on the controller
 from ansible.module_utils.common.parameters import env_fallback
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import (
-    CTIClient, CTIConnection, CTIError, DEFAULT_TIMEOUT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR, redact,
+    CTIClient, CTIConnection, CTIError, DEFAULT_TIMEOUT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR,
 )
-
-CONNECTION_OPTIONS = ('host', 'port', 'scheme', 'passcode', 'validate_certs', 'ca_path', 'timeout', 'phone_name')
-PASSCODE_ENV = 'GRANDSTREAM_PASSCODE'
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import PASSCODE_ENV
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
 
 
 def connection_argument_spec():

@@ -12,7 +12,7 @@ of a whole batch and drive every :class:`RebootWatch` from one waiter::
     options = check_options({'poll_interval': 5})   # defaults filled in; raises ValueError
     facts = preflight(client)                       # read-only; raises CTIError
     if skip_reason(facts, options) is None:
-        watch = send_command(client, facts, options)
+        watch = send_command(client, expected_registrations(facts, options), options)
     ...
     while not all(watch.done for watch in watches):  # one waiter for the batch
         due = [watch for watch in watches if not watch.done and watch.due_at <= time.monotonic()]
@@ -165,14 +165,41 @@ def _with_timeout(connection, timeout):
                          ca_path=connection.ca_path, timeout=timeout, name=connection.name)
 
 
+class WatchOptions(object):
+    """How a :class:`RebootWatch` waits: the reboot options of ``check_options()``, in one object.
+
+    ``WatchOptions.from_options(check_options(...))`` from a module's or a task's options; keyword arguments
+    for the ones that differ from the defaults (tests).
+    """
+
+    FIELDS = ('operation', 'wait', 'down_timeout', 'reboot_timeout', 'registration_timeout', 'post_reboot_delay',
+              'connect_timeout', 'poll_interval')
+    __slots__ = FIELDS
+
+    def __init__(self, **options):
+        unknown = set(options) - set(self.FIELDS)
+        if unknown:
+            raise TypeError('unknown watch option(s): %s' % ', '.join(sorted(unknown)))
+        for field in self.FIELDS:
+            value = options.get(field, DEFAULTS[field])
+            setattr(self, field, value if field in ('operation', 'wait') else float(value))
+
+    @classmethod
+    def from_options(cls, options):
+        return cls(**dict((field, options[field]) for field in cls.FIELDS))
+
+    def __repr__(self):
+        return 'WatchOptions(%s)' % ', '.join('%s=%r' % (field, getattr(self, field)) for field in self.FIELDS)
+
+
 class RebootWatch(object):
     """State machine proving one reboot: ``sent -> down -> up -> registered``, or ``failed``.
 
     Create it right after the command went out; each :meth:`poll` sends one probe and never
     sleeps.  Times in :attr:`timings` are seconds since the watch was created.
 
-    ``registered_before``: account ids that must be registered again (ignored when ``wait`` is
-    false or after a RESET, which clears the accounts).
+    ``registered_before``: account ids that must be registered again (ignored when ``options.wait`` is
+    false or after a RESET, which clears the accounts).  ``options``: a :class:`WatchOptions`.
     ``clock`` and ``probe`` replace ``time.monotonic`` and the network probe in tests;
     ``down_check`` (a callable, True while the web port accepts a connection) the quick check of
     :meth:`step`; it is off when a ``probe`` is given without one.
@@ -180,25 +207,24 @@ class RebootWatch(object):
     Drive it with :meth:`step` at :attr:`due_at` (or with :meth:`poll` at :attr:`next_poll_at`).
     """
 
-    def __init__(self, connection, registered_before, operation=REBOOT, wait=True,
-                 down_timeout=DEFAULTS['down_timeout'], reboot_timeout=DEFAULTS['reboot_timeout'],
-                 registration_timeout=DEFAULTS['registration_timeout'], post_reboot_delay=DEFAULTS['post_reboot_delay'],
-                 connect_timeout=DEFAULTS['connect_timeout'], poll_interval=DEFAULTS['poll_interval'],
-                 clock=None, probe=None, down_check=None):
+    def __init__(self, connection, registered_before, options=None, clock=None, probe=None, down_check=None):
+        options = options or WatchOptions()
         self.connection = connection
-        self.operation = operation.upper()
+        self.options = options
+        self.operation = options.operation.upper()
         self.expected = sorted(set(registered_before or ()))
-        self.check_registration = bool(wait) and self.operation == REBOOT
-        self.down_timeout = float(down_timeout)
-        self.reboot_timeout = float(reboot_timeout)
-        self.registration_timeout = float(registration_timeout)
-        self.post_reboot_delay = float(post_reboot_delay)
-        self.poll_interval = float(poll_interval)
+        self.check_registration = bool(options.wait) and self.operation == REBOOT
+        self.down_timeout = options.down_timeout
+        self.reboot_timeout = options.reboot_timeout
+        self.registration_timeout = options.registration_timeout
+        self.post_reboot_delay = options.post_reboot_delay
+        self.poll_interval = options.poll_interval
         self._clock = clock or time.monotonic
         if probe is None:
-            probe = port_probe(connection, connect_timeout) if self.operation == RESET else cti_probe(connection, connect_timeout)
+            probe = (port_probe(connection, options.connect_timeout) if self.operation == RESET
+                     else cti_probe(connection, options.connect_timeout))
             if down_check is None:
-                down_check = port_check(connection, min(float(connect_timeout), 1.0))
+                down_check = port_check(connection, min(options.connect_timeout, 1.0))
         self._probe = probe
         self._down_check = down_check
         self.down_check_interval = min(self.poll_interval, DOWN_CHECK_INTERVAL)
@@ -262,7 +288,7 @@ class RebootWatch(object):
         self.polls += 1
         since = self._clock() - self.started
         if seen.fatal is not None:
-            self._fail(seen.fatal.error_class or REFUSED, str(seen.fatal))
+            self.fail(seen.fatal.error_class or REFUSED, str(seen.fatal))
         else:
             {SENT: self._after_sent, DOWN: self._after_down, UP: self._after_up}[self.state](seen, since)
         self._schedule(since)
@@ -272,8 +298,8 @@ class RebootWatch(object):
         if not seen.reachable:
             self._advance(DOWN, 'down_after', since)
         elif since >= min(self.down_timeout, self.reboot_timeout):
-            self._fail(NEVER_DOWN, 'the phone accepted %s but was still answering %s s later, so it did not reboot. '
-                       'Reboot it by hand if it stays like this.' % (self.operation, _seconds(since)))
+            self.fail(NEVER_DOWN, 'the phone accepted %s but was still answering %s s later, so it did not reboot. '
+                      'Reboot it by hand if it stays like this.' % (self.operation, _seconds(since)))
 
     def _after_down(self, seen, since):
         if seen.reachable:
@@ -281,8 +307,8 @@ class RebootWatch(object):
             if self.post_reboot_delay <= 0:
                 self._after_up(seen, since)
         elif since >= self.reboot_timeout:
-            self._fail(NEVER_UP, 'the phone went down after %s but did not answer again within reboot_timeout (%s s). '
-                       'Check its power and network.' % (self.operation, _seconds(self.reboot_timeout)))
+            self.fail(NEVER_UP, 'the phone went down after %s but did not answer again within reboot_timeout (%s s). '
+                      'Check its power and network.' % (self.operation, _seconds(self.reboot_timeout)))
 
     def _after_up(self, seen, since):
         settled_at = self.timings['up_after'] + self.post_reboot_delay
@@ -298,16 +324,17 @@ class RebootWatch(object):
             self.done = True
         elif since >= settled_at + self.registration_timeout:
             missing = sorted(set(self.expected) - set(self.registered or ()))
-            self._fail(UNREGISTERED, 'the phone rebooted and answers again, but account%s %s did not register within '
-                       'registration_timeout (%s s). Check the SIP server and the phone network.'
-                       % ('s' if len(missing) > 1 else '', ', '.join(str(item) for item in missing),
-                          _seconds(self.registration_timeout)))
+            self.fail(UNREGISTERED, 'the phone rebooted and answers again, but account%s %s did not register within '
+                      'registration_timeout (%s s). Check the SIP server and the phone network.'
+                      % ('s' if len(missing) > 1 else '', ', '.join(str(item) for item in missing),
+                         _seconds(self.registration_timeout)))
 
     def _advance(self, state, timing, since):
         self.state = state
         self.timings[timing] = round(since, 2)
 
-    def _fail(self, failure, message):
+    def fail(self, failure, message):
+        """End the watch as failed: ``failure`` says why in a word (NEVER_DOWN, an error class...), ``message`` in a sentence."""
         self.state = FAILED
         self.done = True
         self.failure = failure
@@ -415,15 +442,14 @@ def expected_registrations(facts, options):
     return facts['configured'] if options['only_if_unregistered'] else facts['registered']
 
 
-def send_command(client, facts, options, clock=None, probe=None):
+def send_command(client, expected, options, clock=None, probe=None, down_check=None):
     """Send REBOOT or RESET and return the RebootWatch that proves it; ``watch.dropped`` tells whether the
-    phone closed the connection instead of answering.  Raises CTIError when the command was refused."""
+    phone closed the connection instead of answering.  ``expected``: the account ids that must register again
+    (:func:`expected_registrations`); ``options``: from :func:`check_options`.  Raises CTIError when the command
+    was refused."""
     sent = client.sys_operation(options['operation'].upper())
-    watch = RebootWatch(client.connection, expected_registrations(facts, options), operation=options['operation'],
-                        wait=options['wait'], down_timeout=options['down_timeout'], reboot_timeout=options['reboot_timeout'],
-                        registration_timeout=options['registration_timeout'], post_reboot_delay=options['post_reboot_delay'],
-                        connect_timeout=options['connect_timeout'], poll_interval=options['poll_interval'],
-                        clock=clock, probe=probe)
+    watch = RebootWatch(client.connection, expected, WatchOptions.from_options(options), clock=clock, probe=probe,
+                        down_check=down_check)
     watch.dropped = bool(sent.get('dropped'))
     return watch
 
@@ -450,7 +476,7 @@ def reboot_phone(client, options, check_mode, sleep=None, clock=None, probe=None
         return dict(result, skipped_reason=reason, msg=_skip_message(client, options, reason))
     if check_mode:
         return dict(result, changed=True, msg=_check_message(client, options, facts))
-    watch = wait_for(send_command(client, facts, options, clock, probe), sleep, clock)
+    watch = wait_for(send_command(client, expected_registrations(facts, options), options, clock, probe), sleep, clock)
     return _finish(result, watch, options)
 
 

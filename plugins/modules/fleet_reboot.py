@@ -325,6 +325,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# The report families' registry is plugin_utils/rolling_reports.ROLLING_REPORTS (a unit test keeps both equal).
 REPORT_FORMATS = ('json', 'junit', 'csv')
 
 ARGUMENT_SPEC = dict(

@@ -299,16 +299,16 @@ duration_seconds:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.fleet import DEFAULT_CONCURRENCY
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reports import REGISTRATION_FORMATS
+# The report families' registry is plugin_utils/audit_reports.REGISTRATION_REPORTS (a unit test keeps both equal).
+REPORT_FORMATS = ('json', 'csv', 'junit', 'html', 'prometheus')
 
 ARGUMENT_SPEC = dict(
     hosts=dict(type='list', elements='str'),
     accounts=dict(type='list', elements='int', default=[]),
-    concurrency=dict(type='int', default=DEFAULT_CONCURRENCY),
+    concurrency=dict(type='int', default=50),
     deadline=dict(type='float', default=0),
     report_dir=dict(type='path'),
-    report_formats=dict(type='list', elements='str', choices=list(REGISTRATION_FORMATS), default=list(REGISTRATION_FORMATS)),
+    report_formats=dict(type='list', elements='str', choices=list(REPORT_FORMATS), default=list(REPORT_FORMATS)),
     prometheus_dir=dict(type='path'),
     return_phones=dict(type='bool', default=True),
 )

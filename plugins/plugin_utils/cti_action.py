@@ -17,27 +17,20 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import HAS_REQUESTS, redact
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import HAS_REQUESTS
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import (
-    PASSCODE_ENV, argument_spec, connection_argument_spec, connection_from_params, run_task,
+    argument_spec, connection_argument_spec, connection_from_params, run_task,
 )
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.fleet import FleetTarget
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import (
+    ADDRESS_VARIABLE, HOST_VARIABLES, IN_PROCESS_VARIABLE, PASSCODE_ENV,
+)
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget
 
 COLLECTION = 'phonefleet.grandstream'
-
-# Option -> host variable read when the task leaves the option out.
-HOST_VARIABLES = (
-    ('port', 'grandstream_port'),
-    ('scheme', 'grandstream_scheme'),
-    ('passcode', 'grandstream_passcode'),
-    ('validate_certs', 'grandstream_validate_certs'),
-    ('ca_path', 'grandstream_ca_path'),
-    ('timeout', 'grandstream_timeout'),
-)
-# Set to false to force the module path even when the connection is local (debugging, benchmarks).
-IN_PROCESS_VARIABLE = 'grandstream_in_process'
 LOCAL_TRANSPORTS = ('local', 'ansible.builtin.local', 'ansible.legacy.local')
 
 
@@ -48,7 +41,7 @@ def connection_args_from_vars(args, task_vars, template):
     """
     args = dict(args)
     if args.get('host') is None:
-        args['host'] = template(task_vars.get('ansible_host') or task_vars.get('inventory_hostname'))
+        args['host'] = template(task_vars.get(ADDRESS_VARIABLE) or task_vars.get('inventory_hostname'))
     for option, variable in HOST_VARIABLES:
         if args.get(option) is None and task_vars.get(variable) is not None:
             args[option] = template(task_vars[variable])
@@ -60,7 +53,7 @@ def connection_args_from_vars(args, task_vars, template):
 
 
 def fleet_targets(host_names, hostvars, variables=('site', 'model')):
-    """FleetTargets (module_utils/fleet.py) for an action plugin that fans out over many hosts from one task.
+    """FleetTargets (plugin_utils/fanout.py) for an action plugin that fans out over many hosts from one task.
 
     ``host_names``: usually ``task_vars['ansible_play_hosts']`` (so --limit applies); ``hostvars``:
     ``task_vars['hostvars']``, whose values are templated in each host's own context.  Connection
@@ -76,7 +69,7 @@ def fleet_targets(host_names, hostvars, variables=('site', 'model')):
                 raise ValueError('it is not in the inventory')
             host_vars = hostvars[name]
             # The address first: the report shows it even when another variable (a passcode template...) fails.
-            kept['ansible_host'] = host_vars.get('ansible_host') or name
+            kept[ADDRESS_VARIABLE] = host_vars.get(ADDRESS_VARIABLE) or name
             for key in variables:
                 value = host_vars.get(key)
                 if value is not None:
@@ -88,7 +81,7 @@ def fleet_targets(host_names, hostvars, variables=('site', 'model')):
             targets.append(FleetTarget(name, connection_from_params(validation.validated_parameters), kept))
         except Exception as exc:  # pylint: disable=broad-exception-caught
             problem = redact(' '.join(str(exc).split())[:300], [args.get('passcode'), _raw_passcode(hostvars, name)])
-            kept.setdefault('ansible_host', args.get('host'))
+            kept.setdefault(ADDRESS_VARIABLE, args.get('host'))
             targets.append(FleetTarget(name, variables=kept, problem='its connection variables are unusable: %s' % problem))
     return targets
 
@@ -100,12 +93,6 @@ def _raw_passcode(hostvars, name):
     except Exception:  # pylint: disable=broad-exception-caught
         return None
     return value if isinstance(value, str) else None
-
-
-def _truthy(value):
-    if isinstance(value, str):
-        return value.strip().lower() not in ('0', 'false', 'no', 'off', '')
-    return bool(value)
 
 
 class CTIActionModule(ActionBase):
@@ -137,7 +124,12 @@ class CTIActionModule(ActionBase):
         return result
 
     def _in_process(self, task_vars):
-        if not _truthy(self._templar.template(task_vars.get(IN_PROCESS_VARIABLE, True))):
+        value = self._templar.template(task_vars.get(IN_PROCESS_VARIABLE, True))
+        try:
+            wanted = boolean(value, strict=True)
+        except TypeError:
+            raise AnsibleActionFail('%s must be true or false, not %r.' % (IN_PROCESS_VARIABLE, value))
+        if not wanted:
             return False
         return getattr(self._connection, 'transport', None) in LOCAL_TRANSPORTS
 

@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils import reboot
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIConnection, CTIError
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import Observation, RebootWatch
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import Observation, RebootWatch, WatchOptions
 
 DOWN = Observation(False)
 UP = Observation(True)  # answered, registration unknown
@@ -48,7 +48,7 @@ def make_watch(script, registered_before=(1,), cost=0.0, **options):
     probe = ScriptedProbe(clock, script, cost)
     options.setdefault('poll_interval', 1)
     watch = RebootWatch(CTIConnection('10.1.4.42', name='gs0042', passcode='pw'), list(registered_before),
-                        clock=clock, probe=probe, **options)
+                        WatchOptions(**options), clock=clock, probe=probe)
     return watch, clock, probe
 
 
@@ -99,7 +99,7 @@ def test_step_sees_a_restart_shorter_than_the_poll_interval():
     def probe():  # the full probe tells what the port tells, and the accounts once the phone is back
         return registered(1) if port() else DOWN
 
-    watch = RebootWatch(CTIConnection('10.1.4.42', name='gs0042', passcode='pw'), [1], poll_interval=5,
+    watch = RebootWatch(CTIConnection('10.1.4.42', name='gs0042', passcode='pw'), [1], WatchOptions(poll_interval=5),
                         clock=clock, probe=probe, down_check=port)
     assert watch.due_at == 1000.25  # the first quick check, long before the first poll
     run(watch, clock)
@@ -118,8 +118,8 @@ def test_step_without_a_down_check_only_polls():
 def test_no_quick_checks_once_the_phone_went_down():
     clock = FakeClock()
     port = ScriptedPort(clock, closed_at=0.0, closed_for=3.0)
-    watch = RebootWatch(CTIConnection('10.1.4.42', name='gs0042', passcode='pw'), [1], poll_interval=1, clock=clock,
-                        probe=ScriptedProbe(clock, [DOWN, DOWN, DOWN, registered(1)]), down_check=port)
+    watch = RebootWatch(CTIConnection('10.1.4.42', name='gs0042', passcode='pw'), [1], WatchOptions(poll_interval=1),
+                        clock=clock, probe=ScriptedProbe(clock, [DOWN, DOWN, DOWN, registered(1)]), down_check=port)
     run(watch, clock)
     assert watch.ok
     assert port.calls == 1  # the first check found the port closed; after that only polls
@@ -250,7 +250,8 @@ def test_preflight_lists_configured_registered_and_unregistered_accounts():
 def test_send_command_returns_the_watch_for_the_accounts_to_wait_for(only_if_unregistered, expected):
     client = FakeClient([line(1)], [account(1, '1001', True), account(2, '1002', False)], dropped=True)
     options = reboot.check_options({'only_if_unregistered': only_if_unregistered})
-    watch = reboot.send_command(client, reboot.preflight(client), options, clock=FakeClock(), probe=lambda: DOWN)
+    expected_now = reboot.expected_registrations(reboot.preflight(client), options)
+    watch = reboot.send_command(client, expected_now, options, clock=FakeClock(), probe=lambda: DOWN)
     assert client.sent == ['REBOOT'] and watch.dropped is True and watch.expected == expected
     assert watch.state == 'sent' and watch.poll() == 'down'
 

@@ -1,6 +1,6 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Rolling-reboot policy that needs no phone: batch sizes, the plan, the maintenance window, the ledger, the lock.
+"""The rolling reboot's durable state: the ledger of one run id and the lock of a state directory.
 
 The ledger is what makes a run resumable.  Its entries are keyed by the phone's address (``host:port``: the
 phone, whatever its inventory name), and go through these states::
@@ -13,33 +13,15 @@ each phone from its entry alone (:func:`resume_action`) and never sends a second
 command went out, or may have.
 """
 
-import datetime
 import errno
 import json
 import math
 import os
-import re
-import tempfile
 import threading
 import time
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import DOWN, RebootWatch
-
-OUTCOMES = ('rebooted', 'already_done', 'skipped_busy', 'failed', 'unreachable', 'auth_failed', 'not_attempted')
-# Problem outcomes: the ones that fail the play (with fail_on_problems) and that set_stats lists.
-PROBLEM_OUTCOMES = ('failed', 'unreachable', 'auth_failed')
-
-# Why a phone was not rebooted (the ``reason`` of its record, None for rebooted and already_done), besides the CTI
-# error classes (unreachable, auth_failed, locked, forbidden, error, rejected) and the RebootWatch failures
-# (never_down, never_up, unregistered).
-REASON_DUPLICATE = 'duplicate'    # another inventory name of the run has the same address
-REASON_VARIABLES = 'variables'    # its connection variables are unusable
-REASON_UNVERIFIED = 'unverified'  # its command went out before an interruption and nobody saw it restart
-REASON_BUSY = 'busy'              # in a call (skipped_busy)
-REASON_CANARY = 'canary'          # not_attempted: the canary batch failed
-REASON_MAX_FAIL = 'max_fail'      # not_attempted: too many failures
-REASON_WINDOW = 'window'          # not_attempted: the maintenance window closed
-REASON_CHECK_MODE = 'check_mode'  # not_attempted: check mode
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import write_atomic
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import check_run_id, phone_key
 
 LEDGER_VERSION = 2
 LEDGER_SENDING = 'sending'   # written (durably) right before the request leaves
@@ -56,99 +38,7 @@ RESUME_CHECK = 'check'    # its command went out (or may have) and its check nev
 RESUME_PLAN = 'plan'      # nothing went out: planned like any phone
 
 LOCK_NAME = 'rolling_reboot.lock'
-_RUN_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
-_WINDOW_RE = re.compile(r'^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$')
 
-
-def parse_batch_size(value, total, name='batch_size'):
-    """A count (``20``, ``"20"``) or a percentage of ``total`` phones (``"10%"``, rounded up); at least 1."""
-    text = str(value).strip()
-    try:
-        if text.endswith('%'):
-            percent = float(text[:-1])
-            if not 0 < percent <= 100:
-                raise ValueError
-            return max(1, int(math.ceil(total * percent / 100.0)))
-        count = int(text)
-        if count < 1:
-            raise ValueError
-        return count
-    except ValueError:
-        raise ValueError('%s must be a positive count or a percentage like "10%%", not %r' % (name, value))
-
-
-def plan_batches(names, batch_size, canary=None):
-    """Split phone names into batches; an optional canary batch of its own size comes first."""
-    names = list(names)
-    batches = []
-    if canary:
-        batches.append(names[:canary])
-        names = names[canary:]
-    for start in range(0, len(names), batch_size):
-        batches.append(names[start:start + batch_size])
-    return [batch for batch in batches if batch]
-
-
-def phone_key(host, port):
-    """The ledger key of the phone at ``host``:``port``: the address is the phone, whatever its inventory name."""
-    host = str(host).strip().lower()
-    return '[%s]:%s' % (host, port) if ':' in host else '%s:%s' % (host, port)
-
-
-def first_of_duplicates(targets):
-    """``{name: first name}`` for every target whose address (host, port) an earlier target of the list has.
-
-    Targets without a connection (``port`` None) are not compared: they are never contacted.
-    """
-    first, duplicates = {}, {}
-    for target in targets:
-        if target.port is None:
-            continue
-        key = phone_key(target.host, target.port)
-        if key in first:
-            duplicates[target.name] = first[key]
-        else:
-            first[key] = target.name
-    return duplicates
-
-
-class Window(object):
-    """A daily maintenance window in controller local time, e.g. ``"01:00-05:00"`` (may cross midnight)."""
-
-    def __init__(self, text):
-        match = _WINDOW_RE.match(text or '')
-        if not match:
-            raise ValueError('window must look like "01:00-05:00" (24-hour controller local time), not %r' % (text,))
-        hour1, minute1, hour2, minute2 = (int(part) for part in match.groups())
-        self.start = hour1 * 60 + minute1
-        self.end = hour2 * 60 + minute2
-        if self.start == self.end:
-            raise ValueError('window %r is empty: start and end are the same' % (text,))
-        self.text = text.strip()
-
-    def opened_on(self, now=None):
-        """The date on which the window containing ``now`` opened (yesterday after midnight in a 22:00-02:00 window)."""
-        now = now or datetime.datetime.now()
-        minute = now.hour * 60 + now.minute
-        if self.start > self.end and minute < self.end:
-            return (now - datetime.timedelta(days=1)).date()
-        return now.date()
-
-    def is_open(self, now=None):
-        now = now or datetime.datetime.now()
-        minute = now.hour * 60 + now.minute
-        if self.start < self.end:
-            return self.start <= minute < self.end
-        return minute >= self.start or minute < self.end
-
-
-def check_run_id(run_id):
-    if not _RUN_ID_RE.match(str(run_id or '')):
-        raise ValueError('run id must be 1-128 letters, digits, ".", "_" or "-" (it names the ledger file), not %r' % (run_id,))
-    return str(run_id)
-
-
-# -- the ledger ------------------------------------------------------------------------------
 
 def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -297,30 +187,8 @@ class Ledger(object):
             with self._lock:
                 text = json.dumps(self.data, indent=1, sort_keys=True)
                 changes = self._changes
-            self._write(text)
+            write_atomic(self.path, text)
             self._saved = changes
-
-    def _write(self, text):
-        directory = os.path.dirname(self.path) or '.'
-        if not os.path.isdir(directory):
-            os.makedirs(directory)
-        handle, temporary = tempfile.mkstemp(prefix='.%s.' % self.run_id, dir=directory)
-        try:
-            with os.fdopen(handle, 'w') as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.rename(temporary, self.path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
-        # The rename is durable only once the directory is: without this, a power loss can bring back the old file.
-        descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 def command_time(entry):
@@ -404,76 +272,3 @@ class RunLock(object):
         if self.handle is not None:
             self.handle.close()  # closing the file releases the flock
             self.handle = None
-
-
-def default_run_id(window=None, now=None):
-    """The run id when the user gives none: the controller's local date, ``YYYY-MM-DD``.
-
-    Inside a window that crosses midnight (``22:00-02:00``) it is the date the window opened,
-    so one night is one run id.  Resume a run on a later night by passing its id again.
-    """
-    now = now or datetime.datetime.now()
-    day = window.opened_on(now) if window is not None else now.date()
-    return day.strftime('%Y-%m-%d')
-
-
-def fail_limit_exceeded(failed, attempted, max_fail_percent):
-    """True when more than ``max_fail_percent`` percent of the phones attempted so far failed (0: any failure)."""
-    if not attempted or not failed:
-        return False
-    return 100.0 * failed / attempted > float(max_fail_percent)
-
-
-def duration_text(seconds):
-    """``45s``, ``3m05s``, ``2h04m``."""
-    seconds = int(round(max(0.0, float(seconds))))
-    if seconds < 60:
-        return '%ds' % seconds
-    if seconds < 3600:
-        return '%dm%02ds' % (seconds // 60, seconds % 60)
-    return '%dh%02dm' % (seconds // 3600, (seconds % 3600) // 60)
-
-
-class ResumedWatch(RebootWatch):
-    """Checks a phone whose reboot command went out (or may have) before the run was interrupted; sends nothing.
-
-    ``sent_ago``: seconds since the command, from the ledger; the watch's clock starts then, so every timeout
-    counts from the command.  ``down_after``: seconds after the command at which the interrupted attempt saw the
-    phone go down (ledger ``seen_down``), or None.  ``sent``: False when the run stopped while the command was
-    being sent (it may not have gone out).
-
-    - Seen down before the interruption: it must answer again within reboot_timeout and register as usual.
-    - Not seen down: it is watched for going down until down_timeout after the command; once it is seen down, as
-      usual.  A phone that answers when down_timeout has passed cannot be proven to have restarted (it may have
-      restarted during the interruption, or not at all): failed, ``unverified``.  Never a second command.
-    """
-
-    def __init__(self, connection, registered_before, sent_ago=0.0, down_after=None, sent=True, **kwargs):
-        super(ResumedWatch, self).__init__(connection, registered_before, **kwargs)
-        self.started -= max(0.0, float(sent_ago or 0.0))
-        self.command_sent = bool(sent)
-        self.seen_down_before = down_after is not None
-        if down_after is not None:
-            self._advance(DOWN, 'down_after', max(0.0, float(down_after)))
-        self.next_poll_at = self._clock()  # look at once
-
-    def _after_sent(self, seen, since):
-        if not seen.reachable:
-            self._advance(DOWN, 'down_after', since)
-            self._after_down(seen, since)  # still down after reboot_timeout: fails now
-        elif since >= min(self.down_timeout, self.reboot_timeout):
-            self._fail(REASON_UNVERIFIED, self._unverified_text(seen))
-
-    def _unverified_text(self, seen):
-        if seen.registered is None:
-            registration = 'its registration could not be read'
-        elif not self.expected:
-            registration = 'no account was registered before the reboot'
-        else:
-            missing = sorted(set(self.expected) - set(seen.registered))
-            registration = ('its accounts are registered' if not missing else 'account%s %s %s not registered' % (
-                's' if len(missing) > 1 else '', ', '.join(str(item) for item in missing), 'are' if len(missing) > 1 else 'is'))
-        return ('its reboot command %s before the run was interrupted; the phone answers (%s), but nobody saw it restart, '
-                'so its reboot cannot be proven (it was not sent another command). Check it by hand, or reboot it '
-                'with a new run id.' % ('went out' if self.command_sent else 'was being sent (it may have gone out)',
-                                        registration))

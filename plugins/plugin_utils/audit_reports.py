@@ -1,0 +1,204 @@
+# Copyright (c) phonefleet.grandstream contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The registration audit's report files: JSON, CSV, JUnit XML, HTML and a Prometheus textfile.
+
+``REGISTRATION_REPORTS`` is the family's registry (``{format: (file name, render)}``, see ``reports.py``);
+a new format is one entry there (and its name in the module's and the role's option choices).
+"""
+
+import math
+
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import AUDIT_STATUSES
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import (
+    csv_text, esc, html_bar, html_page, html_stacked_bar, html_table, json_text, junit_xml, prometheus_text,
+)
+
+STATUS_ORDER = AUDIT_STATUSES
+STATUS_COLORS = {
+    'registered': '#1a7f37', 'unregistered': '#d4a72c', 'unreachable': '#cf222e', 'auth_failed': '#8250df',
+    'locked': '#6e40c9', 'forbidden': '#bc4c00', 'error': '#57606a',
+}
+STATUS_MEANING = {
+    'registered': 'every required SIP account is registered',
+    'unregistered': 'the phone answers, but a required SIP account is not registered (or none is configured)',
+    'unreachable': 'no answer on the network: refused, timed out or reset',
+    'auth_failed': 'the phone rejected the passcode (not retried: five wrong passcodes lock it)',
+    'locked': 'the phone is locked after repeated wrong passcodes',
+    'forbidden': 'CTI is disabled on the phone or the controller IP is not allowed',
+    'error': 'the phone answered something that is not CTI, or the function is not supported',
+}
+MAX_HTML_PROBLEMS = 5000
+_NO_GROUP = '(none)'
+
+
+def _accounts_text(accounts):
+    parts = []
+    for account in accounts or []:
+        if not account.get('configured'):
+            continue
+        parts.append('%s:%s@%s:%s' % (account.get('id'), account.get('sip_id'), account.get('sip_server') or '-',
+                                      'registered' if account.get('registered') else 'unregistered'))
+    return ' '.join(parts)
+
+
+REGISTRATION_CSV_COLUMNS = (
+    ('name', 'name'),
+    ('host', 'host'),
+    ('port', 'port'),
+    ('site', 'site'),
+    ('model', 'model'),
+    ('status', 'status'),
+    ('compliant', 'compliant'),
+    ('reachable', 'reachable'),
+    ('phone_status', 'phone_status'),
+    ('accounts_configured', lambda row: len([account for account in row.get('accounts') or [] if account.get('configured')])),
+    ('accounts_registered', lambda row: len([account for account in row.get('accounts') or []
+                                             if account.get('configured') and account.get('registered')])),
+    ('accounts', lambda row: _accounts_text(row.get('accounts'))),
+    ('error', 'error'),
+    ('hint', 'hint'),
+)
+
+
+def registration_junit(report):
+    cases = []
+    for phone in report['phones']:
+        case = {'name': phone['name'], 'classname': 'registration_audit.%s' % (phone.get('site') or 'no_site'),
+                'time': phone.get('seconds') or 0}
+        if not phone['compliant']:
+            address = phone.get('host') or ''
+            if phone.get('port') not in (None, 80, 443):
+                address = '%s:%s' % (address, phone['port'])
+            text = '%s (%s): %s\n%s%s' % (phone['name'], address, phone['status'], phone.get('error') or '',
+                                          '\nWhat to check: %s' % phone['hint'] if phone.get('hint') else '')
+            case['failure'] = {'type': phone['status'], 'message': '%s: %s' % (phone['status'], phone.get('error') or ''), 'text': text}
+        cases.append(case)
+    audit = report.get('audit', {})
+    properties = [('compliance_percent', report['summary']['compliance_percent'])]
+    if audit.get('required_accounts'):
+        properties.append(('required_accounts', ','.join(str(number) for number in audit['required_accounts'])))
+    return junit_xml('registration_audit', cases, timestamp=audit.get('finished_at'), properties=properties)
+
+
+def registration_prometheus(report):
+    phones = report['phones']
+    audit = report.get('audit', {})
+    summary = report['summary']
+
+    def labels(phone):
+        return {'name': phone['name'], 'site': phone.get('site') or '', 'model': phone.get('model') or ''}
+
+    return [
+        {'name': 'grandstream_phone_registered',
+         'help': '1 when every required SIP account of the phone is registered, else 0 (also when the phone could not be read).',
+         'samples': [(labels(phone), 1 if phone['status'] == 'registered' else 0) for phone in phones]},
+        {'name': 'grandstream_phone_reachable',
+         'help': '1 when the phone answered on the network during the registration audit, else 0.',
+         'samples': [(labels(phone), 1 if phone.get('reachable') else 0) for phone in phones]},
+        {'name': 'grandstream_phone_audit_status',
+         'help': 'Registration audit status of the phone (the status label), always 1.',
+         'samples': [(dict(labels(phone), status=phone['status']), 1) for phone in phones]},
+        {'name': 'grandstream_audit_phones',
+         'help': 'Phones per registration audit status.',
+         'samples': [({'status': status}, summary.get(status, 0)) for status in STATUS_ORDER]},
+        {'name': 'grandstream_audit_compliance_ratio',
+         'help': 'Share of audited phones whose required accounts are all registered (0 to 1).',
+         'samples': [({}, round(summary['compliance_percent'] / 100.0, 6))]},
+        {'name': 'grandstream_audit_duration_seconds',
+         'help': 'How long the registration audit took.',
+         'samples': [({}, float(audit.get('duration_seconds') or 0.0))]},
+        {'name': 'grandstream_audit_timestamp_seconds',
+         'help': 'Unix time at which the registration audit finished.',
+         'samples': [({}, float(audit.get('finished_epoch') or 0.0))]},
+    ]
+
+
+def _group_rows(phones, key):
+    groups = {}
+    for phone in phones:
+        group = phone.get(key) or _NO_GROUP
+        counts = groups.setdefault(group, dict((status, 0) for status in STATUS_ORDER))
+        counts[phone['status']] += 1
+    rows = []
+    for group, counts in groups.items():
+        total = sum(counts.values())
+        percent = math.floor(10000.0 * counts['registered'] / total) / 100.0
+        rows.append((percent, group, total, counts))
+    rows.sort(key=lambda row: (row[0], row[1]))
+    return rows
+
+
+def _status_badge(status):
+    text_color = '#1f2328' if status == 'unregistered' else '#fff'  # dark text on the light amber
+    return '<span class="badge" style="background:%s;color:%s">%s</span>' % (STATUS_COLORS.get(status, '#57606a'), text_color, esc(status))
+
+
+def _compliance_color(percent):
+    if percent >= 100:
+        return STATUS_COLORS['registered']
+    return STATUS_COLORS['unregistered'] if percent >= 90 else STATUS_COLORS['unreachable']
+
+
+def _group_table(phones, key, title):
+    rows = []
+    for percent, group, total, counts in _group_rows(phones, key):
+        problems = ', '.join('%d %s' % (counts[status], status) for status in STATUS_ORDER[1:] if counts[status])
+        rows.append((esc(group), str(total), str(counts['registered']), '%.2f%%' % percent, html_bar(percent, _compliance_color(percent)),
+                     esc(problems) or '<span class="ok">none</span>'))
+    return html_table((title, 'phones', 'registered', 'compliance', '', 'problems'), rows, numeric=(1, 2, 3))
+
+
+def registration_html(report):
+    summary = report['summary']
+    audit = report.get('audit', {})
+    phones = report['phones']
+    total = summary['total']
+    percent = summary['compliance_percent']
+    verdict = 'ok' if summary['registered'] == total else 'bad'
+    parts = []
+    cards = ['<div class="card big"><b class="%s">%.2f%%</b><span>compliant</span></div>' % (verdict, percent),
+             '<div class="card"><b>%d</b><span>phones audited</span></div>' % total]
+    cards += ['<div class="card"><b style="color:%s">%d</b><span>%s</span></div>' % (STATUS_COLORS[status], summary[status], esc(status))
+              for status in STATUS_ORDER]
+    parts.append('<div class="cards">%s</div>\n' % ''.join(cards))
+    parts.append(html_stacked_bar([(status, summary[status], STATUS_COLORS[status]) for status in STATUS_ORDER]))
+
+    parts.append('<h2>Compliance per site</h2>\n')
+    parts.append(_group_table(phones, 'site', 'site'))
+    if any(phone.get('model') for phone in phones):
+        parts.append('<h2>Compliance per model</h2>\n')
+        parts.append(_group_table(phones, 'model', 'model'))
+
+    problems = [phone for phone in phones if not phone['compliant']]
+    problems.sort(key=lambda phone: (STATUS_ORDER.index(phone['status']) if phone['status'] in STATUS_ORDER else 99, phone['name']))
+    parts.append('<h2>Phones that need attention (%d)</h2>\n' % len(problems))
+    if problems:
+        rows = []
+        for phone in problems[:MAX_HTML_PROBLEMS]:
+            address = phone.get('host') or ''
+            if phone.get('port') not in (None, 80, 443):
+                address = '%s:%s' % (address, phone['port'])
+            rows.append((esc(phone['name']), esc(address), esc(phone.get('site')), esc(phone.get('model')), _status_badge(phone['status']),
+                         esc(phone.get('error')), '<span class="hint">%s</span>' % esc(phone.get('hint'))))
+        parts.append(html_table(('phone', 'address', 'site', 'model', 'status', 'reason', 'what to check'), rows))
+        if len(problems) > MAX_HTML_PROBLEMS:
+            parts.append('<p>%d more in registration_audit.csv.</p>\n' % (len(problems) - MAX_HTML_PROBLEMS))
+    else:
+        parts.append('<p class="ok">Every audited phone has its required SIP accounts registered.</p>\n')
+
+    parts.append('<h2>What the statuses mean</h2>\n')
+    parts.append(html_table(('status', 'meaning'), [(_status_badge(status), esc(STATUS_MEANING[status])) for status in STATUS_ORDER]))
+    required = audit.get('required_accounts')
+    parts.append('<footer>Required accounts: %s. Generated by phonefleet.grandstream.registration_audit.</footer>\n'
+                 % (esc(', '.join(str(number) for number in required)) if required else 'every configured account'))
+    subtitle = 'Finished %s, %d phones in %.1f s.' % (audit.get('finished_at') or '?', total, float(audit.get('duration_seconds') or 0))
+    return html_page('Grandstream registration audit', ''.join(parts), subtitle=subtitle)
+
+
+REGISTRATION_REPORTS = {
+    'json': ('registration_audit.json', json_text),
+    'csv': ('registration_audit.csv', lambda report: csv_text(report['phones'], REGISTRATION_CSV_COLUMNS)),
+    'junit': ('registration_audit.junit.xml', registration_junit),
+    'html': ('registration_audit.html', registration_html),
+    'prometheus': ('registration_audit.prom', lambda report: prometheus_text(registration_prometheus(report))),
+}

@@ -1,0 +1,229 @@
+# Copyright (c) phonefleet.grandstream contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A fake fleet on a fake clock for the rolling reboot engine: no network, no sleeping, seconds of fake time.
+
+Each :class:`TimedPhone` answers the CTI client (through a fake requests session) and the reboot watch's
+probes from its state at the fake clock's time: after REBOOT it keeps answering for ``save`` seconds, is down
+for ``down`` seconds, answers unregistered for ``register`` seconds, then registered.  :func:`make_run` builds a
+:class:`RollingReboot` wired to the fleet (sequential fan-out, the fake clock's monotonic, wall, local time and
+sleep).  A :class:`Crash` raised from inside the run stands for ansible-playbook being killed at that moment:
+whatever the ledger had on disk is all a re-run gets.
+"""
+
+import datetime
+
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, CTIConnection, CTIError
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import Observation, check_options
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget, run_target
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import Ledger
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_run import RollingReboot
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import (
+    PASSCODE, FakeResponse, refused, success,
+)
+
+EPOCH = 1796000000.0  # wall-clock time at fake time 0
+
+
+class Crash(BaseException):
+    """ansible-playbook killed here (a BaseException: nothing in the engine may catch it)."""
+
+
+class FakeClock(object):
+    """Fake time: ``monotonic()``, ``wall()``, ``local_now()`` and ``sleep()`` all move together."""
+
+    def __init__(self, start_local=datetime.datetime(2026, 12, 3, 2, 0, 0)):
+        self.now = 0.0
+        self.local_start = start_local
+        self.sleeps = 0
+        self.on_sleep = None  # a callable run at each sleep (a test raises Crash from it)
+
+    def monotonic(self):
+        return self.now
+
+    def wall(self):
+        return EPOCH + self.now
+
+    def local_now(self):
+        return self.local_start + datetime.timedelta(seconds=self.now)
+
+    def sleep(self, seconds):
+        assert seconds >= 0, 'a negative sleep'
+        self.sleeps += 1
+        if self.on_sleep is not None:
+            self.on_sleep(self)
+        self.now += max(seconds, 0.001)
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+class TimedPhone(object):
+    """One phone: account 1 registered, three lines; reboots on a timeline; faults by name.
+
+    faults: ``never_down`` (accepts REBOOT, never goes away), ``never_up`` (goes down, never comes back),
+    ``back_unregistered`` (comes back, never registers), ``refuse`` (answers REBOOT with "unknown"),
+    ``wrong_passcode`` (HTTP 401 to everything), ``unreachable`` (always down).
+    """
+
+    def __init__(self, clock, name, index, faults=(), busy_until=None, save=0.5, down=3.5, register=1.0,
+                 call_after_line_reads=None):
+        self.clock = clock
+        self.name = name
+        self.host = '10.9.%d.%d' % (index // 250, index % 250 + 1)
+        self.faults = set(faults)
+        self.busy_until = busy_until  # line 1 is in a call until this fake time (None: idle)
+        self.save, self.down, self.register = save, down, register
+        self.call_after_line_reads = call_after_line_reads  # a call starts once the lines were read this many times
+        self.line_reads = 0
+        self.rebooted_at = None
+        self.commands = []            # fake times of every REBOOT received
+        self.requests = 0
+
+    # -- the timeline ------------------------------------------------------------------------
+
+    def power(self):
+        """'up', 'down' or 'booting' (answering, accounts not registered yet) at the current fake time."""
+        if 'unreachable' in self.faults:
+            return 'down'
+        if self.rebooted_at is None or 'never_down' in self.faults:
+            return 'up'
+        since = self.clock.now - self.rebooted_at
+        if since < self.save:
+            return 'up'
+        if since < self.save + self.down or 'never_up' in self.faults:
+            return 'down'
+        if since < self.save + self.down + self.register or 'back_unregistered' in self.faults:
+            return 'booting'
+        return 'up'
+
+    def busy(self):
+        return self.busy_until is not None and self.clock.now < self.busy_until
+
+    def rebooting_at(self, when):
+        """True while a command of this phone has been received and it has not registered again."""
+        return any(sent <= when < sent + self.save + self.down + self.register for sent in self.commands)
+
+    # -- what the client and the probes see -------------------------------------------------
+
+    def answer(self, function, params):
+        self.requests += 1
+        power = self.power()
+        if power == 'down':
+            raise refused()
+        if 'wrong_passcode' in self.faults or params.get('passcode') != PASSCODE:
+            return FakeResponse(401, raw=b'<html>401</html>', content_type='text/html')
+        registered = power == 'up'
+        if function == 'api-get_accounts':
+            return success([{'id': 1, 'sip_id': '1001', 'sip_server': 'pbx', 'name': 'a', 'reg': 1 if registered else 0},
+                            {'id': 2, 'sip_id': '', 'sip_server': '', 'name': '', 'reg': 0}])
+        if function == 'api-get_line_status':
+            self.line_reads += 1
+            if self.call_after_line_reads is not None and self.line_reads > self.call_after_line_reads:
+                self.busy_until = float('inf')
+            state = 'connected' if self.busy() else 'idle'
+            return success([{'line': 1, 'state': state, 'acct': '', 'remotename': '', 'remotenumber': '', 'active': 0},
+                            {'line': 2, 'state': 'idle', 'acct': '', 'remotename': '', 'remotenumber': '', 'active': 0}])
+        if function == 'api-sys_operation':
+            if 'refuse' in self.faults:
+                return success('unknown')
+            self.commands.append(self.clock.now)
+            if self.rebooted_at is None or self.power() == 'up':
+                self.rebooted_at = self.clock.now
+            return success('savereboot')
+        return FakeResponse(404, raw=b'<html>404</html>', content_type='text/html')
+
+    def observation(self):
+        """What the watch's probe (api-get_accounts without retry) sees."""
+        power = self.power()
+        if power == 'down':
+            return Observation(False)
+        if 'wrong_passcode' in self.faults:
+            return Observation(True, fatal=CTIError(self.name, AUTH_FAILED, 'the phone rejected the passcode (HTTP 401).',
+                                                    status=401))
+        return Observation(True, [1] if power == 'up' else [])
+
+    def port_open(self):
+        return self.power() != 'down'
+
+
+class FakeSession(object):
+    """The requests session of one phone's CTI client."""
+
+    trust_env = True
+
+    def __init__(self, phone, before_command=None):
+        self.phone = phone
+        self.before_command = before_command
+
+    def get(self, url, params=None, timeout=None, verify=None, allow_redirects=None):
+        function = url.rsplit('/', 1)[-1]
+        if function == 'api-sys_operation' and self.before_command is not None:
+            self.before_command(self.phone)
+        return self.phone.answer(function, dict(params or {}))
+
+    def close(self):
+        pass
+
+
+class FakeFleet(object):
+    """Phones by name on one fake clock, with what the engine needs to reach them."""
+
+    def __init__(self, clock=None):
+        self.clock = clock or FakeClock()
+        self.phones = {}
+        self.before_command = None  # a callable run when a REBOOT request arrives, before the phone acts on it
+        self.max_rebooting = 0
+
+    def add(self, name, **kwargs):
+        phone = TimedPhone(self.clock, name, len(self.phones), **kwargs)
+        self.phones[name] = phone
+        return phone
+
+    def add_many(self, count, prefix='gs', **kwargs):
+        return [self.add('%s%03d' % (prefix, number), **kwargs) for number in range(1, count + 1)]
+
+    def targets(self, names=None):
+        return [FleetTarget(phone.name, CTIConnection(phone.host, passcode=PASSCODE, name=phone.name), {'site': 'hq'})
+                for phone in (self.phones[name] for name in (names or list(self.phones)))]
+
+    def fan_out(self, targets, work, concurrency):
+        """Sequential, in fake time (each phone's work sees the clock as it is)."""
+        def session(target):
+            return FakeSession(self.phones[target.name], self.before_command)
+        results = [run_target(target, work, session_factory=session) for target in targets]
+        rebooting = sum(1 for phone in self.phones.values() if phone.rebooting_at(self.clock.now))
+        self.max_rebooting = max(self.max_rebooting, rebooting)
+        return results
+
+    def watch_probes(self, target):
+        phone = self.phones[target.name]
+        return {'probe': phone.observation, 'down_check': phone.port_open}
+
+    def commands(self):
+        return dict((name, len(phone.commands)) for name, phone in self.phones.items())
+
+
+SETTINGS = {'batch_size': 3, 'canary': 0, 'batch_pause': 0.0, 'max_fail_percent': 100.0, 'concurrency': 50, 'window': None}
+OPTIONS = {'busy_policy': 'wait', 'busy_timeout': 60.0, 'down_timeout': 20.0, 'reboot_timeout': 60.0,
+           'registration_timeout': 30.0, 'poll_interval': 1.0, 'connect_timeout': 1.0}
+
+
+def make_run(fleet, state_dir, run_id='r1', settings=None, options=None, check_mode=False, window=None, names=None,
+             lines=None):
+    """A RollingReboot over ``fleet`` with a ledger in ``state_dir`` (loaded now, as the action plugin does)."""
+    merged_settings = dict(SETTINGS, **(settings or {}))
+    merged_options = check_options(dict({'operation': 'reboot', 'wait': True}, **dict(OPTIONS, **(options or {}))))
+    clock = fleet.clock
+    return RollingReboot(fleet.targets(names), merged_settings, merged_options, Ledger(str(state_dir), run_id),
+                         check_mode=check_mode, window=window,
+                         display=(lines.append if lines is not None else None), fan_out=fleet.fan_out,
+                         clock=clock.monotonic, wall=clock.wall, local_now=clock.local_now, sleep=clock.sleep,
+                         controller_alive=lambda: True, watch_probes=fleet.watch_probes)
+
+
+def outcomes(report):
+    return dict((phone['name'], phone['outcome']) for phone in report['phones'])
+
+
+def reasons(report):
+    return dict((phone['name'], phone['reason']) for phone in report['phones'])

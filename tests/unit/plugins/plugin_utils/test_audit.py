@@ -1,0 +1,151 @@
+# Copyright (c) phonefleet.grandstream contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The registration audit (classifier, records, summary) against canned phone answers (no network)."""
+
+import json
+import time
+
+import pytest
+import requests
+
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils import audit
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import fan_out
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import (
+    ACCOUNT_DOWN, ACCOUNT_EMPTY, ACCOUNT_OK, PASSCODE, FakePhone, FakeResponse, healthy, make_targets, refused, run_audit,
+    success,
+)
+
+
+def test_registered_phone():
+    records, dummy = run_audit({'gs1': FakePhone(healthy())})
+    record = records['gs1']
+    assert record['status'] == 'registered'
+    assert record['compliant'] is True
+    assert record['reachable'] is True
+    assert record['phone_status'] == 'available'
+    assert record['error'] is None and record['hint'] is None
+    assert record['site'] == 'hq' and record['model'] == 'GRP2614'
+    assert record['host'] == '10.1.4.1' and record['port'] == 8080
+    assert [account['id'] for account in record['accounts']] == [1, 3]
+    assert record['accounts'][0] == {'id': 1, 'name': 'office', 'sip_id': '1001', 'sip_server': 'pbx.example.net',
+                                     'configured': True, 'registered': True}
+
+
+@pytest.mark.parametrize('accounts, required, status, reason', [
+    ([ACCOUNT_OK, ACCOUNT_DOWN], None, 'unregistered', 'account 2 (1002@pbx.example.net) is not registered.'),
+    ([dict(ACCOUNT_OK, reg=0), ACCOUNT_DOWN], None, 'unregistered',
+     'account 1 (1001@pbx.example.net) and account 2 (1002@pbx.example.net) are not registered.'),
+    ([ACCOUNT_EMPTY], None, 'unregistered', 'no SIP account is configured on the phone.'),
+    ([], None, 'unregistered', 'no SIP account is configured on the phone.'),
+    ([ACCOUNT_OK, ACCOUNT_DOWN], [1], 'registered', None),
+    ([ACCOUNT_OK, ACCOUNT_DOWN], [1, 2], 'unregistered', 'account 2 (1002@pbx.example.net) is not registered.'),
+    ([ACCOUNT_OK, ACCOUNT_EMPTY], [3], 'unregistered', 'account 3 is not configured.'),
+    ([ACCOUNT_OK], [1, 4], 'unregistered', 'the phone has no account 4.'),
+    ([dict(ACCOUNT_OK, reg='1', id='1')], None, 'registered', None),
+])
+def test_account_classification(accounts, required, status, reason):
+    records, dummy = run_audit({'gs1': FakePhone(healthy(accounts))}, required=required)
+    assert records['gs1']['status'] == status
+    assert records['gs1']['error'] == reason
+    assert (records['gs1']['hint'] is None) == (status == 'registered')
+
+
+def test_wrong_passcode_is_tried_once_and_phone_status_not_asked():
+    phone = FakePhone({'api-get_accounts': FakeResponse(401, raw=b'<html>401 Unauthorized</html>', content_type='text/html')})
+    records, results = run_audit({'gs1': phone})
+    assert phone.calls == ['api-get_accounts']
+    assert records['gs1']['status'] == 'auth_failed'
+    assert records['gs1']['http_status'] == 401
+    assert 'grandstream_passcode' in records['gs1']['hint']
+    assert results['gs1']['message'].startswith('gs1 (10.1.4.1:8080): the phone rejected the passcode')
+
+
+@pytest.mark.parametrize('answer, status', [
+    (FakeResponse(body={'response': 'error', 'body': 'unauthorized'}), 'auth_failed'),
+    (FakeResponse(body={'response': 'error', 'body': 'locked', 'lockTime': 5}), 'locked'),
+    (FakeResponse(403, raw=b'<html>Forbidden</html>', content_type='text/html'), 'forbidden'),
+    (FakeResponse(body={'response': 'error', 'body': 'forbidden'}), 'forbidden'),
+    (FakeResponse(404, raw=b'<html>Not Found</html>', content_type='text/html'), 'error'),
+    (FakeResponse(500, raw=b'<html>oops</html>', content_type='text/html'), 'error'),
+    (FakeResponse(raw=b'<!DOCTYPE html><html>login</html>', content_type='text/html'), 'error'),
+    (FakeResponse(raw=b'\x00not json{'), 'error'),
+    (FakeResponse(body={'foo': 1}), 'error'),
+    (FakeResponse(body={'response': 'error', 'body': 'failed'}), 'error'),  # a refused read (rejected) is an error
+    ([refused(), refused()], 'unreachable'),
+    ([requests.exceptions.ReadTimeout('read timed out'), requests.exceptions.ReadTimeout('read timed out')], 'unreachable'),
+])
+def test_error_classes(answer, status):
+    records, results = run_audit({'gs1': FakePhone({'api-get_accounts': answer})})
+    assert records['gs1']['status'] == status
+    assert records['gs1']['compliant'] is False
+    assert records['gs1']['reachable'] is (status != 'unreachable')
+    assert records['gs1']['error']
+    assert PASSCODE not in json.dumps([records, results])
+
+
+def test_locked_phone_keeps_lock_minutes():
+    records, dummy = run_audit({'gs1': FakePhone({'api-get_accounts': FakeResponse(body={'response': 'error', 'body': 'locked', 'lockTime': 4})})})
+    assert records['gs1']['lock_minutes'] == 4
+    assert 'locked for 4 more minutes' in records['gs1']['error']
+
+
+def test_unreachable_read_is_retried_once():
+    phone = FakePhone({'api-get_accounts': [refused(), success([ACCOUNT_OK])], 'api-get_phone_status': success('busy', misc='0')})
+    records, dummy = run_audit({'gs1': phone})
+    assert phone.calls == ['api-get_accounts', 'api-get_accounts', 'api-get_phone_status']
+    assert records['gs1']['status'] == 'registered'
+    assert records['gs1']['phone_status'] == 'busy'
+
+
+def test_phone_status_not_supported_keeps_the_accounts_verdict():
+    phone = FakePhone({'api-get_accounts': success([ACCOUNT_OK]),
+                       'api-get_phone_status': FakeResponse(404, raw=b'<html>Not Found</html>', content_type='text/html')})
+    records, dummy = run_audit({'gs1': phone})
+    assert records['gs1']['status'] == 'registered'
+    assert records['gs1']['phone_status'] is None
+    assert 'HTTP 404' in records['gs1']['phone_status_error']
+
+
+def test_phone_status_auth_failure_fails_the_phone():
+    phone = FakePhone({'api-get_accounts': success([ACCOUNT_OK]),
+                       'api-get_phone_status': FakeResponse(body={'response': 'error', 'body': 'unauthorized'})})
+    records, dummy = run_audit({'gs1': phone})
+    assert records['gs1']['status'] == 'auth_failed'
+
+
+def test_unknown_phone_status_passes_through():
+    records, dummy = run_audit({'gs1': FakePhone(healthy(status='weird'))})
+    assert records['gs1']['phone_status'] == 'weird'
+    assert records['gs1']['status'] == 'registered'
+
+
+def test_record_of_a_deadline_phone_is_an_error_with_its_class():
+    target = make_targets(1)[0]
+    result = fan_out([target], lambda client, target: time.sleep(0.3) or {}, deadline=0.05, session_factory=lambda target: FakePhone({}))[0]
+    record = audit.registration_record(result, target)
+    assert record['status'] == 'error'
+    assert record['error_class'] == 'interrupted'
+
+
+def test_summary_counts_every_status_and_rounds_down():
+    records = [{'status': status} for status in ('registered', 'registered', 'unregistered', 'unreachable', 'auth_failed',
+                                                 'locked', 'forbidden', 'error')]
+    summary = audit.registration_summary(records)
+    assert summary == {'total': 8, 'registered': 2, 'unregistered': 1, 'unreachable': 1, 'auth_failed': 1, 'locked': 1,
+                       'forbidden': 1, 'error': 1, 'compliance_percent': 25.0}
+    assert list(summary)[:1] == ['total'] and list(summary)[-1] == 'compliance_percent'
+    assert audit.compliance_percent(99999, 100000) == 99.99
+    assert audit.compliance_percent(2, 3) == 66.66
+    assert audit.compliance_percent(0, 0) == 100.0
+    assert audit.compliance_percent(5, 5) == 100.0
+
+
+def test_summary_sentence_is_bounded():
+    names = ['gs%04d' % number for number in range(1, 26)]
+    summary = audit.registration_summary([{'status': 'registered'}] * 75 + [{'status': 'unregistered'}] * 20 + [{'status': 'locked'}] * 5)
+    text = audit.summary_sentence(summary, names)
+    assert text.startswith('Registration audit: 75 of 100 phones registered (75% compliant). Not compliant: 20 unregistered, 5 locked.')
+    assert 'gs0010 and 15 more.' in text
+    assert 'gs0011' not in text
+    assert audit.summary_sentence(audit.registration_summary([{'status': 'registered'}]), []) == \
+        'Registration audit: 1 of 1 phone registered (100% compliant).'
