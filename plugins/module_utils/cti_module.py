@@ -112,3 +112,12 @@ def run_module(task_spec, task):
     if result.pop('failed', False):
         module.fail_json(**result)
     module.exit_json(**result)
+
+
+def run_controller_only(name, argument_spec):
+    """main() of a fleet module: its work happens in its action plugin on the controller, which reads every phone's
+    host variables; run as a module (delegate_to a remote host) it can only say so."""
+    from ansible.module_utils.basic import AnsibleModule
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module.fail_json(msg='phonefleet.grandstream.%s runs on the controller through its action plugin; it cannot run '
+                         'as a module on a remote host (do not use delegate_to with it).' % name)

@@ -323,7 +323,7 @@ msg:
   sample: "Rolling reboot 2025-01-05: 195 of 200 phones rebooted, 2 skipped_busy, 1 failed, 1 unreachable, 1 auth_failed."
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import run_controller_only
 
 # The report families' registry is plugin_utils/rolling_reports.ROLLING_REPORTS (a unit test keeps both equal).
 REPORT_FORMATS = ('json', 'junit', 'csv')
@@ -352,10 +352,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    # Everything happens in the action plugin on the controller, which reads every phone's host variables.
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    module.fail_json(msg='phonefleet.grandstream.fleet_reboot runs on the controller through its action plugin; '
-                         'it cannot run as a module on a remote host (do not use delegate_to with it).')
+    run_controller_only('fleet_reboot', ARGUMENT_SPEC)
 
 
 if __name__ == '__main__':

@@ -297,7 +297,7 @@ duration_seconds:
   sample: 2.41
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import run_controller_only
 
 # The report families' registry is plugin_utils/audit_reports.REGISTRATION_REPORTS (a unit test keeps both equal).
 REPORT_FORMATS = ('json', 'csv', 'junit', 'html', 'prometheus')
@@ -315,10 +315,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    # Everything happens in the action plugin on the controller, which reads every phone's host variables.
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    module.fail_json(msg='phonefleet.grandstream.fleet_registration_info runs on the controller through its action plugin; '
-                         'it cannot run as a module on a remote host (do not use delegate_to with it).')
+    run_controller_only('fleet_registration_info', ARGUMENT_SPEC)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import Observation, WatchOptions
 from ansible_collections.phonefleet.grandstream.plugins.modules import fleet_reboot
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils import rolling_run as rolling
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_phone import ResumedWatch
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import Window
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_reports import ROLLING_REPORTS
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_fleet import (
@@ -41,7 +41,7 @@ def scripted_probe(observations):
 def resumed(observations, sent_ago, clock=None, expected=(1,), down_after=None, sent=True):
     clock = clock or FakeClock()
     options = WatchOptions(down_timeout=10, reboot_timeout=60, registration_timeout=20, poll_interval=2, connect_timeout=1)
-    return rolling.ResumedWatch(FakeConnection(), list(expected), options, sent_ago=sent_ago, down_after=down_after, sent=sent,
+    return ResumedWatch(FakeConnection(), list(expected), options, sent_ago=sent_ago, down_after=down_after, sent=sent,
                                 clock=clock, probe=scripted_probe(observations)), clock
 
 
