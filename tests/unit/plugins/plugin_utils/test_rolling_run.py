@@ -42,7 +42,7 @@ def resumed(observations, sent_ago, clock=None, expected=(1,), down_after=None, 
     clock = clock or FakeClock()
     options = WatchOptions(down_timeout=10, reboot_timeout=60, registration_timeout=20, poll_interval=2, connect_timeout=1)
     return ResumedWatch(FakeConnection(), list(expected), options, sent_ago=sent_ago, down_after=down_after, sent=sent,
-                                clock=clock, probe=scripted_probe(observations)), clock
+                        clock=clock, probe=scripted_probe(observations)), clock
 
 
 def drive(watch, clock, limit=200):
