@@ -1,31 +1,32 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one place in the collection that speaks Grandstream CTI.
+"""The one place in the collection that speaks Grandstream CTI, in both dialects.
 
-URL building, passcode authentication, HTTP(S), tolerant parsing of every
-firmware variant in ``cti-api.md`` section 3, the error classes of section 4
-and redaction of the passcode all live here.  Modules, action plugins and the
-fleet fan-out only call :class:`CTIClient` methods.
+URL building, authentication (the CTI guide's ``?passcode=`` and the web-session login of WP8xx and newer
+GXP firmware, cti-api.md section 5), the error classes of section 4 and what a phone's answers mean all
+live here (the meaning of accounts and lines in ``cti_answers``, one bounded HTTP exchange in ``cti_http``).
+Modules, action plugins and the fleet fan-out only call :class:`CTIClient` methods.
 
-This file also runs on remote hosts (``delegate_to`` a jump host), so it keeps
-to Python 3.8 syntax and imports ``requests`` behind a guard.
+This file also runs on remote hosts (``delegate_to`` a jump host), so it keeps to Python 3.8 syntax and
+imports ``requests`` behind a guard (in ``cti_http``).
 """
 
+import hashlib
 import json
 import re
-import traceback
 
-REQUESTS_IMPORT_ERROR = None
-try:
-    import requests
-    import requests.exceptions
-except ImportError:
-    requests = None
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
-
+from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti_http
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_answers import (
+    ACCOUNT_KEYS, LINE_IDLE, LINE_KEYS, accounts_summary, normalize_account, normalize_keys, normalize_line,
+)
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_http import (
+    HAS_REQUESTS, MAX_BODY, REQUESTS_IMPORT_ERROR, ExchangeFailed, exception_chain,
+)
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
 
-HAS_REQUESTS = requests is not None
+# The names other files import from here.
+__all__ = ['ACCOUNT_KEYS', 'LINE_IDLE', 'LINE_KEYS', 'HAS_REQUESTS', 'REQUESTS_IMPORT_ERROR', 'accounts_summary',
+           'normalize_account', 'normalize_keys', 'normalize_line', 'CTIClient', 'CTIConnection', 'CTIError']
 
 # Error classes of cti-api.md section 4.  Reports, ledgers and tests use these strings.
 UNREACHABLE = 'unreachable'
@@ -36,8 +37,16 @@ ERROR = 'error'
 REJECTED = 'rejected'
 ERROR_CLASSES = (UNREACHABLE, AUTH_FAILED, LOCKED, FORBIDDEN, ERROR, REJECTED)
 
+# Authentication dialects (grandstream_auth).
+AUTH_PASSCODE = 'passcode'            # ?passcode= on every request (the CTI guide)
+AUTH_SESSION = 'session'              # web-session login, sha256 of password + nonce (WP8xx, newer GXP21xx)
+AUTH_SESSION_PLAIN = 'session_plain'  # web-session login with the plain password (older GXP firmware)
+AUTH_DIALECTS = (AUTH_PASSCODE, AUTH_SESSION, AUTH_SESSION_PLAIN)
+DEFAULT_USERNAME = 'admin'
+
 DEFAULT_TIMEOUT = 10.0
 EXCERPT_LENGTH = 80
+MODEL_PATH = '/json/configs/model.define.js'
 
 # What an admin should check, per error class.  Shown after the sentence saying what happened.
 HINTS = {
@@ -49,33 +58,20 @@ HINTS = {
     ERROR: 'Does this model and firmware support the CTI function?',
     REJECTED: '',
 }
-
-LINE_IDLE = 'idle'
-# An account or line object carries at least one of these keys; a body without them is the wrong shape.
-ACCOUNT_KEYS = ('id', 'sip_id', 'reg')
-LINE_KEYS = ('line', 'state')
-
-# Known send_key tokens (cti-api.md section 3).  MPK1..MPKn are matched by pattern.
-SEND_KEY_TOKENS = frozenset(
-    [str(digit) for digit in range(10)]
-    + ['STAR', 'POUND', 'SEND', 'OK', 'UP', 'DOWN', 'LEFT', 'RIGHT', 'ONHOOK', 'OFFHOOK', 'LOCK', 'UNLOCK',
-       'SPEAKER', 'VUP', 'VDOWN', 'MUTE', 'HOLD', 'CONF', 'XFER']
-)
-SEND_KEY_ALIASES = {'*': 'STAR', '#': 'POUND'}
-_MPK_RE = re.compile(r'^MPK[1-9][0-9]*$')
+_WRONG_RE = re.compile(r'^wrong(\d*)$')
 
 
 class CTIError(Exception):
     """A CTI request failed.  ``error_class`` is one of ERROR_CLASSES.
 
     ``str(error)`` is one sentence an admin understands, naming the phone; it
-    never contains the passcode.
+    never contains the passcode or a session id.
     """
 
     def __init__(self, phone, error_class, message, status=None, hint=None, details=None, request_sent=None, retryable=True):
         self.phone = phone
-        # Transport failures only: whether the request left (a dropped REBOOT counts as sent), and
-        # whether a read may be retried (not after a TLS failure, which would fail the same way).
+        # Transport failures only: whether the request left (a dropped REBOOT counts as sent), and whether a read
+        # may be retried (not after a TLS failure or a phone too slow for the deadline, which would fail the same way).
         self.request_sent = request_sent
         self.retryable = retryable
         self.error_class = error_class
@@ -90,7 +86,7 @@ class CTIError(Exception):
         return '%s %s' % (text, self.hint) if self.hint else text
 
     def extend_reason(self, words):
-        """Append a few words to the sentence ("did not answer ... within 10 s, tried 2 times.")."""
+        """Append a few words to the sentence ("could not be reached ..., tried 2 times.")."""
         self.reason = '%s, %s.' % (self.reason.rstrip('.'), words)
         self.args = (self._text(),)
 
@@ -116,15 +112,24 @@ def _excerpt(raw, secrets):
     return redact(text, secrets)
 
 
+def _sha256(text):
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
 class CTIConnection(object):
-    """How to reach one phone.  ``name`` is how messages call it (the inventory name)."""
+    """How to reach one phone.  ``name`` is how messages call it (the inventory name).
+
+    ``passcode`` is the CTI passcode or, for the session dialects, the web password of ``username``.
+    """
 
     def __init__(self, host, passcode=None, port=None, scheme='http', validate_certs=True, ca_path=None,
-                 timeout=DEFAULT_TIMEOUT, name=None):
+                 timeout=DEFAULT_TIMEOUT, name=None, auth=AUTH_PASSCODE, username=None):
         if not host:
             raise ValueError('a phone address (host) is required')
         if scheme not in ('http', 'https'):
             raise ValueError('scheme must be http or https, not %r' % (scheme,))
+        if auth not in AUTH_DIALECTS:
+            raise ValueError('auth must be one of %s, not %r' % (', '.join(AUTH_DIALECTS), auth))
         self.host = str(host)
         self.passcode = passcode
         self.scheme = scheme
@@ -133,6 +138,8 @@ class CTIConnection(object):
         self.ca_path = ca_path
         self.timeout = float(timeout or DEFAULT_TIMEOUT)
         self.name = name or self.host
+        self.auth = auth
+        self.username = username or DEFAULT_USERNAME
 
     @property
     def label(self):
@@ -143,9 +150,23 @@ class CTIConnection(object):
         return '%s (%s)' % (self.name, address)
 
     @property
+    def origin(self):
+        """``http://10.1.4.42`` or ``https://10.1.4.42:8443``, as a browser sends it in Origin and Referer."""
+        host = '[%s]' % self.host if ':' in self.host else self.host
+        default = 443 if self.scheme == 'https' else 80
+        return '%s://%s' % (self.scheme, host) if self.port == default else '%s://%s:%d' % (self.scheme, host, self.port)
+
+    @property
     def base_url(self):
         host = '[%s]' % self.host if ':' in self.host else self.host
         return '%s://%s:%d/cgi-bin/' % (self.scheme, host, self.port)
+
+    def copy(self, **changes):
+        fields = dict(host=self.host, passcode=self.passcode, port=self.port, scheme=self.scheme,
+                      validate_certs=self.validate_certs, ca_path=self.ca_path, timeout=self.timeout, name=self.name,
+                      auth=self.auth, username=self.username)
+        fields.update(changes)
+        return CTIConnection(**fields)
 
     def __repr__(self):
         # Never show the passcode, even in a debugger or a traceback.
@@ -153,22 +174,41 @@ class CTIConnection(object):
 
 
 class CTIClient(object):
-    """Speaks CTI to one phone.  Not thread-safe: use one client per phone and thread."""
+    """Speaks CTI to one phone.  Not thread-safe: use one client per phone and thread.
 
-    def __init__(self, connection, session=None, read_retries=1):
+    A session-dialect client logs in on its first request and reuses the session for the others (one login per
+    client), logs in again once when the phone answers 401 (the session expired, or a second login replaced it),
+    and logs out in :meth:`close`.  A failed login is never retried: wrong passwords count towards the lock.
+    """
+
+    def __init__(self, connection, session=None, read_retries=1, max_body=MAX_BODY):
         if not HAS_REQUESTS and session is None:
             raise RuntimeError('the Python library "requests" is required')
         self.connection = connection
-        self.session = session if session is not None else requests.Session()
-        # Phones sit on the voice LAN: never route CTI through an HTTP proxy from the environment,
-        # which would also hand the passcode in the query string to the proxy.
-        self.session.trust_env = False
+        self._session = session  # made on the first request: a client that asks nothing costs nothing
         self.requests_sent = 0
         # Reboot probes poll on their own schedule and set 0: a retry would only stretch their timeouts.
         self.read_retries = read_retries
+        self.max_body = max_body
+        self.login = None  # the session dialect's login answer: {'ver', 'mac', 'defaultAuth', ...} (never the sid)
+        self._sid = None
+
+    @property
+    def session(self):
+        if self._session is None:
+            self._session = cti_http.deadline_session()
+        self._session.trust_env = False  # never an HTTP proxy from the environment (see cti_http)
+        return self._session
 
     def close(self):
-        self.session.close()
+        if self._sid is not None:
+            try:
+                self._form('dologout', {})
+            except CTIError:
+                pass  # the phone forgets the session by itself; nothing more to do
+            self._sid = None
+        if self._session is not None:
+            self._session.close()
 
     def __enter__(self):
         return self
@@ -193,7 +233,7 @@ class CTIClient(object):
         return {'status': str(body), 'misc': None if misc is None else str(misc)}
 
     def get_line_status(self):
-        """Normalized lines (see :func:`normalize_line`)."""
+        """Normalized lines (see :func:`cti_answers.normalize_line`)."""
         body = self.call('api-get_line_status', {'line': -1})['body']
         return [normalize_line(item) for item in _as_list(body, self, 'api-get_line_status', LINE_KEYS)]
 
@@ -241,12 +281,45 @@ class CTIClient(object):
                            status=200)
         return body
 
+    # -- what the phone is ---------------------------------------------------------------------
+
+    def get_model(self):
+        """The model from ``/json/configs/model.define.js`` (no login needed), e.g. ``'WP826'``.
+
+        Raises CTIError (class ``error`` with HTTP 404 when the firmware has no such file).
+        """
+        answer = self._exchange('GET', self.connection.origin + MODEL_PATH, 'model.define.js')
+        if answer.status == 404:
+            raise CTIError(self.connection.label, ERROR, 'the phone has no %s (HTTP 404): older firmware does not tell its '
+                           'model there.' % MODEL_PATH, status=404, hint='')
+        if answer.status != 200:
+            raise self._status_error('model.define.js', answer)
+        try:
+            text = answer.body.decode('utf-8-sig')
+            found = json.loads(text[text.index('{'):text.rindex('}') + 1])
+        except (UnicodeDecodeError, ValueError):
+            raise CTIError(self.connection.label, ERROR, 'the answer to %s is not JSON: %r.'
+                           % (MODEL_PATH, _excerpt(answer.body, self._secrets())), status=200, hint='')
+        model = found.get('model') if isinstance(found, dict) else None
+        if not isinstance(model, str) or not model.strip():
+            raise self._wrong_shape(MODEL_PATH, 'an object with a "model"', found)
+        return model.strip()
+
+    def login_facts(self):
+        """Firmware, MAC and factory-password flag from the session login (logs in if needed), or None for a
+        passcode phone, whose dialect does not tell them."""
+        if self.connection.auth == AUTH_PASSCODE:
+            return None
+        self._ensure_login()
+        return dict(self.login)
+
     # -- transport ---------------------------------------------------------------------------
 
     def call(self, function, params=None, command=False):
         """One CTI request; returns the JSON envelope of a ``success`` answer.
 
-        Reads retry a transport failure once; commands and authentication failures never retry.
+        Reads retry a quick transport failure once; commands, logins, authentication failures and a phone that
+        used up the whole timeout never retry.
         """
         attempts = 1 if command else 1 + self.read_retries
         for attempt in range(1, attempts + 1):
@@ -263,72 +336,176 @@ class CTIClient(object):
 
     def _request_once(self, function, params):
         conn = self.connection
-        query = dict(params)
-        if conn.passcode is not None:
-            query['passcode'] = conn.passcode
+        if not conn.passcode:
+            # Not sent without one: the phone would count the request towards its lockout.
+            raise CTIError(conn.label, AUTH_FAILED, 'no passcode is set for the phone, so nothing was sent to it.')
+        if conn.auth == AUTH_PASSCODE:
+            answer = self._exchange('GET', conn.base_url + function, function, params=dict(params, passcode=conn.passcode))
+            return self._classify(function, answer)
+        relogin = self._sid is not None
+        self._ensure_login()
+        answer = self._exchange('POST', conn.base_url + function, function, data=dict(params, sid=self._sid),
+                                headers=self._session_headers())
+        if answer.status == 401 and relogin:
+            # The session expired, or a second login elsewhere replaced it: one new login, then fail for good.
+            self._sid = None
+            self._login()
+            answer = self._exchange('POST', conn.base_url + function, function, data=dict(params, sid=self._sid),
+                                    headers=self._session_headers())
+        if answer.status == 401:
+            raise CTIError(conn.label, AUTH_FAILED, 'the phone refused the session for %s (HTTP 401) right after the login.'
+                           % function, status=401, hint="The user %s may not use CTI (a user-role account?); an admin "
+                           "account can." % conn.username)
+        return self._classify(function, answer)
+
+    def _exchange(self, method, url, what, params=None, data=None, headers=None):
+        conn = self.connection
         verify = conn.ca_path if (conn.validate_certs and conn.ca_path) else bool(conn.validate_certs)
         self.requests_sent += 1
         try:
-            response = self.session.get(conn.base_url + function, params=query, timeout=conn.timeout,
-                                        verify=verify, allow_redirects=False)
-            raw = response.content
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            raise self._transport_error(function, exc)
-        return self._classify(function, response.status_code, response.headers.get('Content-Type', ''), raw)
+            return cti_http.exchange(self.session, method, url, conn.timeout, verify=verify, params=params, data=data,
+                                     headers=headers, max_body=self.max_body)
+        except ExchangeFailed as failure:
+            raise self._transport_error(what, failure)
+
+    # -- the session dialect -------------------------------------------------------------------
+
+    def _session_headers(self):
+        origin = self.connection.origin
+        headers = {'Origin': origin, 'Referer': origin + '/'}
+        if self._sid is not None:
+            headers['Cookie'] = 'sid=%s' % self._sid
+        return headers
+
+    def _ensure_login(self):
+        if self._sid is None:
+            self._login()
+
+    def _login(self):
+        conn = self.connection
+        if conn.auth == AUTH_SESSION:
+            nonce = self._login_step('access', {'access': _sha256(conn.username)})
+            if not isinstance(nonce, str) or not nonce:
+                raise self._wrong_shape('/cgi-bin/access', 'a nonce string', nonce)
+            password = _sha256(conn.passcode + nonce)
+        else:
+            password = conn.passcode
+        body = self._login_step('dologin', {'username': conn.username, 'password': password})
+        if not isinstance(body, dict) or not isinstance(body.get('sid'), str) or not body['sid']:
+            raise self._wrong_shape('/cgi-bin/dologin', 'an object with a "sid"', body if not isinstance(body, dict)
+                                    else dict((key, value) for key, value in body.items() if key != 'sid'))
+        self._sid = body['sid']
+        self.login = dict((key, value) for key, value in body.items() if key not in ('sid', 'role'))
+
+    def _login_step(self, step, form):
+        """POST one login form; returns the body of a success answer.  Never retried."""
+        answer = self._form(step, form)
+        envelope = self._parse(step, answer)
+        if envelope['response'] == 'success':
+            return envelope.get('body')
+        body = envelope.get('body')
+        keyword = body.strip().lower() if isinstance(body, str) else ''
+        label = self.connection.label
+        wrong = _WRONG_RE.match(keyword)
+        if wrong:
+            left = wrong.group(1)
+            attempts = ('%s attempt%s left before the phone locks' % (left, '' if left == '1' else 's') if left
+                        else 'the phone did not say how many attempts are left before it locks')
+            raise CTIError(label, AUTH_FAILED, 'the phone rejected the password of %s (%s).' % (self.connection.username, attempts),
+                           status=answer.status, details={'attempts_left': int(left)} if left else None,
+                           hint='Check the password (grandstream_passcode) and the user (grandstream_username). The login '
+                                'was not retried: five wrong passwords lock the phone.')
+        if keyword == 'locked':
+            raise self._locked(envelope, answer.status)
+        raise CTIError(label, REJECTED, 'the phone refused the %s step of the login (answered %r).'
+                       % (step, _excerpt(repr(body), self._secrets())), status=answer.status)
+
+    def _form(self, step, form):
+        conn = self.connection
+        data = dict(form)
+        if self._sid is not None and step == 'dologout':
+            data['sid'] = self._sid
+        answer = self._exchange('POST', conn.base_url + step, '/cgi-bin/' + step, data=data, headers=self._session_headers())
+        if answer.status == 404 and step in ('access', 'dologin'):
+            raise CTIError(conn.label, ERROR, 'the phone has no web-session login (/cgi-bin/%s answered HTTP 404).' % step,
+                           status=404, hint='Does it speak the passcode dialect? Set grandstream_auth: passcode.')
+        return answer
+
+    # -- answers -------------------------------------------------------------------------------
 
     def _secrets(self):
-        return [self.connection.passcode]
+        return [self.connection.passcode, self._sid]
 
-    def _transport_error(self, function, exc):
+    def _transport_error(self, what, failure):
         label = self.connection.label
-        sent = _request_was_sent(exc)
-        if requests is not None and isinstance(exc, requests.exceptions.SSLError):
+        timeout = self.connection.timeout
+        exc = failure.cause
+        if failure.too_big:
+            return CTIError(label, ERROR, 'the answer to %s is larger than %d KiB, which no CTI answer is; it was not read '
+                            'further.' % (what, self.max_body // 1024), hint='Is this a Grandstream phone?', retryable=False)
+        if failure.too_slow and failure.answered:
+            return CTIError(label, UNREACHABLE, 'answered too slowly: no complete answer to %s within %g s.' % (what, timeout),
+                            hint='A wedged web server or a Wi-Fi handset in power save; raise timeout '
+                                 '(grandstream_timeout) if it is just slow.', request_sent=True, retryable=False)
+        if failure.too_slow:
+            return CTIError(label, UNREACHABLE, 'did not answer %s within %g s.' % (what, timeout),
+                            request_sent=failure.sent, retryable=False)
+        if cti_http.requests is not None and isinstance(exc, cti_http.requests.exceptions.SSLError):
             return CTIError(label, ERROR, 'the TLS handshake failed (%s).' % _short_cause(exc, self._secrets()),
                             hint='Set validate_certs: false or ca_path to the CA that signed the phone certificate.',
                             request_sent=False, retryable=False)
-        if requests is not None and isinstance(exc, requests.exceptions.Timeout):
-            what = 'did not answer %s within %g s' % (function, self.connection.timeout)
-        elif not sent:
-            what = 'could not be reached (%s)' % _short_cause(exc, self._secrets())
+        if not failure.sent:
+            what_happened = 'could not be reached (%s)' % _short_cause(exc, self._secrets())
         else:
-            what = 'dropped the connection during %s (%s)' % (function, _short_cause(exc, self._secrets()))
-        return CTIError(label, UNREACHABLE, what + '.', request_sent=sent)
+            what_happened = 'dropped the connection during %s (%s)' % (what, _short_cause(exc, self._secrets()))
+        return CTIError(label, UNREACHABLE, what_happened + '.', request_sent=failure.sent)
 
-    def _classify(self, function, status, content_type, raw):
+    def _status_error(self, function, answer):
         label = self.connection.label
-        secrets = self._secrets()
-        if status == 401:
-            raise CTIError(label, AUTH_FAILED, 'the phone rejected the passcode (HTTP 401).', status=status)
-        if status == 403:
-            raise CTIError(label, FORBIDDEN, 'CTI refused the request (HTTP 403).', status=status)
-        if status == 404:
-            raise CTIError(label, ERROR, '%s is not supported by this phone (HTTP 404).' % function, status=status)
-        if status != 200:
-            raise CTIError(label, ERROR, 'the phone answered HTTP %d to %s: %r.' % (status, function, _excerpt(raw, secrets)),
-                           status=status, hint='')
+        if answer.status == 401:
+            return CTIError(label, AUTH_FAILED, 'the phone rejected the passcode (HTTP 401).', status=401)
+        if answer.status == 403:
+            return CTIError(label, FORBIDDEN, 'CTI refused the request (HTTP 403).', status=403)
+        if answer.status == 404:
+            return CTIError(label, ERROR, '%s is not supported by this phone (HTTP 404).' % function, status=404)
+        return CTIError(label, ERROR, 'the phone answered HTTP %d to %s: %r.'
+                        % (answer.status, function, _excerpt(answer.body, self._secrets())), status=answer.status, hint='')
+
+    def _parse(self, function, answer):
+        """The JSON envelope of a 200 answer, or CTIError."""
+        if answer.status != 200:
+            raise self._status_error(function, answer)
         try:
-            envelope = json.loads(raw.decode('utf-8-sig'))
+            envelope = json.loads(answer.body.decode('utf-8-sig'))
         except (UnicodeDecodeError, ValueError):
-            kind = (content_type or 'no content type').split(';')[0].strip()
-            raise CTIError(label, ERROR, 'the answer to %s is not CTI JSON (HTTP 200, %s): %r.'
-                           % (function, kind, _excerpt(raw, secrets)), status=status)
+            kind = (answer.content_type or 'no content type').split(';')[0].strip()
+            raise CTIError(self.connection.label, ERROR, 'the answer to %s is not CTI JSON (HTTP 200, %s): %r.'
+                           % (function, kind, _excerpt(answer.body, self._secrets())), status=200)
         if not isinstance(envelope, dict) or envelope.get('response') not in ('success', 'error'):
             raise self._wrong_shape(function, 'a {"response": ..., "body": ...} object', envelope)
+        return envelope
+
+    def _locked(self, envelope, status):
+        lock_time = envelope.get('lockTime')
+        extra = ' for %s more minutes' % lock_time if lock_time not in (None, '') else ''
+        return CTIError(self.connection.label, LOCKED, 'the phone is locked%s after repeated wrong passcodes.' % extra,
+                        status=status, details={'lock_minutes': lock_time} if lock_time not in (None, '') else None)
+
+    def _classify(self, function, answer):
+        label = self.connection.label
+        envelope = self._parse(function, answer)
         if envelope['response'] == 'success':
             return envelope
         body = envelope.get('body')
         keyword = body.strip().lower() if isinstance(body, str) else None
         if keyword == 'unauthorized':
-            raise CTIError(label, AUTH_FAILED, 'the phone rejected the passcode (answer "unauthorized").', status=status)
+            raise CTIError(label, AUTH_FAILED, 'the phone rejected the passcode (answer "unauthorized").', status=answer.status)
         if keyword == 'locked':
-            lock_time = envelope.get('lockTime')
-            extra = ' for %s more minutes' % lock_time if lock_time not in (None, '') else ''
-            raise CTIError(label, LOCKED, 'the phone is locked%s after repeated wrong passcodes.' % extra, status=status,
-                           details={'lock_minutes': lock_time} if lock_time not in (None, '') else None)
+            raise self._locked(envelope, answer.status)
         if keyword == 'forbidden':
-            raise CTIError(label, FORBIDDEN, 'CTI refused the request (answer "forbidden").', status=status)
-        raise CTIError(label, REJECTED, '%s was refused by the phone (answered %r).' % (function, _excerpt(repr(body), secrets)),
-                       status=status)
+            raise CTIError(label, FORBIDDEN, 'CTI refused the request (answer "forbidden").', status=answer.status)
+        raise CTIError(label, REJECTED, '%s was refused by the phone (answered %r).' % (function, _excerpt(repr(body), self._secrets())),
+                       status=answer.status)
 
     def _wrong_shape(self, function, expected, got):
         return CTIError(self.connection.label, ERROR, 'the answer to %s is not %s: %r.'
@@ -344,36 +521,9 @@ def _as_list(body, client, function, keys):
     return items
 
 
-def _chain(exc):
-    """The exception and everything it wraps (requests -> urllib3 -> socket)."""
-    seen = []
-    todo = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or any(current is item for item in seen) or len(seen) > 20:
-            continue
-        seen.append(current)
-        # ssl.SSLError has a string in .reason (urllib3 errors an exception): follow exceptions only.
-        linked = [getattr(current, 'reason', None), getattr(current, '__cause__', None), getattr(current, '__context__', None)]
-        linked.extend(getattr(current, 'args', ()))
-        todo.extend(item for item in linked if isinstance(item, BaseException))
-    return seen
-
-
-def _request_was_sent(exc):
-    """False when the connection never opened (refused, DNS, no route, connect timeout)."""
-    names = set()
-    for item in _chain(exc):
-        names.update(klass.__name__ for klass in type(item).__mro__)
-    if names & set(['NewConnectionError', 'ConnectTimeoutError', 'ConnectTimeout', 'NameResolutionError',
-                    'ConnectionRefusedError', 'LocationParseError', 'InvalidURL']):
-        return False
-    return True
-
-
 def _short_cause(exc, secrets):
     """A few words for the cause: 'connection refused', 'name not found', ... never the URL."""
-    for item in _chain(exc):
+    for item in exception_chain(exc):
         if isinstance(item, ConnectionRefusedError):
             return 'connection refused'
         if isinstance(item, ConnectionResetError):
@@ -387,81 +537,3 @@ def _short_cause(exc, secrets):
     text = redact(str(exc), secrets)
     text = re.sub(r'https?://\S+', '<url>', text)
     return _excerpt(text, secrets) or type(exc).__name__
-
-
-def _to_int(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _truthy(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ('1', 'true', 'yes', 'on')
-    return bool(value)
-
-
-def normalize_account(raw):
-    """An account as the modules and reports show it.
-
-    Known keys are normalized (``id`` int, ``registered``/``configured`` booleans); keys a
-    firmware adds (``auto_cfg``...) pass through unchanged.
-    """
-    account = dict(raw)
-    account['id'] = _to_int(raw.get('id'))
-    for key in ('sip_id', 'sip_server', 'name'):
-        value = raw.get(key)
-        account[key] = '' if value is None else str(value)
-    account['configured'] = account['sip_id'].strip() != ''
-    account['registered'] = _truthy(raw.get('reg', 0))
-    return account
-
-
-def normalize_line(raw):
-    """A line as the modules show it: any state other than ``idle`` means in use."""
-    state = str(raw.get('state') or LINE_IDLE).strip().lower()
-    # Idle lines carry "" (doc firmware) or 0 (newer firmware): neither names an account.
-    account = raw.get('acct') if state != LINE_IDLE else None
-    return {
-        'line': _to_int(raw.get('line')),
-        'state': state,
-        'in_use': state != LINE_IDLE,
-        'active': _truthy(raw.get('active', 0)),
-        'account': _to_int(account) if account not in (None, '') else None,
-        'remote_name': str(raw.get('remotename') or ''),
-        'remote_number': str(raw.get('remotenumber') or ''),
-        'conference': _truthy(raw.get('conf', 0)),
-    }
-
-
-def accounts_summary(accounts):
-    configured = [account for account in accounts if account['configured']]
-    return {
-        'total': len(accounts),
-        'configured': len(configured),
-        'registered': len([account for account in configured if account['registered']]),
-        'all_registered': bool(configured) and all(account['registered'] for account in configured),
-    }
-
-
-def normalize_keys(keys):
-    """Validate send_key tokens before anything is sent.  Returns the tokens to send.
-
-    Raises ValueError naming every unknown key.
-    """
-    tokens = []
-    unknown = []
-    for key in keys:
-        token = SEND_KEY_ALIASES.get(str(key).strip(), str(key).strip().upper())
-        if token in SEND_KEY_TOKENS or _MPK_RE.match(token):
-            tokens.append(token)
-        else:
-            unknown.append(str(key))
-    if unknown:
-        raise ValueError('unknown key%s %s; known keys are 0-9, *, #, %s and MPK1..MPKn'
-                         % ('s' if len(unknown) > 1 else '', ', '.join(repr(key) for key in unknown),
-                            ', '.join(sorted(token for token in SEND_KEY_TOKENS if not token.isdigit()))))
-    if not tokens:
-        raise ValueError('keys must name at least one key')
-    return tokens

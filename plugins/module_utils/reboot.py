@@ -30,7 +30,7 @@ import socket
 import time
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import (
-    AUTH_FAILED, FORBIDDEN, LOCKED, UNREACHABLE, CTIClient, CTIConnection, CTIError,
+    AUTH_FAILED, FORBIDDEN, LOCKED, UNREACHABLE, CTIClient, CTIError,
 )
 
 REBOOT = 'REBOOT'
@@ -160,9 +160,7 @@ def port_open(host, port, timeout):
 
 
 def _with_timeout(connection, timeout):
-    return CTIConnection(host=connection.host, passcode=connection.passcode, port=connection.port,
-                         scheme=connection.scheme, validate_certs=connection.validate_certs,
-                         ca_path=connection.ca_path, timeout=timeout, name=connection.name)
+    return connection.copy(timeout=timeout)
 
 
 class WatchOptions(object):

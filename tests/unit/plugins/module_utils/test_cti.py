@@ -2,7 +2,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The CTI client against canned phone answers: parsing, error classes, retries, redaction."""
 
-import json
 import ssl
 
 import pytest
@@ -12,24 +11,17 @@ import urllib3.exceptions
 from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti, redaction
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIClient, CTIConnection, CTIError
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import connection_from_params, run_task
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeSessionBase
 
 PASSCODE = 'S3cr&t#pw'
 
 
-class FakeResponse:
-    def __init__(self, status=200, body=None, raw=None, content_type='text/plain;charset=UTF-8'):
-        self.status_code = status
-        self.headers = {'Content-Type': content_type}
-        self.content = raw if raw is not None else json.dumps(body).encode()
-
-
-class FakeSession:
+class FakeSession(FakeSessionBase):
     """Answers from a list: a FakeResponse, or an exception to raise."""
 
     def __init__(self, *answers):
         self.answers = list(answers)
         self.calls = []
-        self.trust_env = True
 
     def get(self, url, params=None, timeout=None, verify=None, allow_redirects=None):
         self.calls.append({'url': url, 'params': dict(params or {}), 'timeout': timeout, 'verify': verify})
@@ -37,9 +29,6 @@ class FakeSession:
         if isinstance(answer, BaseException):
             raise answer
         return answer
-
-    def close(self):
-        pass
 
 
 def client_for(*answers, **conn):
@@ -181,12 +170,29 @@ def test_read_gives_up_after_the_retry_and_hides_the_passcode():
     assert len(session.calls) == 2
 
 
-def test_timeout_is_unreachable():
-    client = client_for(requests.exceptions.ReadTimeout('read timed out'), requests.exceptions.ReadTimeout('again'), timeout=2)[0]
+def test_timeout_is_unreachable_and_not_retried():
+    # A phone that used up the whole timeout is not asked again: one slow phone must not hold a fleet task twice.
+    client, session = client_for(requests.exceptions.ReadTimeout('read timed out'), success('available'), timeout=2)
     with pytest.raises(CTIError) as caught:
         client.get_phone_status()
     assert caught.value.error_class == 'unreachable'
-    assert 'within 2 s, tried 2 times.' in str(caught.value)
+    assert 'did not answer api-get_phone_status within 2 s.' in str(caught.value)
+    assert len(session.calls) == 1
+
+
+def test_an_answer_larger_than_the_cap_is_an_error_read_no_further():
+    big = FakeResponse(raw=b'{"response": "success", "body": "' + b'x' * (2 * 1024 * 1024) + b'"}')
+    client, session = client_for(big, success([]))
+    with pytest.raises(CTIError) as caught:
+        client.get_accounts()
+    assert caught.value.error_class == 'error' and 'larger than 1024 KiB' in str(caught.value)
+    assert len(session.calls) == 1 and big.closed
+    announced = FakeResponse(raw=b'{}')
+    announced.headers['Content-Length'] = str(100 * 1024 * 1024)
+    announced.iter_content = None  # never read: the announced length is enough
+    with pytest.raises(CTIError) as caught:
+        client_for(announced)[0].get_accounts()
+    assert 'larger than 1024 KiB' in str(caught.value)
 
 
 def tls_failure():

@@ -6,7 +6,7 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti, reboot
+from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti_http, reboot
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.fake_phone import (
     FakePhone, FakeSession, ModuleExit, module_args,
 )
@@ -16,7 +16,7 @@ from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.fake_
 def phone(monkeypatch):
     """A FakePhone behind every requests.Session the collection opens (the task's and the reboot probes')."""
     fake = FakePhone()
-    monkeypatch.setattr(cti.requests, 'Session', lambda: FakeSession(fake))
+    monkeypatch.setattr(cti_http, 'deadline_session', lambda: FakeSession(fake))
     monkeypatch.setattr(reboot, 'port_open', lambda host, port, timeout: fake.tcp_connect())
     return fake
 

@@ -16,15 +16,13 @@ from ansible.module_utils import basic
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import argument_spec, run_task
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins import fake_http
 
 PASSCODE = 'S3cr&t#pw'
 
 
-class FakeResponse:
-    def __init__(self, status, body):
-        self.status_code = status
-        self.headers = {'Content-Type': 'text/plain;charset=UTF-8'}
-        self.content = body if isinstance(body, bytes) else json.dumps(body).encode()
+def FakeResponse(status, body):  # pylint: disable=invalid-name
+    return fake_http.FakeResponse(status, raw=body if isinstance(body, bytes) else json.dumps(body).encode())
 
 
 def _connection_error(cause):
@@ -145,16 +143,12 @@ def cti_commands():
     return ('api-sys_operation', 'api-phone_operation', 'api-send_key', 'api-make_call')
 
 
-class FakeSession:
+class FakeSession(fake_http.FakeSessionBase):
     def __init__(self, phone):
         self.phone = phone
-        self.trust_env = True
 
     def get(self, url, params=None, timeout=None, verify=None, allow_redirects=None):
         return self.phone.get(url.rsplit('/', 1)[-1], dict(params or {}))
-
-    def close(self):
-        pass
 
 
 def params(**options):

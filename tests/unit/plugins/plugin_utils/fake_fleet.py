@@ -17,8 +17,9 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot impo
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget, run_target
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import Ledger
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_run import RollingReboot
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeSessionBase
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import (
-    PASSCODE, FakeResponse, refused, success,
+    PASSCODE, refused, success,
 )
 
 EPOCH = 1796000000.0  # wall-clock time at fake time 0
@@ -146,10 +147,8 @@ class TimedPhone(object):
         return self.power() != 'down'
 
 
-class FakeSession(object):
+class FakeSession(FakeSessionBase):
     """The requests session of one phone's CTI client."""
-
-    trust_env = True
 
     def __init__(self, phone, before_command=None):
         self.phone = phone
@@ -160,9 +159,6 @@ class FakeSession(object):
         if function == 'api-sys_operation' and self.before_command is not None:
             self.before_command(self.phone)
         return self.phone.answer(function, dict(params or {}))
-
-    def close(self):
-        pass
 
 
 class FakeFleet(object):

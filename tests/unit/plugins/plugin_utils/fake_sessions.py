@@ -2,7 +2,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Canned phone answers behind fake requests sessions, for the fan-out and audit tests (no network)."""
 
-import json
 import time
 
 import requests
@@ -10,19 +9,13 @@ import requests
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIConnection
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils import audit
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget, fan_out
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeSessionBase
 
 PASSCODE = 'S3cr&t#pw'
 
 ACCOUNT_OK = {'id': 1, 'sip_server': 'pbx.example.net', 'sip_id': '1001', 'name': 'office', 'reg': 1}
 ACCOUNT_DOWN = {'id': 2, 'sip_server': 'pbx.example.net', 'sip_id': '1002', 'name': 'lab', 'reg': 0}
 ACCOUNT_EMPTY = {'id': 3, 'sip_server': '', 'sip_id': '', 'name': '', 'reg': 0}
-
-
-class FakeResponse:
-    def __init__(self, status=200, body=None, raw=None, content_type='text/plain;charset=UTF-8'):
-        self.status_code = status
-        self.headers = {'Content-Type': content_type}
-        self.content = raw if raw is not None else json.dumps(body).encode()
 
 
 def success(body, **extra):
@@ -37,7 +30,7 @@ def refused():
     return error
 
 
-class FakePhone:
+class FakePhone(FakeSessionBase):
     """A session for one phone: answers per CTI function (a FakeResponse, an exception, or a list of them in turn)."""
 
     def __init__(self, answers, delay=0.0):
