@@ -25,7 +25,8 @@ options:
     choices: [http, https]
   passcode:
     description:
-      - The phone admin (or user) password, sent as the C(passcode) CTI parameter.
+      - The phone admin (or user) password, sent as the C(passcode) CTI parameter, or with O(auth=session) or
+        O(auth=session_plain) used for the web-session login of O(username).
       - When omitted, the host variable C(grandstream_passcode), else the environment variable
         E(GRANDSTREAM_PASSCODE) on the controller.
       - Keep it in Ansible Vault or an AWX credential. It never appears in results, errors or logs.
@@ -45,16 +46,37 @@ options:
     type: path
   timeout:
     description:
-      - Seconds to wait for the phone to connect and to answer one request.
+      - Seconds one request may take, from the connection to the last byte of the answer.
       - When omitted, the host variable C(grandstream_timeout), else 10.
     type: float
+  auth:
+    description:
+      - How the phone authenticates CTI requests.
+      - V(passcode) sends the password as the C(passcode) parameter of every request (the CTI guide; GRP26xx, GXP16xx/17xx).
+      - V(session) logs in to the web interface first (C(/cgi-bin/access) and C(/cgi-bin/dologin) with the SHA-256 of the
+        password and a nonce) and sends the session id with every request (WP8xx, newer GXP21xx firmware); one login per
+        phone and task, a logout at the end.
+      - V(session_plain) is the same login with the plain password (older GXP16xx/17xx firmware).
+      - When omitted, the host variable C(grandstream_auth), else V(passcode).
+    type: str
+    choices: [passcode, session, session_plain]
+    version_added: 0.2.0
+  username:
+    description:
+      - The user of the web-session login (O(auth=session) or O(auth=session_plain)).
+      - When omitted, the host variable C(grandstream_username), else V(admin).
+    type: str
+    version_added: 0.2.0
   phone_name:
     description:
       - How messages and results name the phone, for example V(gs0042).
       - When omitted, the action plugin uses C(inventory_hostname); without it messages use the address.
     type: str
 notes:
-  - Reads retry a transport failure once; commands and authentication failures are never retried.
+  - Reads retry a quick transport failure (refused, reset) once; commands, logins, authentication failures and a phone
+    that used up the whole O(timeout) are never retried.
+  - Every request has a total deadline of O(timeout) seconds (connect, headers and body together) and a body cap of 1 MiB,
+    so a phone that answers one byte at a time cannot hold a task.
   - CTI must be enabled on the phone (Action URI Support, the controller IP in the Action URI Allowed IP List).
   - When the task connection is local (the default for phones from the P(phonefleet.grandstream.csv#inventory)
     inventory), the action plugin runs the request inside the Ansible worker, without starting a module process.

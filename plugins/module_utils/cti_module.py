@@ -12,7 +12,7 @@ for example on a jump host) and inside the action plugin on the controller
 from ansible.module_utils.common.parameters import env_fallback
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import (
-    CTIClient, CTIConnection, CTIError, DEFAULT_TIMEOUT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR,
+    AUTH_DIALECTS, AUTH_PASSCODE, CTIClient, CTIConnection, CTIError, DEFAULT_TIMEOUT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR,
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import PASSCODE_ENV
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
@@ -32,6 +32,8 @@ def connection_argument_spec():
         validate_certs=dict(type='bool'),
         ca_path=dict(type='path'),
         timeout=dict(type='float'),
+        auth=dict(type='str', choices=list(AUTH_DIALECTS)),
+        username=dict(type='str'),
         phone_name=dict(type='str'),
     )
 
@@ -50,6 +52,9 @@ def connection_from_params(params):
         # Not sent without one: the phone would count the request towards its lockout (five wrong passcodes).
         raise ValueError('no passcode: set grandstream_passcode (in vaulted host or group variables), '
                          'GRANDSTREAM_PASSCODE in the environment, or the passcode option. Nothing was sent to the phone')
+    username = params.get('username')
+    if username is not None and not str(username).strip():
+        raise ValueError('username must not be empty (the default is admin)')
     port = params.get('port')
     if port is not None and not 1 <= int(port) <= 65535:
         raise ValueError('port must be between 1 and 65535, not %s' % port)
@@ -66,6 +71,8 @@ def connection_from_params(params):
         ca_path=params.get('ca_path'),
         timeout=timeout or DEFAULT_TIMEOUT,
         name=params.get('phone_name'),
+        auth=params.get('auth') or AUTH_PASSCODE,
+        username=params.get('username'),
     )
 
 

@@ -20,6 +20,8 @@ HOST_VARIABLES = (
     ('validate_certs', 'grandstream_validate_certs'),
     ('ca_path', 'grandstream_ca_path'),
     ('timeout', 'grandstream_timeout'),
+    ('auth', 'grandstream_auth'),
+    ('username', 'grandstream_username'),
 )
 VARIABLE_OF = dict(HOST_VARIABLES)
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti_tasks
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIClient, CTIConnection, CTIError
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeSessionBase
 
@@ -190,3 +191,22 @@ def test_a_phone_without_the_session_login_says_which_dialect_to_use():
     with pytest.raises(CTIError) as caught:
         client_for(PasscodeOnly()).get_accounts()
     assert 'grandstream_auth: passcode' in str(caught.value)
+
+
+def test_read_device_tells_what_each_dialect_knows_and_why_the_rest_is_null():
+    session_device = cti_tasks.read_device(client_for(FakeWebPhone()))
+    assert session_device == {'model': 'WP826', 'firmware': '1.0.3.35', 'mac': '00:0B:82:12:34:56',
+                              'default_password': False, 'auth': 'session', 'unknown_reason': {}}
+    passcode_client = CTIClient(CTIConnection('10.1.4.50', passcode='x'), session=FakeWebPhone(model_js=False))
+    passcode_device = cti_tasks.read_device(passcode_client)
+    assert passcode_device['model'] is None and passcode_device['firmware'] is None
+    assert passcode_device['default_password'] is None and passcode_device['auth'] == 'passcode'
+    assert sorted(passcode_device['unknown_reason']) == ['default_password', 'firmware', 'mac', 'model']
+    assert 'passcode dialect does not report it' in passcode_device['unknown_reason']['firmware']
+    assert 'older firmware' in passcode_device['unknown_reason']['model']
+
+
+def test_read_device_fails_when_the_login_fails():
+    with pytest.raises(CTIError) as caught:
+        cti_tasks.read_device(client_for(FakeWebPhone(wrong='wrong3')))
+    assert caught.value.error_class == 'auth_failed'
