@@ -179,6 +179,10 @@ class FleetActionModule(ActionBase):
         self.check_args(args)
         hosts = args['hosts'] if args['hosts'] is not None else task_vars.get('ansible_play_hosts') or []
         hosts = _unique(str(name) for name in hosts)
+        if not hosts:
+            # A green run over nothing is the worst outcome for a cron job: say so and fail.
+            raise AnsibleActionFail('No phones to work on: %s. Nothing was sent.' % (
+                'the hosts option is empty' if args['hosts'] is not None else 'the play has no hosts left'))
         warning = _serial_warning(args['hosts'], task_vars)
         result.update(self.run_fleet(args, fleet_targets(hosts, task_vars['hostvars'])))
         if warning:
