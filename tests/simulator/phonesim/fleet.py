@@ -6,15 +6,39 @@ import inspect
 import ipaddress
 import json
 import os
+import resource
 import threading
 import time
 
 from . import inventory
 from .events import EventLog
 from .phone import Phone
-from .spec import LOOPBACK, SPEC_FIELDS, PhoneSpec, check_loopback, field_default
+from .spec import LOOPBACK, SPEC_FIELDS, PhoneSpec, check_action_urls, check_loopback, field_default
 
 CALL_TIMEOUT = 30.0      # seconds a cross-thread call into the event loop may take
+SPARE_FILES = 512        # open files beyond one socket per phone: client connections, pushes, the event file
+
+
+def raise_open_file_limit(phone_count):
+    """Raise the soft RLIMIT_NOFILE to the hard limit; refuse clearly when even that cannot hold the fleet."""
+    needed = phone_count + SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise ValueError('%d phones need about %d open files (one socket each, plus %d for connections), but the hard '
+                         'limit is %d: raise it (ulimit -Hn, LimitNOFILE=, limits.conf) or start at most %d phones'
+                         % (phone_count, needed, SPARE_FILES, hard, max(0, hard - SPARE_FILES)))
+    # An unlimited hard limit cannot become the soft one on Linux (fs.nr_open caps it): then ask for what is needed.
+    target = max(soft, needed) if hard == resource.RLIM_INFINITY else hard
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft < needed:
+        raise ValueError('%d phones need about %d open files, but the limit is %d and could not be raised'
+                         % (phone_count, needed, soft))
+    return soft
 
 
 def run_now(awaitable):
@@ -32,10 +56,13 @@ class Fleet:
 
     ``Fleet(network='127.77.0.0', port=8080, defaults=None, events_path=None)``: phone i gets the i-th address after
     ``network`` whose last octet is not 0 or 255. ``port=0`` gives every phone an ephemeral port. ``defaults`` holds
-    PhoneSpec fields applied to every phone that leaves them at the built-in default.
+    PhoneSpec fields applied to every phone that leaves them at the built-in default (``action_urls`` is merged
+    per event instead: a phone's own entries win, a None entry turns the fleet's off). ``events_kept``: how many
+    events the in-memory log keeps (the events file gets them all).
     """
 
-    def __init__(self, network='127.77.0.0', port=8080, defaults=None, events_path=None, tls_context=None):
+    def __init__(self, network='127.77.0.0', port=8080, defaults=None, events_path=None, tls_context=None,
+                 events_kept=500000):
         self.network = check_loopback(network, 'network')
         # Server-side ssl.SSLContext (certificate and key loaded) for the phones with ``tls``; the caller makes the
         # certificate, for the phones' addresses (tests/integration: cryptography, which ansible-core brings).
@@ -47,8 +74,10 @@ class Fleet:
         bad = sorted(set(self.defaults) - set(SPEC_FIELDS) | (set(self.defaults) & {'name', 'host'}))
         if bad:
             raise ValueError('defaults: not usable as fleet defaults: %s' % ', '.join(bad))
+        if 'action_urls' in self.defaults:
+            check_action_urls(self.defaults['action_urls'], 'defaults')
         self.events_path = os.fspath(events_path) if events_path else None
-        self.event_log = EventLog(self.events_path)
+        self.event_log = EventLog(self.events_path, maxlen=events_kept)
         self.loop = None
         self.running = False
         self.t0 = None
@@ -62,7 +91,7 @@ class Fleet:
     # ----- building
 
     @classmethod
-    def from_spec(cls, spec, network=None, port=None, events_path=None, defaults=None):
+    def from_spec(cls, spec, network=None, port=None, events_path=None, defaults=None, events_kept=500000):
         """A fleet from a spec mapping or a YAML/JSON file; the keyword arguments override the spec's values."""
         if not isinstance(spec, dict):
             spec = load_spec_file(spec)
@@ -71,9 +100,11 @@ class Fleet:
             raise ValueError('unknown spec key(s): %s' % ', '.join(sorted(unknown)))
         merged = dict(spec.get('defaults') or {})
         merged.update(defaults or {})
+        if 'action_urls' in (defaults or {}) and 'action_urls' in (spec.get('defaults') or {}):
+            merged['action_urls'] = dict(spec['defaults']['action_urls'] or {}, **defaults['action_urls'])
         fleet = cls(network=network or spec.get('network', '127.77.0.0'),
                     port=port if port is not None else spec.get('port', 8080),
-                    defaults=merged, events_path=events_path or spec.get('events_path'))
+                    defaults=merged, events_path=events_path or spec.get('events_path'), events_kept=events_kept)
         for entry in spec.get('phones') or []:
             entry = dict(entry)
             count = entry.pop('count', None)
@@ -98,6 +129,8 @@ class Fleet:
         explicit.update(fields)
         data = dict(self.defaults)
         data.update(explicit)
+        if 'action_urls' in self.defaults and 'action_urls' in explicit:
+            data['action_urls'] = dict(self.defaults['action_urls'] or {}, **(explicit['action_urls'] or {}))
         return PhoneSpec(**data)
 
     def _allocate(self):
@@ -176,6 +209,7 @@ class Fleet:
         """Start every phone on the running event loop (the CLI's way; start() wraps it in a thread)."""
         if self.running:
             raise RuntimeError('fleet already running')
+        raise_open_file_limit(len(self._phones))
         self.loop = asyncio.get_running_loop()
         self._loop_tid = threading.get_ident()
         self.t0 = time.monotonic()
@@ -258,8 +292,9 @@ class Fleet:
         return self.event_log.wait_for(event, phone=phone, timeout=timeout, since=since, **match)
 
     # ----- inventories
-    def write_csv(self, path, columns=inventory.DEFAULT_CSV_COLUMNS):
-        """Write a CSV inventory (header + one row per phone). Columns: BUILTIN_COLUMNS or inventory_vars keys."""
+    def write_csv(self, path, columns=None):
+        """Write a CSV inventory (header + one row per phone). Columns: inventory.BUILTIN_COLUMNS or inventory_vars
+        keys; None: the default columns, plus ``auth`` and ``username`` when a phone speaks the session dialect."""
         return inventory.write_csv(self._phones, path, columns)
 
     def write_ini(self, path):

@@ -6,7 +6,10 @@ import re
 import shlex
 
 DEFAULT_CSV_COLUMNS = ('name', 'host', 'port', 'scheme', 'passcode', 'site', 'model')
-BUILTIN_COLUMNS = ('name', 'host', 'port', 'scheme', 'passcode', 'site', 'model', 'firmware', 'mac')
+# Written after the default columns when a fleet has a session phone and the caller did not choose the columns.
+SESSION_CSV_COLUMNS = ('auth', 'username')
+BUILTIN_COLUMNS = ('name', 'host', 'port', 'scheme', 'passcode', 'site', 'model', 'firmware', 'mac', 'version', 'auth',
+                   'username', 'grandstream_auth', 'grandstream_username')
 
 
 def check_ports(phones):
@@ -22,17 +25,24 @@ def inventory_passcode(phone):
 
 
 def inventory_row(phone):
-    mac = '00:0b:82:%02x:%02x:%02x' % ((phone.index >> 16) & 0xff, (phone.index >> 8) & 0xff, phone.index & 0xff)
+    """Every builtin column's value for a phone; ``passcode`` is the password of a session phone."""
     row = {'name': phone.name, 'host': phone.host, 'port': phone.port, 'scheme': phone.scheme,
            'passcode': inventory_passcode(phone), 'site': phone.spec.site, 'model': phone.spec.model,
-           'firmware': phone.spec.firmware, 'mac': mac}
+           'firmware': phone.spec.firmware, 'mac': phone.mac, 'version': phone.version, 'auth': phone.spec.auth,
+           'username': phone.spec.username}
+    row.update(grandstream_auth=row['auth'], grandstream_username=row['username'])
     row.update(phone.spec.inventory_vars)
     return row
 
 
-def write_csv(phones, path, columns=DEFAULT_CSV_COLUMNS):
-    """Write a CSV inventory (header + one row per phone). Columns: BUILTIN_COLUMNS or inventory_vars keys."""
+def write_csv(phones, path, columns=None):
+    """Write a CSV inventory (header + one row per phone). Columns: BUILTIN_COLUMNS or inventory_vars keys; None:
+    DEFAULT_CSV_COLUMNS, plus SESSION_CSV_COLUMNS when a phone speaks the session dialect."""
     check_ports(phones)
+    if columns is None:
+        columns = DEFAULT_CSV_COLUMNS
+        if any(phone.spec.session_dialect for phone in phones):
+            columns += SESSION_CSV_COLUMNS
     known = set(BUILTIN_COLUMNS).union(*(phone.spec.inventory_vars for phone in phones))
     unknown = [column for column in columns if column not in known]
     if unknown:
@@ -55,6 +65,8 @@ def write_ini(phones, path):
         row = inventory_row(phone)
         hostvars = [('ansible_host', phone.host), ('grandstream_port', phone.port), ('grandstream_scheme', phone.scheme),
                     ('grandstream_passcode', row['passcode']), ('site', row['site']), ('model', row['model'])]
+        if phone.spec.session_dialect:
+            hostvars += [('grandstream_auth', row['auth']), ('grandstream_username', row['username'])]
         hostvars += sorted(phone.spec.inventory_vars.items())
         lines.append(phone.name + ''.join(' %s=%s' % (key, ini_value(value)) for key, value in hostvars))
         if phone.spec.site:

@@ -1,28 +1,24 @@
-"""A simulated phone: its power and reboot cycle, its listening socket and how it serves one HTTP request."""
+"""A simulated phone: its identity, power and reboot cycle, listening socket and Action URL pushes."""
 
 import asyncio
-import socket
-import struct
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
 
-from .auth import PhoneAuth
-from .http_io import (CONTENT_TYPES, HTML_TYPE, LOGIN_PAGE, MAX_BODY, READ_TIMEOUT, BadRequest, html_page, json_bytes,
-                      read_request, response_head)
-from .spec import COMMAND_FUNCTIONS, FUNCTIONS, REBOOT_FAULTS, RESPONSE_FAULTS, fault_set
+from . import push
+from .auth import PhoneAuth, login_password, sha256_hex
+from .serving import CGI_PREFIX, DROP, HttpServing
+from .spec import REBOOT_FAULTS, default_version, fault_set
 from .telephony import Telephony
 
-SECRET_PARAMS = ('passcode', 'password')
-CGI_PREFIX = '/cgi-bin/'
+# Connections a phone's socket may queue before accepting them; the kernel caps it at net.core.somaxconn. Enough for
+# a burst of hundreds of clients at one phone; costs nothing until used, so 10,000 phones can each have it.
 BACKLOG = 512
 
-_DROP = object()         # handler result: close the connection without an answer
 
-
-class Phone(Telephony):
+class Phone(HttpServing, Telephony):
     """One simulated phone. Create phones with ``Fleet.add``; read attributes, call the methods from any thread.
 
-    Attributes: name, spec, index, host, port (the real one after start), faults (frozenset), passcode (current),
-    reboot_count (accepted REBOOT/RESET commands).
+    Attributes: name, spec, index, host, port (the real one after start), faults (frozenset), passcode (current; the
+    password of a session phone), reboot_count (accepted REBOOT/RESET commands), version, mac.
     """
 
     def __init__(self, fleet, spec, index, host):
@@ -31,7 +27,11 @@ class Phone(Telephony):
         self.port = int(spec.port) if spec.port is not None else fleet.port
         self.passcode = spec.passcode
         self.reboot_count = 0
+        self.version = spec.version or default_version(spec.model)
+        self.mac = (spec.mac or '00:0B:82:%02X:%02X:%02X' % (((index + 1) >> 16) & 0xff, ((index + 1) >> 8) & 0xff,
+                                                              (index + 1) & 0xff)).upper()
         self.auth = PhoneAuth(self)
+        self._pushes = set()          # Action URL pushes in flight
         self._latency = float(spec.latency)
         self._power = 'up'            # up | saving | down
         self._server = None
@@ -66,16 +66,52 @@ class Phone(Telephony):
     def latency(self):
         return self._latency
 
+    @property
+    def origin(self):
+        """``scheme://host:port``: what a session phone wants in Origin (and Referer) of a form POST."""
+        return '%s://%s:%d' % (self.scheme, self.host, self.port)
+
     def url(self, function, passcode=True, **params):
-        """URL of a CTI call on this phone (passcode: True = the current one, None/False = none, or a string)."""
+        """URL of a CTI call on this phone. passcode: True = the current one (none on a session phone, which does not
+        speak that dialect), None/False = none, or a string to send."""
         query = {}
-        if passcode is True:
+        if passcode is True and not self.spec.session_dialect:
             query['passcode'] = self.passcode
-        elif passcode:
+        elif passcode and passcode is not True:
             query['passcode'] = passcode
         query.update(params)
         name = function if function.startswith('api-') else 'api-' + function
-        return '%s://%s:%d%s%s%s' % (self.scheme, self.host, self.port, CGI_PREFIX, name, ('?' + urlencode(query)) if query else '')
+        return self.path_url(CGI_PREFIX + name, **query)
+
+    def path_url(self, path, **params):
+        """URL of any path on this phone (``/cgi-bin/dologin``, ``/json/configs/model.define.js``...)."""
+        return '%s%s%s' % (self.origin, path, ('?' + urlencode(params)) if params else '')
+
+    def login_session(self, password=None, username=None):
+        """A ``requests.Session`` logged in to this session phone (access + dologin, or the plain dologin).
+
+        It sends Referer and Origin on every request and the ``sid`` cookie; ``session.login`` holds dologin's answer
+        body. Raises RuntimeError when the login is refused (the answer is in the message; never retried).
+        """
+        import requests  # only tests log in; the simulator itself does not need requests
+
+        if not self.spec.session_dialect:
+            raise RuntimeError('%s speaks the passcode dialect: there is no login' % self.name)
+        password = self.passcode if password is None else password
+        username = self.spec.username if username is None else username
+        session = requests.Session()
+        session.trust_env = False
+        session.headers.update(Referer=self.origin + '/', Origin=self.origin)
+        if self.spec.auth == 'session':
+            nonce = session.post(self.path_url('/cgi-bin/access'), data={'access': sha256_hex(username)}, timeout=10).json()['body']
+            password = login_password(password, nonce)
+        answer = session.post(self.path_url('/cgi-bin/dologin'), data={'username': username, 'password': password}, timeout=10).json()
+        if answer.get('response') != 'success':
+            session.close()
+            raise RuntimeError('%s refused the login: %s' % (self.name, answer))
+        session.cookies.set('sid', answer['body']['sid'])
+        session.login = answer['body']
+        return session
 
     def set_fault(self, fault):
         """Replace the phone's faults (a name, a list of names, or None for a healthy phone)."""
@@ -171,6 +207,8 @@ class Phone(Telephony):
                 self._schedule(line, delay, callback)
 
     def _shutdown(self):
+        for task in list(self._pushes):
+            task.cancel()
         if self._cycle is not None:
             self._cycle.cancel()
             self._cycle = None
@@ -202,6 +240,7 @@ class Phone(Telephony):
         self.auth.reset()
         if request == 'RESET':
             self.passcode = self.spec.factory_passcode
+            self.auth.factory_reset()
             for account in self._accounts:
                 account.update(sip_server='', sip_id='', name='', register=True, reg=0)
         self._emit('down', request=request)
@@ -212,6 +251,7 @@ class Phone(Telephony):
         self._emit('up', request=request)
         if request == 'RESET':
             self._emit('reset_done')
+        self._notify('setup_completed')
         if self.faults & {'back_unregistered', 'unregistered'}:
             return
         await asyncio.sleep(float(self.spec.register_delay))
@@ -231,121 +271,6 @@ class Phone(Telephony):
         self._cycle = self.fleet.loop.create_task(self._power_on_task())
         return True
 
-    # ----- HTTP
-
-    async def _on_connection(self, reader, writer):
-        transport = writer.transport
-        self._conns.add(transport)
-        try:
-            await self._serve(reader, writer)
-        except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError):
-            pass
-        finally:
-            self._conns.discard(transport)
-            transport.close()
-
-    def _log_request(self, ctx, status, **extra):
-        self._emit('request', status=status, **ctx, **extra)
-
-    async def _answer(self, writer, ctx, status, ctype, body, **extra):
-        # Logged before the bytes leave: a client that has its answer must find the request in the log.
-        self._log_request(ctx, status, **extra)
-        writer.write(response_head(status, ctype, len(body)) + body)
-        await writer.drain()
-
-    async def _serve(self, reader, writer):
-        ctx = {'function': None, 'method': None, 'path': None, 'params': {}, 'auth': None}
-        try:
-            async with asyncio.timeout(READ_TIMEOUT):
-                request = await read_request(reader)
-                if request is None:
-                    return
-                method, target, headers = request
-                length = headers.get('content-length')
-                if length is not None:
-                    if not length.isdigit():
-                        raise BadRequest()
-                    if int(length) > MAX_BODY:
-                        ctx['method'] = method
-                        await self._answer(writer, ctx, 413, HTML_TYPE, html_page(413, 'Payload Too Large'))
-                        return
-                    if int(length):
-                        await reader.readexactly(int(length))
-        except (BadRequest, ValueError, asyncio.LimitOverrunError):
-            await self._answer(writer, ctx, 400, HTML_TYPE, html_page(400, 'Bad Request'))
-            return
-        parts = urlsplit(target)
-        params = dict(parse_qsl(parts.query, keep_blank_values=True))
-        function = parts.path[len(CGI_PREFIX):] if parts.path.startswith(CGI_PREFIX) else None
-        ctx.update(function=function, method=method, path=parts.path,
-                   params={key: value for key, value in params.items() if key not in SECRET_PARAMS})
-
-        if self._latency > 0:
-            await asyncio.sleep(self._latency)
-        if self._power == 'down':
-            return  # went dark while this request waited: the connection just dies
-        faults = self.faults
-        if 'hang' in faults:
-            self._log_request(ctx, None, fault='hang')
-            while await reader.read(65536):
-                pass
-            return
-        if 'reset' in faults:
-            self._log_request(ctx, None, fault='reset')
-            sock = writer.get_extra_info('socket')
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-            writer.transport.abort()
-            return
-        if method not in ('GET', 'POST'):
-            await self._answer(writer, ctx, 405, HTML_TYPE, html_page(405, 'Method Not Allowed'))
-            return
-        if method == 'POST' and length is None:
-            await self._answer(writer, ctx, 411, HTML_TYPE, html_page(411, 'Length Required'))
-            return
-        ctype = CONTENT_TYPES[self.spec.firmware]
-        fault = next((name for name in RESPONSE_FAULTS if name in faults), None)
-        if fault is not None:
-            status, fault_type, body = self._fault_answer(fault, ctype)
-            await self._answer(writer, ctx, status, fault_type, body, fault=fault)
-            return
-        handler = getattr(self, '_api_' + function[4:], None) if function in FUNCTIONS else None
-        if handler is None:
-            await self._answer(writer, ctx, 404, HTML_TYPE, html_page(404, 'Not Found', 'The requested URL was not found.'))
-            return
-        auth, denial = self.auth.authenticate(params, function, ctype)
-        ctx['auth'] = auth
-        if denial is not None:
-            await self._answer(writer, ctx, *denial)
-            return
-        if function in COMMAND_FUNCTIONS:
-            self._emit('command', function=function, params=dict(ctx['params']))
-        result = handler(params)
-        if result is _DROP:
-            self._log_request(ctx, None, fault='drop_on_reboot')
-            writer.transport.close()
-            return
-        await self._answer(writer, ctx, 200, ctype, json_bytes(result))
-
-    def _fault_answer(self, fault, ctype):
-        if fault == 'not_found':
-            return 404, HTML_TYPE, html_page(404, 'Not Found', 'The requested URL was not found.')
-        if fault == 'forbidden_403':
-            return 403, HTML_TYPE, html_page(403, 'Forbidden', 'Action URI is disabled or this address is not allowed.')
-        if fault == 'forbidden_body':
-            return 200, ctype, json_bytes({'response': 'error', 'body': 'forbidden'})
-        if fault == 'http500':
-            return 500, HTML_TYPE, html_page(500, 'Internal Server Error')
-        if fault == 'html':
-            return 200, HTML_TYPE, LOGIN_PAGE
-        if fault == 'garbage':
-            return 200, ctype, b'\x00not json{'
-        if fault == 'wrong_shape':
-            return 200, ctype, json_bytes({'foo': 1})
-        if fault == 'wrong_shape_list':
-            return 200, ctype, json_bytes(['success', True])
-        return 200, ctype, json_bytes({'response': 'success', 'body': {'unexpected': True}})  # wrong_body
-
     def _api_sys_operation(self, params):
         request = params.get('request', '')
         if request not in ('REBOOT', 'RESET'):
@@ -357,6 +282,7 @@ class Phone(Telephony):
         faults = self.faults
         self.reboot_count += 1
         self._emit('reboot', request=request, fault=sorted(faults.intersection(REBOOT_FAULTS)) or None)
+        self._notify('reboot')
         if 'no_down' not in faults:
             if self._cycle is not None:
                 self._cycle.cancel()
@@ -365,5 +291,18 @@ class Phone(Telephony):
             self._power = 'saving'
             self._cycle = self.fleet.loop.create_task(self._reboot_cycle(request))
         if 'drop_on_reboot' in faults:
-            return _DROP
+            return DROP
         return answer
+
+    # ----- Action URL pushes
+
+    def _notify(self, event, **values):
+        """Push ``event`` to its Action URL, if one is set, without waiting for the delivery."""
+        template = self.spec.action_urls.get(event)
+        if template is None or not self.fleet.running or self._power == 'down':
+            return
+        values.update(mac=self.mac.replace(':', '').lower(), phone_ip=self.host, ip=self.host, model=self.spec.model,
+                      firmware=self.version)
+        task = self.fleet.loop.create_task(push.send(self, event, push.render(template, values)))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)

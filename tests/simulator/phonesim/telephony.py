@@ -187,16 +187,19 @@ class Telephony:
         if state != 'ringing' or self._active is None:
             self._active = line.number
         self._emit('call_started', line=line.number, state=state, remotenumber=remotenumber, origin=origin)
+        self._call_changed(line, 'idle')
         if ends_after is not None:
             self._schedule(line, float(ends_after), self._timed_end)
 
     def _set_state(self, line, state, cause):
         previous, line.state = line.state, state
         self._emit('call_state', line=line.number, state=state, previous=previous, cause=cause)
+        self._call_changed(line, previous)
 
     def _end(self, line, cause):
         previous = line.state
         number = line.remotenumber
+        self._notify('terminated_call', **self._call_values(line))
         self._cancel_timers(line)
         line.state, line.acct, line.remotename, line.remotenumber = 'idle', 0, '', ''
         if self._active == line.number:
@@ -237,6 +240,9 @@ class Telephony:
                 ids.append(account['id'])
         if ids:
             self._emit('registered', accounts=ids, cause=cause)
+        for account in self._accounts:
+            if account['id'] in ids:
+                self._notify('registered', active_user=account['sip_id'], active_host=account['sip_server'])
 
     def _unregister(self, cause, only=None):
         ids = []
@@ -246,6 +252,30 @@ class Telephony:
                 ids.append(account['id'])
         if ids:
             self._emit('unregistered', accounts=ids, cause=cause)
+        for account in self._accounts:
+            if account['id'] in ids:
+                self._notify('unregistered', active_user=account['sip_id'], active_host=account['sip_server'])
+
+    # ----- Action URL hooks
+
+    def _notify(self, event, **values):
+        """Push an Action URL event; the network side (Phone) does it, a bare Telephony has nowhere to push."""
+
+    def _call_values(self, line):
+        account = next((acc for acc in self._accounts if acc['id'] == line.acct), None)
+        local = account['sip_id'] if account else ''
+        return {'local': local, 'active_user': local, 'active_host': account['sip_server'] if account else '',
+                'display_local': account['name'] if account else '', 'remote': line.remotenumber,
+                'display_remote': line.remotename, 'call_id': line.call_id}
+
+    def _call_changed(self, line, previous):
+        """Push what a line entering its state means: a call coming in, going out, or being established."""
+        if line.state == 'ringing':
+            self._notify('incoming_call', **self._call_values(line))
+        elif line.state == 'calling':
+            self._notify('outgoing_call', **self._call_values(line))
+        elif line.state == 'connected' and previous != 'onhold':
+            self._notify('established_call', **self._call_values(line))
 
     # ----- CTI functions (handler(params) -> JSON object)
 
