@@ -56,7 +56,7 @@ def test_drip_sends_head_at_once_then_one_body_byte_per_interval(sim_fleet):
     interval = 0.04
     phone = sim_fleet(count=1, fault='drip', drip_interval=interval).phones[0]
     received, arrivals = timed_read(phone, request_bytes(phone))
-    head, _, body = received.partition(b'\r\n\r\n')
+    head, dummy, body = received.partition(b'\r\n\r\n')
     head_length = len(head) + 4
     assert head.startswith(b'HTTP/1.1 200 ') and b'Content-Length: %d' % len(STATUS_BODY) in head
     assert body == STATUS_BODY

@@ -28,8 +28,8 @@ class Phone(HttpServing, Telephony):
         self.passcode = spec.passcode
         self.reboot_count = 0
         self.version = spec.version or default_version(spec.model)
-        self.mac = (spec.mac or '00:0B:82:%02X:%02X:%02X' % (((index + 1) >> 16) & 0xff, ((index + 1) >> 8) & 0xff,
-                                                              (index + 1) & 0xff)).upper()
+        position = index + 1
+        self.mac = (spec.mac or '00:0B:82:%02X:%02X:%02X' % ((position >> 16) & 0xff, (position >> 8) & 0xff, position & 0xff)).upper()
         self.auth = PhoneAuth(self)
         self._pushes = set()          # Action URL pushes in flight
         self._latency = float(spec.latency)
