@@ -98,6 +98,23 @@ def test_drip_headers_drips_the_status_line_too(sim_fleet):
     assert (event['fault'], event['delivery']) == ('wrong_shape', 'drip_headers')
 
 
+def test_a_client_that_half_closes_still_gets_the_answer(sim_fleet):
+    """printf 'GET ...' | nc closes its sending side after the request; the answer must still come (dripped too)."""
+    fleet = sim_fleet(spec={'phones': [{'name': 'plain'}, {'name': 'drip', 'fault': 'drip', 'drip_interval': 0.005}]})
+    for phone in fleet.phones:
+        with socket.create_connection((phone.host, phone.port), timeout=10) as sock:
+            sock.sendall(request_bytes(phone))
+            sock.shutdown(socket.SHUT_WR)
+            received = b''
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        assert received.startswith(b'HTTP/1.1 200 ') and received.endswith(STATUS_BODY), phone.name
+    assert not fleet.events(event='answer_cut')
+
+
 def run_cli(tmp_path, *args):
     ready = tmp_path / 'ready.json'
     proc = subprocess.Popen([sys.executable, str(SIMULATOR / 'phonesim'), '--ready-file', str(ready)] + [str(arg) for arg in args],

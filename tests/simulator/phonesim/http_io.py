@@ -83,11 +83,13 @@ def huge_body_chunks(total):
     yield HUGE_SUFFIX
 
 
-def _client_gone(reader, writer):
-    return writer.transport.is_closing() or reader.at_eof()
+def _client_gone(writer):
+    # Not reader.at_eof(): a client may half-close after its request (printf ... | nc) and still read the answer.
+    # A client that closed for good makes a write fail, and the transport is closing from then on.
+    return writer.transport.is_closing()
 
 
-async def deliver(reader, writer, head, chunks, drip=None, interval=1.0):
+async def deliver(writer, head, chunks, drip=None, interval=1.0):
     """Send an answer's head and body chunks; return how many bytes went out (fewer when the client left first).
 
     ``drip``: None sends as fast as the client reads (flow control keeps at most a chunk or two buffered);
@@ -104,7 +106,7 @@ async def deliver(reader, writer, head, chunks, drip=None, interval=1.0):
             sent = len(head)
         for chunk in chunks:
             if not drip:
-                if _client_gone(reader, writer):
+                if _client_gone(writer):
                     return sent
                 writer.write(chunk)
                 await writer.drain()
@@ -113,7 +115,7 @@ async def deliver(reader, writer, head, chunks, drip=None, interval=1.0):
             for index in range(len(chunk)):
                 if sent:
                     await asyncio.sleep(interval)
-                if _client_gone(reader, writer):
+                if _client_gone(writer):
                     return sent
                 writer.write(chunk[index:index + 1])
                 await writer.drain()

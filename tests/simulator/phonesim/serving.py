@@ -37,7 +37,7 @@ class HttpServing:
 
     async def _answer(self, conn, ctx, status, ctype, body, length=None, **extra):
         """Send one answer: ``body`` is bytes, or chunks of ``length`` bytes in all. A delivery fault shapes how."""
-        reader, writer = conn
+        writer = conn[1]
         delivery = next((name for name in DELIVERY_FAULTS if name in self.faults), None)
         if delivery is not None:
             extra['delivery'] = delivery
@@ -47,7 +47,7 @@ class HttpServing:
         head = response_head(status, ctype, length)
         # Logged before the bytes leave: a client that has its answer must find the request in the log.
         self._log_request(ctx, status, **extra)
-        sent = await deliver(reader, writer, head, body, delivery, float(self.spec.drip_interval))
+        sent = await deliver(writer, head, body, delivery, float(self.spec.drip_interval))
         total = len(head) + length
         if sent < total:
             self._emit('answer_cut', fault=extra.get('fault'), status=status, sent=sent, total=total)
