@@ -785,4 +785,4 @@ def test_module_exports():
     assert set(phonesim.__all__) >= {'Fleet', 'PhoneSpec', 'Phone', 'FAULTS'}
     assert {'down', 'hang', 'reset', 'http500', 'html', 'garbage', 'wrong_shape', 'forbidden_403', 'forbidden_body',
             'unauthorized_body', 'not_found', 'never_back', 'back_unregistered', 'no_down', 'drop_on_reboot',
-            'unregistered', 'wrong_passcode'} <= phonesim.FAULTS
+            'unregistered', 'wrong_passcode', 'drip', 'drip_headers', 'huge_body'} <= phonesim.FAULTS
