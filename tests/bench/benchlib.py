@@ -15,7 +15,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SIMULATOR = REPO / 'tests' / 'simulator' / 'phonesim.py'
+SIMULATOR = REPO / 'tests' / 'simulator' / 'phonesim'  # the package directory: python runs its __main__.py
 
 
 def collections_path(workdir):
@@ -40,7 +40,7 @@ def ansible_env(workdir, **extra):
 
 
 class SimulatedFleet:
-    """`phonesim.py` in a child process (so it does not share the measuring process's GIL)."""
+    """The simulator (`python tests/simulator/phonesim`) in a child process (so it does not share the measuring process's GIL)."""
 
     def __init__(self, spec, workdir, log_events=False):
         self.workdir = Path(workdir)

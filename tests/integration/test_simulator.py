@@ -1,4 +1,4 @@
-"""Tests of the phone fleet simulator (tests/simulator/phonesim.py) over real HTTP on 127.0.0.0/8."""
+"""Tests of the phone fleet simulator (the tests/simulator/phonesim package) over real HTTP on 127.0.0.0/8."""
 
 import concurrent.futures
 import csv
@@ -703,7 +703,7 @@ def test_context_manager_and_explicit_host():
 
 def run_cli(tmp_path, *args):
     ready = tmp_path / 'ready.json'
-    proc = subprocess.Popen([sys.executable, str(SIMULATOR / 'phonesim.py'), '--ready-file', str(ready)] + [str(arg) for arg in args],
+    proc = subprocess.Popen([sys.executable, str(SIMULATOR / 'phonesim'), '--ready-file', str(ready)] + [str(arg) for arg in args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
     while not ready.exists():
@@ -756,7 +756,7 @@ def test_cli_spec_with_ini(tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
     assert proc.returncode == 0
-    bad = subprocess.run([sys.executable, str(SIMULATOR / 'phonesim.py'), '--phones', '1', '--network', '10.1.0.0'],
+    bad = subprocess.run([sys.executable, str(SIMULATOR / 'phonesim'), '--phones', '1', '--network', '10.1.0.0'],
                          capture_output=True, text=True, timeout=30, check=False)
     assert bad.returncode == 1 and '127.0.0.0/8' in bad.stderr
 
@@ -785,4 +785,4 @@ def test_module_exports():
     assert set(phonesim.__all__) >= {'Fleet', 'PhoneSpec', 'Phone', 'FAULTS'}
     assert {'down', 'hang', 'reset', 'http500', 'html', 'garbage', 'wrong_shape', 'forbidden_403', 'forbidden_body',
             'unauthorized_body', 'not_found', 'never_back', 'back_unregistered', 'no_down', 'drop_on_reboot',
-            'unregistered', 'wrong_passcode'} <= phonesim.FAULTS
+            'unregistered', 'wrong_passcode', 'drip', 'drip_headers', 'huge_body'} <= phonesim.FAULTS

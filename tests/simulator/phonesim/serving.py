@@ -1,0 +1,209 @@
+"""How a simulated phone serves one HTTP request: faults first, then the route, the dialect's checks, the answer."""
+
+import asyncio
+import socket
+import struct
+from urllib.parse import parse_qsl, urlsplit
+
+from .http_io import (CONTENT_TYPES, HTML_TYPE, LOGIN_PAGE, MAX_BODY, READ_TIMEOUT, BadRequest, deliver, form_params,
+                      html_page, huge_body_chunks, json_bytes, read_request, response_head)
+from .spec import COMMAND_FUNCTIONS, DELIVERY_FAULTS, FUNCTIONS, RESPONSE_FAULTS
+
+SECRET_PARAMS = ('passcode', 'password', 'sid')
+CGI_PREFIX = '/cgi-bin/'
+MODEL_JS_PATH = '/json/configs/model.define.js'
+MODEL_JS_TYPE = 'application/javascript'
+SESSION_ENDPOINTS = ('access', 'dologin', 'dologout')
+
+DROP = object()          # handler result: close the connection without an answer
+
+
+class HttpServing:
+    """The HTTP side of ``Phone`` (see phone.py for the state it works on). Runs on the event loop thread."""
+
+    async def _on_connection(self, reader, writer):
+        transport = writer.transport
+        self._conns.add(transport)
+        try:
+            await self._serve(reader, writer)
+        except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError):
+            pass
+        finally:
+            self._conns.discard(transport)
+            transport.close()
+
+    def _log_request(self, ctx, status, **extra):
+        self._emit('request', status=status, **ctx, **extra)
+
+    async def _answer(self, conn, ctx, status, ctype, body, length=None, **extra):
+        """Send one answer: ``body`` is bytes, or chunks of ``length`` bytes in all. A delivery fault shapes how."""
+        writer = conn[1]
+        delivery = next((name for name in DELIVERY_FAULTS if name in self.faults), None)
+        if delivery is not None:
+            extra['delivery'] = delivery
+            extra.setdefault('fault', delivery)
+        if isinstance(body, bytes):
+            body, length = (body,), len(body)
+        head = response_head(status, ctype, length)
+        # Logged before the bytes leave: a client that has its answer must find the request in the log.
+        self._log_request(ctx, status, **extra)
+        sent = await deliver(writer, head, body, delivery, float(self.spec.drip_interval))
+        total = len(head) + length
+        if sent < total:
+            self._emit('answer_cut', fault=extra.get('fault'), status=status, sent=sent, total=total)
+
+    async def _read(self, conn, ctx):
+        """Read the request; return (method, target, headers, body, length header), or None when it was answered."""
+        reader = conn[0]
+        try:
+            async with asyncio.timeout(READ_TIMEOUT):
+                request = await read_request(reader)
+                if request is None:
+                    return None
+                method, target, headers = request
+                length = headers.get('content-length')
+                body = b''
+                if length is not None:
+                    if not length.isdigit():
+                        raise BadRequest()
+                    if int(length) > MAX_BODY:
+                        ctx['method'] = method
+                        await self._answer(conn, ctx, 413, HTML_TYPE, html_page(413, 'Payload Too Large'))
+                        return None
+                    if int(length):
+                        body = await reader.readexactly(int(length))
+        except (BadRequest, ValueError, asyncio.LimitOverrunError):
+            await self._answer(conn, ctx, 400, HTML_TYPE, html_page(400, 'Bad Request'))
+            return None
+        return method, target, headers, body, length
+
+    async def _serve(self, reader, writer):
+        conn = (reader, writer)
+        ctx = {'function': None, 'method': None, 'path': None, 'params': {}, 'auth': None}
+        request = await self._read(conn, ctx)
+        if request is None:
+            return
+        method, target, headers, body, length = request
+        parts = urlsplit(target)
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if self.spec.session_dialect:
+            params.update(form_params(headers, body))  # a passcode phone never reads its body (as before)
+        function = parts.path[len(CGI_PREFIX):] if parts.path.startswith(CGI_PREFIX) else None
+        ctx.update(function=function, method=method, path=parts.path,
+                   params={key: value for key, value in params.items() if key not in SECRET_PARAMS})
+
+        if self._latency > 0:
+            await asyncio.sleep(self._latency)
+        if self._power == 'down':
+            return  # went dark while this request waited: the connection just dies
+        faults = self.faults
+        if 'hang' in faults:
+            self._log_request(ctx, None, fault='hang')
+            while await reader.read(65536):
+                pass
+            return
+        if 'reset' in faults:
+            self._log_request(ctx, None, fault='reset')
+            sock = writer.get_extra_info('socket')
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            writer.transport.abort()
+            return
+        if method not in ('GET', 'POST'):
+            await self._answer(conn, ctx, 405, HTML_TYPE, html_page(405, 'Method Not Allowed'))
+            return
+        if method == 'POST' and length is None:
+            await self._answer(conn, ctx, 411, HTML_TYPE, html_page(411, 'Length Required'))
+            return
+        ctype = CONTENT_TYPES[self.spec.firmware]
+        fault = next((name for name in RESPONSE_FAULTS if name in faults), None)
+        if fault == 'huge_body':
+            size = int(self.spec.huge_body_bytes)
+            await self._answer(conn, ctx, 200, ctype, huge_body_chunks(size), length=size, fault=fault)
+            return
+        if fault is not None:
+            status, fault_type, answer = self._fault_answer(fault, ctype)
+            await self._answer(conn, ctx, status, fault_type, answer, fault=fault)
+            return
+        await self._route(conn, ctx, method, headers, params, parts.path, function, ctype)
+
+    async def _route(self, conn, ctx, method, headers, params, path, function, ctype):
+        session_phone = self.spec.session_dialect
+        if path == MODEL_JS_PATH and self.spec.model_js:
+            await self._answer(conn, ctx, 200, MODEL_JS_TYPE, json_bytes(self._model_define()))
+            return
+        if function not in FUNCTIONS and not (session_phone and function in SESSION_ENDPOINTS):
+            await self._answer(conn, ctx, 404, HTML_TYPE, html_page(404, 'Not Found', 'The requested URL was not found.'))
+            return
+        if session_phone and method == 'POST' and not self._same_origin(headers):
+            # The web server's CSRF check comes before anything else (cti-api.md section 5).
+            await self._answer(conn, ctx, 403, HTML_TYPE, html_page(403, 'Forbidden'))
+            return
+        if function in SESSION_ENDPOINTS:
+            await self._session_endpoint(conn, ctx, method, headers, params, function, ctype)
+            return
+        if session_phone:
+            auth, denial = self.auth.check_session(headers, params, ctype)
+        else:
+            auth, denial = self.auth.authenticate(params, function, ctype)
+        ctx['auth'] = auth
+        if denial is not None:
+            await self._answer(conn, ctx, *denial)
+            return
+        if function in COMMAND_FUNCTIONS:
+            self._emit('command', function=function, params=dict(ctx['params']))
+        result = getattr(self, '_api_' + function[4:])(params)
+        if result is DROP:
+            self._log_request(ctx, None, fault='drop_on_reboot')
+            conn[1].transport.close()
+            return
+        await self._answer(conn, ctx, 200, ctype, json_bytes(result))
+
+    async def _session_endpoint(self, conn, ctx, method, headers, params, function, ctype):
+        """access, dologin, dologout (POST only: they are forms)."""
+        if method != 'POST':
+            await self._answer(conn, ctx, 405, HTML_TYPE, html_page(405, 'Method Not Allowed'))
+            return
+        if function == 'access':
+            await self._answer(conn, ctx, 200, ctype, json_bytes(self.auth.access(params)))
+        elif function == 'dologin':
+            auth, answer = self.auth.login(params, ctype)
+            ctx['auth'] = auth
+            await self._answer(conn, ctx, *answer)
+        else:
+            await self._answer(conn, ctx, 200, ctype, json_bytes(self.auth.logout(headers, params)))
+
+    def _same_origin(self, headers):
+        """Origin is the phone's own scheme://host[:port] and Referer a URL on it (both headers are needed)."""
+        origins = {self.origin}
+        if self.port == (443 if self.spec.tls else 80):
+            origins.add('%s://%s' % (self.scheme, self.host))
+        origin, referer = headers.get('origin', ''), headers.get('referer', '')
+        return origin in origins and any(referer == item or referer.startswith(item + '/') for item in origins)
+
+    def _model_define(self):
+        """/json/configs/model.define.js as captured from a WP826; older firmware lacks the oem and vendor fields."""
+        document = {'model': self.spec.model}
+        if self.spec.firmware == 'new':
+            document.update(oem_id='0', vendor_name='Grandstream', vendor_fullname='Grandstream Networks, Inc.')
+        document['defines'] = {'num_accounts': len(self._accounts), 'num_lines': len(self._lines)}
+        return document
+
+    def _fault_answer(self, fault, ctype):
+        if fault == 'not_found':
+            return 404, HTML_TYPE, html_page(404, 'Not Found', 'The requested URL was not found.')
+        if fault == 'forbidden_403':
+            return 403, HTML_TYPE, html_page(403, 'Forbidden', 'Action URI is disabled or this address is not allowed.')
+        if fault == 'forbidden_body':
+            return 200, ctype, json_bytes({'response': 'error', 'body': 'forbidden'})
+        if fault == 'http500':
+            return 500, HTML_TYPE, html_page(500, 'Internal Server Error')
+        if fault == 'html':
+            return 200, HTML_TYPE, LOGIN_PAGE
+        if fault == 'garbage':
+            return 200, ctype, b'\x00not json{'
+        if fault == 'wrong_shape':
+            return 200, ctype, json_bytes({'foo': 1})
+        if fault == 'wrong_shape_list':
+            return 200, ctype, json_bytes(['success', True])
+        return 200, ctype, json_bytes({'response': 'success', 'body': {'unexpected': True}})  # wrong_body
