@@ -115,13 +115,17 @@ options:
     default: 300
   poll_interval:
     description:
-      - Seconds between two probes of a rebooting phone (and between two looks at phones in a call).
-      - Until a phone is seen going down, its web port is also tried every quarter second between probes (a bare TCP
-        connect, no request), so a phone that restarts faster than O(poll_interval) is not missed.
+      - The longest wait, in seconds, between two registration polls (C(api-get_accounts)) of a phone that came back
+        but stays unregistered (and between two reads of the lines with O(busy_policy=wait)).
+      - While the phone goes down and comes back, its web port is tried every half second (a bare TCP connect, no
+        request, so nothing counts towards a lockout); from the moment it answers, its registration is polled at once,
+        then every second, and after ten seconds without registration the wait doubles up to O(poll_interval). A
+        phone never gets more than one HTTP request a second.
     type: float
     default: 5
   connect_timeout:
-    description: Seconds a probe of a rebooting phone may take; a phone that does not answer within it counts as down.
+    description: Seconds a registration poll of a rebooting phone may take; a poll without a complete answer in that
+      time counts as the phone not being ready yet.
     type: float
     default: 5
   max_fail_percent:

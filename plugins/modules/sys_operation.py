@@ -99,17 +99,18 @@ options:
     default: 0
   connect_timeout:
     description:
-      - Seconds one probe waits for the phone to connect and answer while it restarts. A probe that gets no answer in
-        that time counts as the phone being down.
+      - Seconds one look at a restarting phone may take (a port check waits at most 1 s). A registration poll that
+        gets no complete answer in that time counts as the phone not being ready yet.
     type: float
     default: 5
   poll_interval:
     description:
-      - Seconds between two probes while waiting for the phone (and between two reads of the lines with
-        O(busy_policy=wait)).
-      - Until the phone is seen going down, its web port is also tried every quarter second between probes (a bare TCP
-        connect, no request), so a phone that restarts faster than O(poll_interval) is not mistaken for one that
-        never went down.
+      - The longest wait, in seconds, between two registration polls (C(api-get_accounts)) of a phone that came back
+        but stays unregistered (and between two reads of the lines with O(busy_policy=wait)).
+      - While the phone goes down and comes back, its web port is tried every half second (a bare TCP connect, no
+        request, so nothing counts towards a lockout); from the moment it answers, its registration is polled at once,
+        then every second, and after ten seconds without registration the wait doubles up to O(poll_interval). A
+        phone never gets more than one HTTP request a second.
     type: float
     default: 5
 attributes:

@@ -4,7 +4,7 @@
 it when its command went out before an interruption (:class:`ResumedWatch`)."""
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, ERROR, UNREACHABLE
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import DOWN, RebootWatch
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot_watch import DOWN, RebootWatch
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, REASON_UNVERIFIED
 
 TIMING_KEYS = ('down_after', 'up_after', 'registered_after')
@@ -96,14 +96,15 @@ class ResumedWatch(RebootWatch):
         self.seen_down_before = down_after is not None
         if down_after is not None:
             self._advance(DOWN, 'down_after', max(0.0, float(down_after)))
-        self.next_poll_at = self._clock()  # look at once
+        self.due_at = self._clock()  # look at once
 
     def _after_sent(self, seen, since):
         if not seen.reachable:
             self._advance(DOWN, 'down_after', since)
             self._after_down(seen, since)  # still down after reboot_timeout: fails now
         elif since >= min(self.down_timeout, self.reboot_timeout):
-            self.fail(REASON_UNVERIFIED, self._unverified_text(seen))
+            # One registration poll, so that the sentence can say what the phone answers now.
+            self.fail(REASON_UNVERIFIED, self._unverified_text(self._poll()))
 
     def _unverified_text(self, seen):
         if seen.registered is None:

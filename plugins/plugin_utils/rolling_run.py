@@ -71,7 +71,7 @@ class RollingReboot(object):
     The world, injected (defaults: the real one): ``fan_out(targets, work, concurrency)`` (``fanout.fan_out``),
     ``clock`` (monotonic seconds), ``wall`` (epoch seconds, for the ledger), ``local_now`` (a datetime, for the
     window), ``sleep``, ``display`` (one line for people), ``controller_alive`` (False once ansible-playbook is
-    gone) and ``watch_probes(target)`` (``{'probe': ..., 'down_check': ...}`` for a phone's RebootWatch, or None
+    gone) and ``watch_probes(target)`` (``{'probe': ..., 'port_check': ...}`` for a phone's RebootWatch, or None
     for the real network probes).
     """
 
@@ -322,7 +322,7 @@ class RollingReboot(object):
             phone.watch = ResumedWatch(phone.target.connection, phone.registered, self.watch_options,
                                        sent_ago=max(0.0, now - sent_at), down_after=down_after,
                                        sent=entry.get('state') == LEDGER_SENT, clock=self.clock,
-                                       probe=probes.get('probe'), down_check=probes.get('down_check'))
+                                       probe=probes.get('probe'), port_check=probes.get('port_check'))
             phone.attempted = True
         self._wait(phones)
         self.batches_run += 1
@@ -442,7 +442,7 @@ class RollingReboot(object):
             probes = self.watch_probes(target)
             try:
                 watch = send_command(client, phone.registered, self.options, clock=self.clock,
-                                     probe=probes.get('probe'), down_check=probes.get('down_check'))
+                                     probe=probes.get('probe'), port_check=probes.get('port_check'))
             except CTIError as error:
                 return {'refused': error}
             return {'watch': watch, 'sent_at': self.wall()}
@@ -497,9 +497,9 @@ class RollingReboot(object):
     def _wait(self, phones):
         """One waiter for the whole batch: step the watches that are due, together, then sleep until the next is due.
 
-        (RebootWatch.step: a poll, or between polls a bare TCP check of the web port of a phone not yet seen going
-        down, so a phone that restarts faster than poll_interval is not missed.)  The moment a phone is first seen
-        down goes into the ledger: a resumed run then knows that its restart was seen.
+        (RebootWatch.step: a bare TCP check of the web port while the phone goes down and comes back, a registration
+        poll once it answers.)  The moment a phone is first seen down goes into the ledger: a resumed run then knows
+        that its restart was seen.
         """
         pending = [phone for phone in phones if phone.watch is not None and not phone.watch.done]
         self._record_finished([phone for phone in phones if phone.watch is not None and phone.watch.done])
@@ -530,6 +530,7 @@ class RollingReboot(object):
     def _record_finished(self, phones):
         for phone in phones:
             watch = phone.watch
+            watch.close()
             phone.timings.update(watch.timings)
             if watch.ok:
                 note = None

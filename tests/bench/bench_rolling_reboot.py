@@ -24,16 +24,20 @@ from benchlib import BIN, REPO, SimulatedFleet, ansible_env, run_timed, workdir
 
 
 def analyse(events, since, report):
-    """(ideal seconds, per-batch (slowest, span), most rebooting at once, reboots per phone) from the event log."""
+    """(ideal seconds, per-batch (slowest, span), most rebooting at once, reboots per phone, first reboot, last
+    registration, HTTP requests per phone from its reboot to its registration) from the event log."""
     events = [event for event in events if event['t'] >= since]
     reboot_at, registered_at = {}, {}
     reboots = collections.Counter()
+    during = collections.Counter()  # HTTP requests a phone got between its reboot command and its registration
     for event in events:
         if event['event'] == 'reboot':
             reboots[event['phone']] += 1
             reboot_at.setdefault(event['phone'], event['t'])
         elif event['event'] == 'registered' and event['phone'] in reboot_at:
             registered_at.setdefault(event['phone'], event['t'])
+        elif event['event'] == 'request' and event['phone'] in reboot_at and event['phone'] not in registered_at:
+            during[event['phone']] += 1
     batches = collections.defaultdict(list)
     for phone in report['phones']:
         if phone['batch'] is not None and phone['name'] in registered_at:
@@ -51,7 +55,8 @@ def analyse(events, since, report):
         most = max(most, current)
     first_reboot = min(reboot_at.values()) if reboot_at else None
     last_registered = max(registered_at.values()) if registered_at else None
-    return sum(slowest for dummy, dummy2, slowest, dummy3 in per_batch), per_batch, most, reboots, first_reboot, last_registered
+    return (sum(slowest for dummy, dummy2, slowest, dummy3 in per_batch), per_batch, most, reboots, first_reboot,
+            last_registered, during)
 
 
 def main():
@@ -59,9 +64,9 @@ def main():
     parser.add_argument('--phones', type=int, default=200)
     parser.add_argument('--batch-size', type=int, default=20)
     parser.add_argument('--save-delay', type=float, default=0.5)
-    parser.add_argument('--down-time', type=float, default=3.0)
-    parser.add_argument('--register-delay', type=float, default=1.5)
-    parser.add_argument('--poll-interval', type=float, default=0.5)
+    parser.add_argument('--down-time', type=float, default=3.5)
+    parser.add_argument('--register-delay', type=float, default=1.0)
+    parser.add_argument('--poll-interval', type=float, default=None, help='default: the role default')
     parser.add_argument('--forks', default='default,1,50', help='comma-separated; "default" passes no -f')
     parser.add_argument('--keep', action='store_true', help='keep the work directory')
     args = parser.parse_args()
@@ -72,18 +77,19 @@ def main():
             'phones': [{'count': args.phones, 'name': 'gs{n:04d}'}]}
     env = ansible_env(directory)
     print('rolling reboot: %d simulated phones, each %.1f s to reboot and register (save %.1f + down %.1f + register %.1f), '
-          'batches of %d, no pause, poll every %.1f s' % (args.phones, args.save_delay + args.down_time + args.register_delay,
-                                                          args.save_delay, args.down_time, args.register_delay,
-                                                          args.batch_size, args.poll_interval), flush=True)
+          'batches of %d, no pause, %s' % (args.phones, args.save_delay + args.down_time + args.register_delay,
+                                           args.save_delay, args.down_time, args.register_delay, args.batch_size,
+                                           'poll_interval %g s' % args.poll_interval if args.poll_interval
+                                           else 'default settings'), flush=True)
     with SimulatedFleet(spec, directory, log_events=True) as fleet:
         for forks in [item.strip() for item in args.forks.split(',') if item.strip()]:
             reports = directory / ('reports-forks-%s' % forks)
             variables = {
                 'rolling_reboot_batch_size': args.batch_size, 'rolling_reboot_run_id': 'bench-forks-%s' % forks,
-                'rolling_reboot_report_dir': str(reports), 'rolling_reboot_poll_interval': args.poll_interval,
-                'rolling_reboot_connect_timeout': 2, 'rolling_reboot_down_timeout': 30, 'rolling_reboot_reboot_timeout': 60,
-                'rolling_reboot_registration_timeout': 30,
+                'rolling_reboot_report_dir': str(reports),
             }
+            if args.poll_interval:
+                variables['rolling_reboot_poll_interval'] = args.poll_interval
             vars_file = directory / ('vars-%s.json' % forks)
             vars_file.write_text(json.dumps(variables))
             command = [str(BIN / 'ansible-playbook'), '-i', str(fleet.ini), str(REPO / 'playbooks' / 'rolling_reboot.yml'),
@@ -94,7 +100,7 @@ def main():
             seconds, returncode, output, peak_mb = run_timed(command, env)
             time.sleep(0.5)  # let the simulator flush its last events
             report = json.loads((reports / 'rolling_reboot.json').read_text())
-            ideal, per_batch, most, reboots, first, last = analyse(fleet.read_events(), since, report)
+            ideal, per_batch, most, reboots, first, last, during = analyse(fleet.read_events(), since, report)
             summary = report['summary']
             status = 'ok' if returncode == 0 else 'FAILED rc=%d' % returncode
             reboot_span = (last - first) if first is not None and last is not None else 0.0
@@ -104,6 +110,10 @@ def main():
                   % (forks, seconds, seconds / ideal if ideal else 0.0, reboot_span, ideal, len(per_batch), reboot_span - ideal,
                      100.0 * (reboot_span - ideal) / ideal if ideal else 0.0, summary['rebooted'], summary['total'], most,
                      sum(1 for count in reboots.values() if count > 1), status), flush=True)
+            if during:
+                counts = sorted(during.values())
+                print('           HTTP requests per phone from its reboot command to its registration: mean %.1f, max %d '
+                      '(the command, polls; port checks send none)' % (sum(counts) / len(counts), counts[-1]), flush=True)
             slowest = [slowest for dummy, dummy2, slowest, dummy3 in per_batch]
             if slowest:
                 print('           slowest phone per batch: min %.2f s, max %.2f s; batch spans (first reboot to last '

@@ -6,7 +6,7 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti_http, reboot
+from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti_http, reboot_watch
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.fake_phone import (
     FakePhone, FakeSession, ModuleExit, module_args,
 )
@@ -17,7 +17,7 @@ def phone(monkeypatch):
     """A FakePhone behind every requests.Session the collection opens (the task's and the reboot probes')."""
     fake = FakePhone()
     monkeypatch.setattr(cti_http, 'deadline_session', lambda: FakeSession(fake))
-    monkeypatch.setattr(reboot, 'port_open', lambda host, port, timeout: fake.tcp_connect())
+    monkeypatch.setattr(reboot_watch, 'port_open', lambda host, port, timeout: fake.tcp_connect())
     return fake
 
 

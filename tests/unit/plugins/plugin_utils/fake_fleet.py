@@ -13,7 +13,8 @@ whatever the ledger had on disk is all a re-run gets.
 import datetime
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, CTIConnection, CTIError
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import Observation, check_options
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import check_options
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot_watch import Observation
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget, run_target
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import Ledger
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_run import RollingReboot
@@ -193,7 +194,7 @@ class FakeFleet(object):
 
     def watch_probes(self, target):
         phone = self.phones[target.name]
-        return {'probe': phone.observation, 'down_check': phone.port_open}
+        return {'probe': phone.observation, 'port_check': phone.port_open}
 
     def commands(self):
         return dict((name, len(phone.commands)) for name, phone in self.phones.items())

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import Observation, WatchOptions
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot_watch import Observation, WatchOptions
 from ansible_collections.phonefleet.grandstream.plugins.modules import fleet_reboot
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_phone import ResumedWatch
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import Window
@@ -30,35 +30,37 @@ class FakeConnection(object):
     label = 'gs1 (127.0.0.1:8080)'
 
 
-def scripted_probe(observations):
+def scripted_looks(observations):
+    """What the phone shows at each look, port check or poll alike (the last one repeats)."""
     observations = list(observations)
 
-    def probe():
+    def look():
         return observations.pop(0) if len(observations) > 1 else observations[0]
-    return probe
+    return look
 
 
 def resumed(observations, sent_ago, clock=None, expected=(1,), down_after=None, sent=True):
     clock = clock or FakeClock()
     options = WatchOptions(down_timeout=10, reboot_timeout=60, registration_timeout=20, poll_interval=2, connect_timeout=1)
+    look = scripted_looks(observations)
     return ResumedWatch(FakeConnection(), list(expected), options, sent_ago=sent_ago, down_after=down_after, sent=sent,
-                        clock=clock, probe=scripted_probe(observations)), clock
+                        clock=clock, probe=look, port_check=lambda: look().reachable), clock
 
 
 def drive(watch, clock, limit=200):
     for dummy in range(limit):
         if watch.done:
             return watch
-        clock.now = max(clock.now, watch.next_poll_at)
-        watch.poll()
+        clock.now = max(clock.now, watch.due_at)
+        watch.step()
     raise AssertionError('the watch never finished')
 
 
 def test_resumed_phone_seen_down_before_the_interruption_is_verified_when_back_and_registered():
     watch, clock = resumed([Observation(True, [1])], sent_ago=30, down_after=1.5)
-    assert watch.next_poll_at <= clock.now, 'the first probe is due at once'
-    watch.poll()
-    assert watch.done and watch.ok and watch.polls == 1 and watch.seen_down_before
+    assert watch.due_at <= clock.now, 'the first look is due at once'
+    drive(watch, clock)
+    assert watch.done and watch.ok and watch.checks == 1 and watch.polls == 1 and watch.seen_down_before
     assert watch.timings['down_after'] == 1.5 and watch.timings['registered_after'] == 30.0
 
 
@@ -70,7 +72,7 @@ def test_resumed_phone_seen_down_and_back_unregistered_fails_after_registration_
 
 def test_resumed_phone_seen_down_and_still_down_after_reboot_timeout_fails_at_once():
     watch, clock = resumed([Observation(False)], sent_ago=3600, down_after=1.0)
-    watch.poll()
+    watch.step()
     assert watch.done and not watch.ok and watch.failure == 'never_up'
     assert watch.reason.startswith('gs1 (127.0.0.1:8080): ')
 
@@ -78,7 +80,7 @@ def test_resumed_phone_seen_down_and_still_down_after_reboot_timeout_fails_at_on
 def test_resumed_phone_up_and_registered_long_after_the_command_is_unverified_at_once():
     """Nobody saw it go down: it may have restarted during the interruption, or never. It is not a reboot."""
     watch, clock = resumed([Observation(True, [1])], sent_ago=30)
-    watch.poll()
+    watch.step()
     assert watch.done and not watch.ok and watch.failure == 'unverified' and watch.polls == 1
     assert 'went out before the run was interrupted' in watch.reason
     assert 'its accounts are registered' in watch.reason and 'nobody saw it restart' in watch.reason
@@ -95,7 +97,7 @@ def test_resumed_phone_up_and_registered_long_after_the_command_is_unverified_at
 ])
 def test_the_unverified_sentence_says_what_the_phone_answers(seen, expected, sent, text):
     watch, clock = resumed([seen], sent_ago=30, expected=expected, sent=sent)
-    watch.poll()
+    watch.step()
     assert watch.failure == 'unverified' and text in watch.reason, watch.reason
 
 
@@ -122,7 +124,7 @@ def test_resumed_phone_down_comes_back_and_registers():
 
 def test_resumed_phone_not_seen_down_and_down_after_reboot_timeout_fails_never_up():
     watch, clock = resumed([Observation(False)], sent_ago=3600)
-    watch.poll()
+    watch.step()
     assert watch.done and not watch.ok and watch.failure == 'never_up'
 
 
