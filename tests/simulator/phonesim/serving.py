@@ -28,6 +28,8 @@ class HttpServing:
             await self._serve(reader, writer)
         except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError):
             pass
+        except asyncio.CancelledError:
+            pass  # the fleet stops: end this connection quietly (asyncio would print the cancellation as an error)
         finally:
             self._conns.discard(transport)
             transport.close()
