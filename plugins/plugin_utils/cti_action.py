@@ -59,6 +59,9 @@ def fleet_targets(host_names, hostvars, variables=('site', 'model')):
     ``task_vars['hostvars']``, whose values are templated in each host's own context.  Connection
     options come from each host's variables as for a per-host task; ``variables`` are copied into
     ``target.variables``.  A host with unusable variables gets a target with a ``problem``.
+
+    Built for 10,000 hosts: each host's variables are read once (``raw_get``), and only a value that is a
+    template or a vault value goes through the templating engine (the others are what they say).
     """
     validator = ArgumentSpecValidator(connection_argument_spec())
     targets = []
@@ -67,7 +70,7 @@ def fleet_targets(host_names, hostvars, variables=('site', 'model')):
         try:
             if name not in hostvars:
                 raise ValueError('it is not in the inventory')
-            host_vars = hostvars[name]
+            host_vars = _HostVariables(hostvars, name)
             # The address first: the report shows it even when another variable (a passcode template...) fails.
             kept[ADDRESS_VARIABLE] = host_vars.get(ADDRESS_VARIABLE) or name
             for key in variables:
@@ -75,15 +78,55 @@ def fleet_targets(host_names, hostvars, variables=('site', 'model')):
                 if value is not None:
                     kept[key] = value
             args = connection_args_from_vars({}, host_vars, lambda value: value)
-            validation = validator.validate(args)
-            if validation.error_messages:
-                raise ValueError('; '.join(validation.error_messages))
-            targets.append(FleetTarget(name, connection_from_params(validation.validated_parameters), kept))
+            targets.append(FleetTarget(name, connection_from_params(_validated(args, validator)), kept))
         except Exception as exc:  # pylint: disable=broad-exception-caught
             problem = redact(' '.join(str(exc).split())[:300], [args.get('passcode'), _raw_passcode(hostvars, name)])
             kept.setdefault(ADDRESS_VARIABLE, args.get('host'))
             targets.append(FleetTarget(name, variables=kept, problem='its connection variables are unusable: %s' % problem))
     return targets
+
+
+class _HostVariables(object):
+    """One host's variables for fleet_targets: raw values as they are, templates and vault values rendered."""
+
+    def __init__(self, hostvars, name):
+        self._hostvars = hostvars
+        self._name = name
+        self._raw = hostvars.raw_get(name)
+        self._rendered = None
+
+    def get(self, key, default=None):
+        value = self._raw.get(key, default)
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if isinstance(value, str) and not any(marker in value for marker in ('{{', '{%', '{#')):
+            return str(value)
+        if self._rendered is None:  # a template or a vault value: the templating engine, in the host's context
+            self._rendered = self._hostvars[self._name]
+        return self._rendered.get(key, default)
+
+    def __getitem__(self, key):
+        return self.get(key)
+
+
+# The types a connection option's value already has when it comes from the CSV inventory or plain YAML.
+_PLAIN_TYPES = {'host': str, 'port': int, 'scheme': str, 'passcode': str, 'validate_certs': bool, 'timeout': (int, float),
+                'auth': str, 'username': str, 'phone_name': str}
+
+
+def _validated(args, validator):
+    """The connection options, checked: values of the expected type go as they are; anything else (a port written
+    as a string, a ca_path to expand) through the argument spec, with its messages."""
+    spec = validator.argument_spec
+    plain = all(key in _PLAIN_TYPES and isinstance(value, _PLAIN_TYPES[key])
+                and not (key == 'port' and isinstance(value, bool))
+                and value in (spec[key].get('choices') or [value]) for key, value in args.items())
+    if plain:
+        return dict((key, args.get(key)) for key in spec)
+    validation = validator.validate(args)
+    if validation.error_messages:
+        raise ValueError('; '.join(validation.error_messages))
+    return validation.validated_parameters
 
 
 def _raw_passcode(hostvars, name):
