@@ -1,9 +1,11 @@
 """Execution environment (ansible-builder) and AWX objects as code (extensions/awx/).
 
 - meta/execution-environment.yml names the collection's Python requirements for ansible-builder.
-- Both EE definitions of docs/execution-environment.md go through ``ansible-builder create`` with every network
-  connection refused; the generated galaxy stage is replayed (``ansible-galaxy collection install`` from
-  ``_build/``) and ``ansible-builder introspect`` must find ``requests`` through meta/execution-environment.yml.
+- Both shipped EE definitions (extensions/ee/execution-environment.yml from Galaxy, extensions/ee/from-tarball/ from a
+  collection tarball) go through ``ansible-builder create`` as they are, with every network connection refused; the
+  generated galaxy stage is replayed (``ansible-galaxy collection install`` from ``_build/``) and
+  ``ansible-builder introspect`` must find ``requests`` through meta/execution-environment.yml.
+  docs/execution-environment.md shows the Galaxy definition verbatim.
 - extensions/awx/apply.yml passes ``ansible-playbook --syntax-check`` and ansible-lint with the real awx.awx
   collection (bundled in the pinned ``ansible`` package, requirements-dev.txt); every task option exists
   in the awx.awx module it calls; the objects keep the rules of docs/awx.md (the reboot is never sliced, ...).
@@ -29,6 +31,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 EE_DOC = REPO / 'docs' / 'execution-environment.md'
+EE_DIR = REPO / 'extensions' / 'ee'
+EE_TARBALL_DIR = EE_DIR / 'from-tarball'
 AWX_DIR = REPO / 'extensions' / 'awx'
 TARBALL_NAME = 'phonefleet-grandstream.tar.gz'
 
@@ -112,26 +116,26 @@ def collection_tarball(tmp_path_factory, offline_env):
     return tarballs[0]
 
 
-def ee_example(marker):
-    """The YAML block that follows ``<!-- ee-example: MARKER -->`` in docs/execution-environment.md."""
-    text = EE_DOC.read_text(encoding='utf-8')
-    match = re.search(r'<!-- ee-example: %s -->\s*```yaml\n(.*?)```' % re.escape(marker), text, re.S)
-    assert match, '%s has no YAML block after <!-- ee-example: %s -->' % (EE_DOC, marker)
-    return match.group(1)
-
-
-def create_context(tmp_path, definition_text, env, files=()):
-    """Write the EE definition (and files beside it), run ``ansible-builder create``; returns the context dir."""
-    definition = tmp_path / 'execution-environment.yml'
-    definition.write_text(definition_text, encoding='utf-8')
-    for name, source in files:
-        (tmp_path / name).write_bytes(Path(source).read_bytes())
+def create_context(tmp_path, definition, env):
+    """Run ``ansible-builder create`` on an EE definition file where it lies; returns the context directory."""
     context = tmp_path / 'context'
     proc = run([tool('ansible-builder'), 'create', '--file', definition, '--context', context,
                 '--output-filename', 'Containerfile', '-v3'], env, cwd=tmp_path)
     assert proc.returncode == 0, proc.output
     assert 'network connection' not in proc.output, proc.output
+    assert 'No matches' not in proc.output, proc.output  # an additional_build_files source that is not there
     return context
+
+
+def copy_definition_dir(source, target, files=()):
+    """The shipped definition directory (its tracked files only), plus build inputs such as a collection tarball."""
+    target.mkdir()
+    for path in sorted(source.iterdir()):
+        if path.is_file() and not path.name.endswith('.tar.gz'):
+            (target / path.name).write_bytes(path.read_bytes())
+    for name, path in files:
+        (target / name).write_bytes(Path(path).read_bytes())
+    return target / 'execution-environment.yml'
 
 
 def galaxy_install_step(containerfile_text):
@@ -185,10 +189,9 @@ def test_meta_execution_environment_names_the_requirements():
 
 
 def test_ee_from_galaxy_creates_a_context_offline(tmp_path, offline_env):
-    definition_text = ee_example('galaxy')
-    definition = yaml.safe_load(definition_text)
+    definition = load_yaml(EE_DIR / 'execution-environment.yml')
     assert definition['version'] == 3
-    context = create_context(tmp_path, definition_text, offline_env)
+    context = create_context(tmp_path, EE_DIR / 'execution-environment.yml', offline_env)
 
     containerfile = (context / 'Containerfile').read_text()
     assert 'FROM base AS galaxy' in containerfile
@@ -199,12 +202,18 @@ def test_ee_from_galaxy_creates_a_context_offline(tmp_path, offline_env):
     requirements = yaml.safe_load((context / '_build' / 'requirements.yml').read_text())
     names = [entry['name'] for entry in requirements['collections']]
     assert names == ['phonefleet.grandstream'], requirements
+    assert requirements == load_yaml(EE_DIR / 'requirements.yml')
     for script in ('assemble', 'introspect.py', 'install-from-bindep', 'check_galaxy', 'check_ansible', 'entrypoint'):
         assert (context / '_build' / 'scripts' / script).is_file(), script
+    # Nothing else to install: no Python or system requirements of its own (requests comes from the collection).
+    assert not (context / '_build' / 'requirements.txt').exists()
+    assert not (context / '_build' / 'bindep.txt').exists()
 
 
 def test_ee_from_a_local_tarball_installs_offline_and_finds_requests(tmp_path, offline_env, collection_tarball):
-    context = create_context(tmp_path, ee_example('tarball'), offline_env, files=[(TARBALL_NAME, collection_tarball)])
+    definition = copy_definition_dir(EE_TARBALL_DIR, tmp_path / 'ee', files=[(TARBALL_NAME, collection_tarball)])
+    assert load_yaml(definition)['version'] == 3
+    context = create_context(tmp_path, definition, offline_env)
 
     copied = context / '_build' / 'collections' / TARBALL_NAME
     assert copied.read_bytes() == collection_tarball.read_bytes()
@@ -219,12 +228,32 @@ def test_ee_from_a_local_tarball_installs_offline_and_finds_requests(tmp_path, o
     galaxy = load_yaml(REPO / 'galaxy.yml')
     assert manifest['collection_info']['version'] == galaxy['version']
     assert (installed / 'meta' / 'execution-environment.yml').is_file()
+    assert (installed / 'extensions' / 'ee' / 'execution-environment.yml').is_file()
 
     # What the builder stage's introspection finds: requests, through meta/execution-environment.yml.
     found = introspect(target, offline_env)
     expected = ['%s  # from collection phonefleet.grandstream' % line for line in collection_python_requirements()]
     assert found['python'] == expected, found
     assert found['system'] == [], found
+
+
+def test_both_ee_definitions_build_the_same_image_but_for_the_collection_source():
+    from_galaxy = load_yaml(EE_DIR / 'execution-environment.yml')
+    from_tarball = load_yaml(EE_TARBALL_DIR / 'execution-environment.yml')
+    assert from_tarball.pop('additional_build_files') == [{'src': TARBALL_NAME, 'dest': 'collections'}]
+    assert from_galaxy == from_tarball
+    assert from_galaxy['dependencies']['galaxy'] == 'requirements.yml'
+
+
+def test_ee_docs_show_the_shipped_definition_and_how_to_build_it():
+    text = EE_DOC.read_text(encoding='utf-8')
+    match = re.search(r'<!-- ee-file: extensions/ee/execution-environment.yml -->\s*```yaml\n(.*?)```', text, re.S)
+    assert match, '%s does not show extensions/ee/execution-environment.yml after its marker' % EE_DOC.name
+    assert match.group(1) == (EE_DIR / 'execution-environment.yml').read_text(encoding='utf-8'), \
+        '%s shows another version of extensions/ee/execution-environment.yml' % EE_DOC.name
+    for needed in ('extensions/ee/from-tarball/', 'ansible-builder build', '--container-runtime docker', 'podman push',
+                   'docker push', TARBALL_NAME):
+        assert needed in text, '%s does not mention %s' % (EE_DOC.name, needed)
 
 
 # ----- AWX objects as code
