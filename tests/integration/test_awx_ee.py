@@ -465,9 +465,92 @@ def test_every_collection_object_in_the_docs():
     text = (REPO / 'docs' / 'awx.md').read_text(encoding='utf-8')
     objects = load_yaml(AWX_DIR / 'objects.yml')
     for key in ('grandstream_awx_credential_type', 'grandstream_awx_inventory_source', 'grandstream_awx_reboot_template',
-                'grandstream_awx_audit_template'):
+                'grandstream_awx_audit_template', 'grandstream_awx_merge_template', 'grandstream_awx_audit_workflow'):
         assert objects[key]['name'] in text, '%s (%s) is not described in docs/awx.md' % (key, objects[key]['name'])
     assert 'job_slice_count' in text
+    for needed in ('playbooks/registration_audit_merge.yml', 'registration_audit_merge_inputs', 'Paths to expose to isolated jobs',
+                   'ReadWriteMany'):
+        assert needed in text, 'docs/awx.md does not mention %s' % needed
+
+
+def test_audit_workflow_merges_after_the_audit_whatever_its_outcome():
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    audit = objects['grandstream_awx_audit_template']
+    merge = objects['grandstream_awx_merge_template']
+    workflow = objects['grandstream_awx_audit_workflow']
+    nodes = {node['identifier']: node for node in workflow['nodes']}
+    assert len(nodes) == len(workflow['nodes']) == 2
+    by_template = {node['unified_job_template']: node for node in workflow['nodes']}
+    audit_node, merge_node = by_template[audit['name']], by_template[merge['name']]
+    # The merge runs after the audit even when a slice failed its compliance threshold.
+    assert audit_node['always_nodes'] == [merge_node['identifier']]
+    assert not any(merge_node.get(key) for key in ('success_nodes', 'failure_nodes', 'always_nodes'))
+    # apply.yml creates the nodes in list order: a node's followers must exist before it names them.
+    created = []
+    for node in workflow['nodes']:
+        for follower in node.get('success_nodes', []) + node.get('failure_nodes', []) + node.get('always_nodes', []):
+            assert follower in created, '%s names %s, which is created after it' % (node['identifier'], follower)
+        created.append(node['identifier'])
+    assert merge['playbook'] == 'playbooks/registration_audit_merge.yml'  # architecture.md fixes the name
+    assert merge['job_slice_count'] == 1 and merge['ask_job_slice_count_on_launch'] is False
+    assert merge['ask_variables_on_launch'] is True  # launched on its own, it takes registration_audit_merge_inputs
+    assert 'registration_audit_merge_inputs' in merge['extra_vars']
+
+
+def render_variables(tmp_path, offline_env, templates, extra_vars):
+    """Render variables from objects.yml the way a job's ansible-playbook does, with AWX's extra variables given."""
+    playbook = tmp_path / 'render.yml'
+    result = tmp_path / 'rendered.json'
+    playbook.write_text(yaml.safe_dump([{
+        'name': 'Render', 'hosts': 'localhost', 'gather_facts': False, 'vars': templates,
+        'tasks': [{'name': 'Rendered', 'ansible.builtin.copy': {
+            'content': '{{ {%s} | to_json }}' % ', '.join("'%s': %s" % (name, name) for name in templates),
+            'dest': str(result)}}],
+    }]))
+    (tmp_path / 'extra_vars.json').write_text(json.dumps(extra_vars))
+    env = dict(offline_env, ANSIBLE_COLLECTIONS_PATH=str(tmp_path))
+    proc = run([tool('ansible-playbook'), '-i', 'localhost,', '-c', 'local', playbook, '-e', '@%s' % (tmp_path / 'extra_vars.json')],
+               env)
+    assert proc.returncode == 0, proc.output
+    return json.loads(result.read_text())
+
+
+@pytest.mark.parametrize('awx_vars, launch_dir', [
+    ({'awx_job_id': 1201, 'awx_workflow_job_id': 1200}, '1200/1201'),  # a slice of the sliced job 1200
+    ({'awx_job_id': 1300}, '1300/1300'),                                # an unsliced job launched on its own
+    ({}, 'manual/manual'),                                              # ansible-playbook outside AWX
+])
+def test_audit_report_dir_is_one_directory_per_launch_and_job(tmp_path, offline_env, awx_vars, launch_dir):
+    template = load_yaml(AWX_DIR / 'objects.yml')['grandstream_awx_audit_template']['extra_vars']
+    rendered = render_variables(tmp_path, offline_env, template, awx_vars)
+    assert rendered['registration_audit_report_dir'] == '/var/lib/phonefleet/reports/registration_audit/' + launch_dir
+
+
+def test_merge_reads_the_directory_that_holds_every_slice_of_the_launch(tmp_path, offline_env):
+    """The merge job gets one slice's set_stats data (AWX passes the artifacts of a sliced job on to the next node of
+    the workflow; every slice publishes the key registration_audit and one of them wins): the directory above that
+    slice's report directory holds the report directories of all slices of the launch, and nothing else."""
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    audit = objects['grandstream_awx_audit_template']['extra_vars']
+    slice_dirs = [render_variables(tmp_path, offline_env, audit, {'awx_job_id': job, 'awx_workflow_job_id': 1200})
+                  ['registration_audit_report_dir'] for job in (1201, 1202, 1203)]
+    other_launch = render_variables(tmp_path, offline_env, audit, {'awx_job_id': 1101, 'awx_workflow_job_id': 1100})
+    artifacts = {'registration_audit': {'summary': {'total': 2}, 'report_files': {
+        'json': slice_dirs[1] + '/registration_audit.json', 'html': slice_dirs[1] + '/registration_audit.html'}}}
+
+    merge = objects['grandstream_awx_merge_template']['extra_vars']
+    rendered = render_variables(tmp_path, offline_env, merge, dict(artifacts, awx_job_id=1210, awx_workflow_job_id=1199))
+    launch_dir = rendered['registration_audit_merge_inputs']
+    assert launch_dir == '/var/lib/phonefleet/reports/registration_audit/1200'
+    assert all(os.path.dirname(slice_dir) == launch_dir for slice_dir in slice_dirs)
+    assert os.path.dirname(other_launch['registration_audit_report_dir']) != launch_dir
+    merged_dir = rendered['registration_audit_report_dir']
+    assert merged_dir == '/var/lib/phonefleet/reports/registration_audit_merged/1199'
+    assert not merged_dir.startswith(launch_dir + '/')  # a merged report is never read back as a slice's
+
+    # Launched with nothing to merge (no artifacts): an empty list, for the merge playbook to refuse.
+    rendered = render_variables(tmp_path, offline_env, merge, {'awx_job_id': 1211})
+    assert rendered['registration_audit_merge_inputs'] == []
 
 
 def test_built_collection_carries_the_ee_metadata_and_the_awx_files(collection_tarball):
@@ -490,7 +573,8 @@ class FakeAWX(http.server.ThreadingHTTPServer):
 
     TOKEN = 'fake-awx-token'
     ASSOCIATIONS = ('credentials', 'labels', 'instance_groups', 'notification_templates_started',
-                    'notification_templates_success', 'notification_templates_error', 'galaxy_credentials')
+                    'notification_templates_success', 'notification_templates_error', 'galaxy_credentials',
+                    'success_nodes', 'failure_nodes', 'always_nodes')
     UNIFIED = ('job_templates', 'workflow_job_templates', 'projects', 'inventory_sources')
 
     def __init__(self):
@@ -676,6 +760,21 @@ def test_apply_creates_the_objects_then_changes_nothing(awx_collection, fake_awx
     assert audit['playbook'] == 'playbooks/registration_audit.yml'
     assert fake_awx.associated[('job_templates', audit['id'], 'credentials')] == [credential['id']]
     assert '{{ awx_job_id' in json.dumps(audit['extra_vars'])  # left for AWX to render at launch
+
+    merge = only(fake_awx, 'job_templates', objects['grandstream_awx_merge_template']['name'])
+    assert merge['playbook'] == 'playbooks/registration_audit_merge.yml'
+    assert (merge['job_slice_count'], merge['ask_variables_on_launch']) == (1, True)
+    assert 'registration_audit_merge_inputs' in merge['extra_vars']
+    assert ('job_templates', merge['id'], 'credentials') not in fake_awx.associated  # it reads files, not phones
+    workflow = only(fake_awx, 'workflow_job_templates', objects['grandstream_awx_audit_workflow']['name'])
+    nodes = {node['identifier']: node for node in fake_awx.objects['workflow_job_template_nodes'].values()}
+    assert set(nodes) == {'registration-audit', 'merge-reports'}
+    assert {node['workflow_job_template'] for node in nodes.values()} == {workflow['id']}
+    assert nodes['registration-audit']['unified_job_template'] == audit['id']
+    assert nodes['merge-reports']['unified_job_template'] == merge['id']
+    links = {(key[1], key[2]): ids for key, ids in fake_awx.associated.items() if key[0] == 'workflow_job_template_nodes'}
+    assert links.get((nodes['registration-audit']['id'], 'always_nodes')) == [nodes['merge-reports']['id']]
+    assert not any(ids for (node_id, kind), ids in links.items() if (node_id, kind) != (nodes['registration-audit']['id'], 'always_nodes'))
 
     schedules = fake_awx.objects['schedules'].values()
     assert {(schedule['name'], schedule['unified_job_template']) for schedule in schedules} == {
