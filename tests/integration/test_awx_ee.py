@@ -557,7 +557,11 @@ def test_built_collection_carries_the_ee_metadata_and_the_awx_files(collection_t
     with tarfile.open(collection_tarball) as tar:
         names = set(tar.getnames())
     for path in ('meta/execution-environment.yml', 'requirements.txt', 'extensions/awx/apply.yml',
-                 'extensions/awx/objects.yml', 'docs/awx.md', 'docs/execution-environment.md'):
+                 'extensions/awx/objects.yml', 'docs/awx.md', 'docs/execution-environment.md',
+                 'extensions/ee/execution-environment.yml', 'extensions/ee/requirements.yml',
+                 'extensions/ee/from-tarball/execution-environment.yml', 'extensions/ee/from-tarball/requirements.yml',
+                 'extensions/eda/plugins/event_source/action_url.py', 'extensions/eda/rulebooks/phone_events.yml',
+                 'docs/eda.md'):
         assert path in names, '%s is not in %s' % (path, collection_tarball.name)
 
 
