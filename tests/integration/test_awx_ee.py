@@ -1,17 +1,18 @@
 """Execution environment (ansible-builder) and AWX objects as code (extensions/awx/).
 
 - meta/execution-environment.yml names the collection's Python requirements for ansible-builder.
-- Both EE definitions of docs/execution-environment.md go through ``ansible-builder create`` with every network
-  connection refused; the generated galaxy stage is replayed (``ansible-galaxy collection install`` from
-  ``_build/``) and ``ansible-builder introspect`` must find ``requests`` through meta/execution-environment.yml.
+- Both shipped EE definitions (extensions/ee/execution-environment.yml from Galaxy, extensions/ee/from-tarball/ from a
+  collection tarball) go through ``ansible-builder create`` as they are, with every network connection refused; the
+  generated galaxy stage is replayed (``ansible-galaxy collection install`` from ``_build/``) and
+  ``ansible-builder introspect`` must find ``requests`` through meta/execution-environment.yml.
+  docs/execution-environment.md shows the Galaxy definition verbatim.
 - extensions/awx/apply.yml passes ``ansible-playbook --syntax-check`` and ansible-lint with the real awx.awx
   collection (bundled in the pinned ``ansible`` package, requirements-dev.txt); every task option exists
-  in the awx.awx module it calls; the objects keep the rules of docs/awx.md (the reboot is never sliced, ...).
+  in the awx.awx module it calls; the objects keep the rules of docs/awx.md (the reboot is never sliced, the merge
+  follows the audit and finds every slice's reports, ...); apply.yml runs against fake_awx.FakeAWX.
 """
 
 import fnmatch
-import http.server
-import itertools
 import json
 import os
 import re
@@ -19,16 +20,18 @@ import shlex
 import subprocess
 import sys
 import tarfile
-import threading
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import yaml
 
+from fake_awx import FakeAWX  # tests/integration/fake_awx.py
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 EE_DOC = REPO / 'docs' / 'execution-environment.md'
+EE_DIR = REPO / 'extensions' / 'ee'
+EE_TARBALL_DIR = EE_DIR / 'from-tarball'
 AWX_DIR = REPO / 'extensions' / 'awx'
 TARBALL_NAME = 'phonefleet-grandstream.tar.gz'
 
@@ -112,26 +115,26 @@ def collection_tarball(tmp_path_factory, offline_env):
     return tarballs[0]
 
 
-def ee_example(marker):
-    """The YAML block that follows ``<!-- ee-example: MARKER -->`` in docs/execution-environment.md."""
-    text = EE_DOC.read_text(encoding='utf-8')
-    match = re.search(r'<!-- ee-example: %s -->\s*```yaml\n(.*?)```' % re.escape(marker), text, re.S)
-    assert match, '%s has no YAML block after <!-- ee-example: %s -->' % (EE_DOC, marker)
-    return match.group(1)
-
-
-def create_context(tmp_path, definition_text, env, files=()):
-    """Write the EE definition (and files beside it), run ``ansible-builder create``; returns the context dir."""
-    definition = tmp_path / 'execution-environment.yml'
-    definition.write_text(definition_text, encoding='utf-8')
-    for name, source in files:
-        (tmp_path / name).write_bytes(Path(source).read_bytes())
+def create_context(tmp_path, definition, env):
+    """Run ``ansible-builder create`` on an EE definition file where it lies; returns the context directory."""
     context = tmp_path / 'context'
     proc = run([tool('ansible-builder'), 'create', '--file', definition, '--context', context,
                 '--output-filename', 'Containerfile', '-v3'], env, cwd=tmp_path)
     assert proc.returncode == 0, proc.output
     assert 'network connection' not in proc.output, proc.output
+    assert 'No matches' not in proc.output, proc.output  # an additional_build_files source that is not there
     return context
+
+
+def copy_definition_dir(source, target, files=()):
+    """The shipped definition directory (its tracked files only), plus build inputs such as a collection tarball."""
+    target.mkdir()
+    for path in sorted(source.iterdir()):
+        if path.is_file() and not path.name.endswith('.tar.gz'):
+            (target / path.name).write_bytes(path.read_bytes())
+    for name, path in files:
+        (target / name).write_bytes(Path(path).read_bytes())
+    return target / 'execution-environment.yml'
 
 
 def galaxy_install_step(containerfile_text):
@@ -185,10 +188,9 @@ def test_meta_execution_environment_names_the_requirements():
 
 
 def test_ee_from_galaxy_creates_a_context_offline(tmp_path, offline_env):
-    definition_text = ee_example('galaxy')
-    definition = yaml.safe_load(definition_text)
+    definition = load_yaml(EE_DIR / 'execution-environment.yml')
     assert definition['version'] == 3
-    context = create_context(tmp_path, definition_text, offline_env)
+    context = create_context(tmp_path, EE_DIR / 'execution-environment.yml', offline_env)
 
     containerfile = (context / 'Containerfile').read_text()
     assert 'FROM base AS galaxy' in containerfile
@@ -199,12 +201,18 @@ def test_ee_from_galaxy_creates_a_context_offline(tmp_path, offline_env):
     requirements = yaml.safe_load((context / '_build' / 'requirements.yml').read_text())
     names = [entry['name'] for entry in requirements['collections']]
     assert names == ['phonefleet.grandstream'], requirements
+    assert requirements == load_yaml(EE_DIR / 'requirements.yml')
     for script in ('assemble', 'introspect.py', 'install-from-bindep', 'check_galaxy', 'check_ansible', 'entrypoint'):
         assert (context / '_build' / 'scripts' / script).is_file(), script
+    # Nothing else to install: no Python or system requirements of its own (requests comes from the collection).
+    assert not (context / '_build' / 'requirements.txt').exists()
+    assert not (context / '_build' / 'bindep.txt').exists()
 
 
 def test_ee_from_a_local_tarball_installs_offline_and_finds_requests(tmp_path, offline_env, collection_tarball):
-    context = create_context(tmp_path, ee_example('tarball'), offline_env, files=[(TARBALL_NAME, collection_tarball)])
+    definition = copy_definition_dir(EE_TARBALL_DIR, tmp_path / 'ee', files=[(TARBALL_NAME, collection_tarball)])
+    assert load_yaml(definition)['version'] == 3
+    context = create_context(tmp_path, definition, offline_env)
 
     copied = context / '_build' / 'collections' / TARBALL_NAME
     assert copied.read_bytes() == collection_tarball.read_bytes()
@@ -219,12 +227,32 @@ def test_ee_from_a_local_tarball_installs_offline_and_finds_requests(tmp_path, o
     galaxy = load_yaml(REPO / 'galaxy.yml')
     assert manifest['collection_info']['version'] == galaxy['version']
     assert (installed / 'meta' / 'execution-environment.yml').is_file()
+    assert (installed / 'extensions' / 'ee' / 'execution-environment.yml').is_file()
 
     # What the builder stage's introspection finds: requests, through meta/execution-environment.yml.
     found = introspect(target, offline_env)
     expected = ['%s  # from collection phonefleet.grandstream' % line for line in collection_python_requirements()]
     assert found['python'] == expected, found
     assert found['system'] == [], found
+
+
+def test_both_ee_definitions_build_the_same_image_but_for_the_collection_source():
+    from_galaxy = load_yaml(EE_DIR / 'execution-environment.yml')
+    from_tarball = load_yaml(EE_TARBALL_DIR / 'execution-environment.yml')
+    assert from_tarball.pop('additional_build_files') == [{'src': TARBALL_NAME, 'dest': 'collections'}]
+    assert from_galaxy == from_tarball
+    assert from_galaxy['dependencies']['galaxy'] == 'requirements.yml'
+
+
+def test_ee_docs_show_the_shipped_definition_and_how_to_build_it():
+    text = EE_DOC.read_text(encoding='utf-8')
+    match = re.search(r'<!-- ee-file: extensions/ee/execution-environment.yml -->\s*```yaml\n(.*?)```', text, re.S)
+    assert match, '%s does not show extensions/ee/execution-environment.yml after its marker' % EE_DOC.name
+    assert match.group(1) == (EE_DIR / 'execution-environment.yml').read_text(encoding='utf-8'), \
+        '%s shows another version of extensions/ee/execution-environment.yml' % EE_DOC.name
+    for needed in ('extensions/ee/from-tarball/', 'ansible-builder build', '--container-runtime docker', 'podman push',
+                   'docker push', TARBALL_NAME):
+        assert needed in text, '%s does not mention %s' % (EE_DOC.name, needed)
 
 
 # ----- AWX objects as code
@@ -436,151 +464,107 @@ def test_every_collection_object_in_the_docs():
     text = (REPO / 'docs' / 'awx.md').read_text(encoding='utf-8')
     objects = load_yaml(AWX_DIR / 'objects.yml')
     for key in ('grandstream_awx_credential_type', 'grandstream_awx_inventory_source', 'grandstream_awx_reboot_template',
-                'grandstream_awx_audit_template'):
+                'grandstream_awx_audit_template', 'grandstream_awx_merge_template', 'grandstream_awx_audit_workflow'):
         assert objects[key]['name'] in text, '%s (%s) is not described in docs/awx.md' % (key, objects[key]['name'])
     assert 'job_slice_count' in text
+    for needed in ('playbooks/registration_audit_merge.yml', 'registration_audit_merge_inputs', 'Paths to expose to isolated jobs',
+                   'ReadWriteMany'):
+        assert needed in text, 'docs/awx.md does not mention %s' % needed
+
+
+def test_audit_workflow_merges_after_the_audit_whatever_its_outcome():
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    audit = objects['grandstream_awx_audit_template']
+    merge = objects['grandstream_awx_merge_template']
+    workflow = objects['grandstream_awx_audit_workflow']
+    nodes = {node['identifier']: node for node in workflow['nodes']}
+    assert len(nodes) == len(workflow['nodes']) == 2
+    by_template = {node['unified_job_template']: node for node in workflow['nodes']}
+    audit_node, merge_node = by_template[audit['name']], by_template[merge['name']]
+    # The merge runs after the audit even when a slice failed its compliance threshold.
+    assert audit_node['always_nodes'] == [merge_node['identifier']]
+    assert not any(merge_node.get(key) for key in ('success_nodes', 'failure_nodes', 'always_nodes'))
+    # apply.yml creates the nodes in list order: a node's followers must exist before it names them.
+    created = []
+    for node in workflow['nodes']:
+        for follower in node.get('success_nodes', []) + node.get('failure_nodes', []) + node.get('always_nodes', []):
+            assert follower in created, '%s names %s, which is created after it' % (node['identifier'], follower)
+        created.append(node['identifier'])
+    assert merge['playbook'] == 'playbooks/registration_audit_merge.yml'  # architecture.md fixes the name
+    assert merge['job_slice_count'] == 1 and merge['ask_job_slice_count_on_launch'] is False
+    assert merge['ask_variables_on_launch'] is True  # launched on its own, it takes registration_audit_merge_inputs
+    assert 'registration_audit_merge_inputs' in merge['extra_vars']
+
+
+def render_variables(tmp_path, offline_env, templates, extra_vars):
+    """Render variables from objects.yml the way a job's ansible-playbook does, with AWX's extra variables given."""
+    playbook = tmp_path / 'render.yml'
+    result = tmp_path / 'rendered.json'
+    playbook.write_text(yaml.safe_dump([{
+        'name': 'Render', 'hosts': 'localhost', 'gather_facts': False, 'vars': templates,
+        'tasks': [{'name': 'Rendered', 'ansible.builtin.copy': {
+            'content': '{{ {%s} | to_json }}' % ', '.join("'%s': %s" % (name, name) for name in templates),
+            'dest': str(result)}}],
+    }]))
+    (tmp_path / 'extra_vars.json').write_text(json.dumps(extra_vars))
+    env = dict(offline_env, ANSIBLE_COLLECTIONS_PATH=str(tmp_path))
+    proc = run([tool('ansible-playbook'), '-i', 'localhost,', '-c', 'local', playbook, '-e', '@%s' % (tmp_path / 'extra_vars.json')],
+               env)
+    assert proc.returncode == 0, proc.output
+    return json.loads(result.read_text())
+
+
+@pytest.mark.parametrize('awx_vars, launch_dir', [
+    ({'awx_job_id': 1201, 'awx_workflow_job_id': 1200}, '1200/1201'),  # a slice of the sliced job 1200
+    ({'awx_job_id': 1300}, '1300/1300'),                                # an unsliced job launched on its own
+    ({}, 'manual/manual'),                                              # ansible-playbook outside AWX
+])
+def test_audit_report_dir_is_one_directory_per_launch_and_job(tmp_path, offline_env, awx_vars, launch_dir):
+    template = load_yaml(AWX_DIR / 'objects.yml')['grandstream_awx_audit_template']['extra_vars']
+    rendered = render_variables(tmp_path, offline_env, template, awx_vars)
+    assert rendered['registration_audit_report_dir'] == '/var/lib/phonefleet/reports/registration_audit/' + launch_dir
+
+
+def test_merge_reads_the_directory_that_holds_every_slice_of_the_launch(tmp_path, offline_env):
+    """The merge job gets one slice's set_stats data (AWX passes the artifacts of a sliced job on to the next node of
+    the workflow; every slice publishes the key registration_audit and one of them wins): the directory above that
+    slice's report directory holds the report directories of all slices of the launch, and nothing else."""
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    audit = objects['grandstream_awx_audit_template']['extra_vars']
+    slice_dirs = [render_variables(tmp_path, offline_env, audit, {'awx_job_id': job, 'awx_workflow_job_id': 1200})
+                  ['registration_audit_report_dir'] for job in (1201, 1202, 1203)]
+    other_launch = render_variables(tmp_path, offline_env, audit, {'awx_job_id': 1101, 'awx_workflow_job_id': 1100})
+    artifacts = {'registration_audit': {'summary': {'total': 2}, 'report_files': {
+        'json': slice_dirs[1] + '/registration_audit.json', 'html': slice_dirs[1] + '/registration_audit.html'}}}
+
+    merge = objects['grandstream_awx_merge_template']['extra_vars']
+    rendered = render_variables(tmp_path, offline_env, merge, dict(artifacts, awx_job_id=1210, awx_workflow_job_id=1199))
+    launch_dir = rendered['registration_audit_merge_inputs']
+    assert launch_dir == '/var/lib/phonefleet/reports/registration_audit/1200'
+    assert all(os.path.dirname(slice_dir) == launch_dir for slice_dir in slice_dirs)
+    assert os.path.dirname(other_launch['registration_audit_report_dir']) != launch_dir
+    merged_dir = rendered['registration_audit_report_dir']
+    assert merged_dir == '/var/lib/phonefleet/reports/registration_audit_merged/1199'
+    assert not merged_dir.startswith(launch_dir + '/')  # a merged report is never read back as a slice's
+
+    # Launched with nothing to merge (no artifacts): an empty list, for the merge playbook to refuse.
+    rendered = render_variables(tmp_path, offline_env, merge, {'awx_job_id': 1211})
+    assert rendered['registration_audit_merge_inputs'] == []
 
 
 def test_built_collection_carries_the_ee_metadata_and_the_awx_files(collection_tarball):
     with tarfile.open(collection_tarball) as tar:
         names = set(tar.getnames())
     for path in ('meta/execution-environment.yml', 'requirements.txt', 'extensions/awx/apply.yml',
-                 'extensions/awx/objects.yml', 'docs/awx.md', 'docs/execution-environment.md'):
+                 'extensions/awx/objects.yml', 'docs/awx.md', 'docs/execution-environment.md',
+                 'extensions/ee/execution-environment.yml', 'extensions/ee/requirements.yml',
+                 'extensions/ee/from-tarball/execution-environment.yml', 'extensions/ee/from-tarball/requirements.yml',
+                 'extensions/eda/plugins/event_source/action_url.py', 'extensions/eda/rulebooks/phone_events.yml',
+                 'docs/eda.md'):
         assert path in names, '%s is not in %s' % (path, collection_tarball.name)
 
 
 # ----- apply.yml against a stand-in for the AWX API
-
-class FakeAWX(http.server.ThreadingHTTPServer):
-    """Just enough of the AWX REST API (/api/v2/) for the awx.awx modules that apply.yml uses.
-
-    Objects live in memory per endpoint; list views filter on the query parameters, creation answers 201, updates
-    PATCH the object, associations (credentials of a job template) and survey specs are sub-resources, and project
-    updates finish at once. It stores what the modules send, so a test reads exactly what AWX would be given.
-    """
-
-    TOKEN = 'fake-awx-token'
-    ASSOCIATIONS = ('credentials', 'labels', 'instance_groups', 'notification_templates_started',
-                    'notification_templates_success', 'notification_templates_error', 'galaxy_credentials')
-    UNIFIED = ('job_templates', 'workflow_job_templates', 'projects', 'inventory_sources')
-
-    def __init__(self):
-        super().__init__(('127.0.0.1', 0), _FakeAWXHandler)
-        self.ids = itertools.count(1)
-        self.objects = {}       # endpoint -> {id: object}
-        self.associated = {}    # (endpoint, id, association) -> [ids]
-        self.surveys = {}       # job template id -> survey spec
-        self.requests = []      # (method, path) of every request
-        self.create('organizations', {'name': 'Default'})
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    @property
-    def url(self):
-        return 'http://127.0.0.1:%d' % self.server_address[1]
-
-    def create(self, endpoint, fields):
-        object_id = next(self.ids)
-        url = '/api/v2/%s/%d/' % (endpoint, object_id)
-        item = dict(fields, id=object_id, type=endpoint[:-1], url=url, summary_fields={},
-                    related={name: url + name + '/' for name in self.ASSOCIATIONS + ('survey_spec', 'update')})
-        if endpoint == 'projects':
-            update = self.create('project_updates', {'status': 'successful', 'finished': '2025-01-01T00:00:00Z',
-                                                     'failed': False, 'scm_revision': 'f00d'})
-            item.update(scm_revision='f00d', summary_fields={'current_update': {'id': update['id']}})
-        self.objects.setdefault(endpoint, {})[object_id] = item
-        return item
-
-    def find(self, endpoint, query):
-        endpoints = self.UNIFIED if endpoint == 'unified_job_templates' else (endpoint,)
-        found = []
-        for name in endpoints:
-            for item in self.objects.get(name, {}).values():
-                either = [(key[4:], value) for key, value in query.items() if key.startswith('or__')]
-                plain = [(key, value) for key, value in query.items()
-                         if not key.startswith('or__') and key not in ('page_size', 'page')]
-                if all(str(item.get(key)) == value for key, value in plain) \
-                        and (not either or any(str(item.get(key)) == value for key, value in either)):
-                    found.append(item)
-        return found
-
-
-class _FakeAWXHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):  # quiet
-        pass
-
-    def answer(self, status, body=None):
-        data = b'' if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(data)))
-        self.send_header('X-API-Product-Name', 'AWX')
-        self.send_header('X-API-Product-Version', '24.6.1')
-        self.end_headers()
-        self.wfile.write(data)
-
-    def handle_any(self, method):
-        awx = self.server
-        parts = urlsplit(self.path)
-        query = dict(parse_qsl(parts.query))
-        awx.requests.append((method, parts.path))
-        if self.headers.get('Authorization') != 'Bearer %s' % awx.TOKEN:
-            return self.answer(401, {'detail': 'Authentication credentials were not provided.'})
-        length = int(self.headers.get('Content-Length') or 0)
-        body = json.loads(self.rfile.read(length) or b'{}') if length else {}
-        path = [part for part in parts.path.split('/') if part]
-        if path[:2] != ['api', 'v2'] or len(path) < 3:
-            return self.answer(404, {'detail': 'Not found.'})
-        endpoint, rest = path[2], path[3:]
-        if not rest:
-            if method == 'GET':
-                results = awx.find(endpoint, query)
-                return self.answer(200, {'count': len(results), 'next': None, 'previous': None, 'results': results})
-            if method == 'POST':
-                return self.answer(201, awx.create(endpoint, body))
-        item = awx.objects.get(endpoint, {}).get(int(rest[0])) if rest[0].isdigit() else None
-        if item is None:
-            return self.answer(404, {'detail': 'Not found.'})
-        if len(rest) == 1:
-            if method == 'GET':
-                return self.answer(200, item)
-            if method == 'PATCH':
-                item.update(body)
-                return self.answer(200, item)
-            if method == 'DELETE':
-                del awx.objects[endpoint][item['id']]
-                return self.answer(204)
-        elif rest[1] == 'survey_spec':
-            if method == 'GET':
-                return self.answer(200, awx.surveys.get(item['id'], {}))
-            if method == 'POST':
-                awx.surveys[item['id']] = body
-                return self.answer(200, {})
-        elif rest[1] in awx.ASSOCIATIONS:
-            key = (endpoint, item['id'], rest[1])
-            ids = awx.associated.setdefault(key, [])
-            if method == 'GET':
-                results = [{'id': object_id} for object_id in ids]
-                return self.answer(200, {'count': len(results), 'next': None, 'results': results})
-            if method == 'POST':
-                if body.get('disassociate'):
-                    ids.remove(body['id'])
-                else:
-                    ids.append(body['id'])
-                return self.answer(204)
-        return self.answer(405, {'detail': 'Method "%s" not allowed.' % method})
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        self.handle_any('GET')
-
-    def do_POST(self):  # noqa: N802
-        self.handle_any('POST')
-
-    def do_PATCH(self):  # noqa: N802
-        self.handle_any('PATCH')
-
-    def do_DELETE(self):  # noqa: N802
-        self.handle_any('DELETE')
-
 
 @pytest.fixture
 def fake_awx():
@@ -647,6 +631,21 @@ def test_apply_creates_the_objects_then_changes_nothing(awx_collection, fake_awx
     assert audit['playbook'] == 'playbooks/registration_audit.yml'
     assert fake_awx.associated[('job_templates', audit['id'], 'credentials')] == [credential['id']]
     assert '{{ awx_job_id' in json.dumps(audit['extra_vars'])  # left for AWX to render at launch
+
+    merge = only(fake_awx, 'job_templates', objects['grandstream_awx_merge_template']['name'])
+    assert merge['playbook'] == 'playbooks/registration_audit_merge.yml'
+    assert (merge['job_slice_count'], merge['ask_variables_on_launch']) == (1, True)
+    assert 'registration_audit_merge_inputs' in merge['extra_vars']
+    assert ('job_templates', merge['id'], 'credentials') not in fake_awx.associated  # it reads files, not phones
+    workflow = only(fake_awx, 'workflow_job_templates', objects['grandstream_awx_audit_workflow']['name'])
+    nodes = {node['identifier']: node for node in fake_awx.objects['workflow_job_template_nodes'].values()}
+    assert set(nodes) == {'registration-audit', 'merge-reports'}
+    assert {node['workflow_job_template'] for node in nodes.values()} == {workflow['id']}
+    assert nodes['registration-audit']['unified_job_template'] == audit['id']
+    assert nodes['merge-reports']['unified_job_template'] == merge['id']
+    links = {(key[1], key[2]): ids for key, ids in fake_awx.associated.items() if key[0] == 'workflow_job_template_nodes'}
+    assert links.get((nodes['registration-audit']['id'], 'always_nodes')) == [nodes['merge-reports']['id']]
+    assert not any(ids for (node_id, kind), ids in links.items() if (node_id, kind) != (nodes['registration-audit']['id'], 'always_nodes'))
 
     schedules = fake_awx.objects['schedules'].values()
     assert {(schedule['name'], schedule['unified_job_template']) for schedule in schedules} == {

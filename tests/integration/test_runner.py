@@ -166,10 +166,11 @@ def test_registration_audit_through_ansible_runner(sim_fleet, private_data_dir, 
     fleet = sim_fleet(count=5, passcode=PASSCODE)
     fleet.phones[3].set_fault('unregistered')
     unregistered = fleet.phones[3].spec.name
-    # The job template's extra vars put the reports of each job into a directory named after awx_job_id.
+    # The job template's extra vars put the reports of each job into <launch>/<job>: a job launched on its own (no
+    # awx_workflow_job_id, which the slices of a sliced job share) is its own launch.
     extravars = awx_extravars('grandstream_awx_audit_template', tmp_path / 'reports', 4242,
                               registration_audit_fail_under=50)
-    report_dir = tmp_path / 'reports' / 'registration_audit' / '4242'
+    report_dir = tmp_path / 'reports' / 'registration_audit' / '4242' / '4242'
     pdd = private_data_dir(fleet, ['registration_audit.yml'], extravars)
 
     job = runner_run(pdd, 'registration_audit.yml', 'audit')
