@@ -7,26 +7,28 @@ GXP firmware, cti-api.md section 5), the error classes of section 4 and what a p
 live here (the meaning of accounts and lines in ``cti_answers``, one bounded HTTP exchange in ``cti_http``).
 Modules, action plugins and the fleet fan-out only call :class:`CTIClient` methods.
 
-This file also runs on remote hosts (``delegate_to`` a jump host), so it keeps to Python 3.8 syntax and
-imports ``requests`` behind a guard (in ``cti_http``).
+This file also runs on remote hosts (``delegate_to`` a jump host), so it keeps to Python 3.8 syntax and the
+standard library.
 """
 
 import hashlib
+import http.client
 import json
 import re
+import socket
+import ssl
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti_http
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_answers import (
     ACCOUNT_KEYS, LINE_IDLE, LINE_KEYS, accounts_summary, normalize_account, normalize_keys, normalize_line,
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_http import (
-    HAS_REQUESTS, MAX_BODY, REQUESTS_IMPORT_ERROR, ExchangeFailed, exception_chain,
+    MAX_BODY, ExchangeFailed, HTTPTransport, exception_chain,
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
 
 # The names other files import from here.
-__all__ = ['ACCOUNT_KEYS', 'LINE_IDLE', 'LINE_KEYS', 'HAS_REQUESTS', 'REQUESTS_IMPORT_ERROR', 'accounts_summary',
-           'normalize_account', 'normalize_keys', 'normalize_line', 'CTIClient', 'CTIConnection', 'CTIError']
+__all__ = ['ACCOUNT_KEYS', 'LINE_IDLE', 'LINE_KEYS', 'accounts_summary', 'normalize_account', 'normalize_keys',
+           'normalize_line', 'CTIClient', 'CTIConnection', 'CTIError']
 
 # Error classes of cti-api.md section 4.  Reports, ledgers and tests use these strings.
 UNREACHABLE = 'unreachable'
@@ -181,24 +183,16 @@ class CTIClient(object):
     and logs out in :meth:`close`.  A failed login is never retried: wrong passwords count towards the lock.
     """
 
-    def __init__(self, connection, session=None, read_retries=1, max_body=MAX_BODY):
-        if not HAS_REQUESTS and session is None:
-            raise RuntimeError('the Python library "requests" is required')
+    def __init__(self, connection, transport=None, read_retries=1, max_body=MAX_BODY):
         self.connection = connection
-        self._session = session  # made on the first request: a client that asks nothing costs nothing
+        # The phone's HTTP connection (cti_http.HTTPTransport, kept alive between requests; a fake in unit tests).
+        self.transport = transport if transport is not None else HTTPTransport()
         self.requests_sent = 0
         # Reboot probes poll on their own schedule and set 0: a retry would only stretch their timeouts.
         self.read_retries = read_retries
         self.max_body = max_body
         self.login = None  # the session dialect's login answer: {'ver', 'mac', 'defaultAuth', ...} (never the sid)
         self._sid = None
-
-    @property
-    def session(self):
-        if self._session is None:
-            self._session = cti_http.deadline_session()
-        self._session.trust_env = False  # never an HTTP proxy from the environment (see cti_http)
-        return self._session
 
     def close(self):
         if self._sid is not None:
@@ -207,8 +201,7 @@ class CTIClient(object):
             except CTIError:
                 pass  # the phone forgets the session by itself; nothing more to do
             self._sid = None
-        if self._session is not None:
-            self._session.close()
+        self.transport.close()
 
     def __enter__(self):
         return self
@@ -363,8 +356,8 @@ class CTIClient(object):
         verify = conn.ca_path if (conn.validate_certs and conn.ca_path) else bool(conn.validate_certs)
         self.requests_sent += 1
         try:
-            return cti_http.exchange(self.session, method, url, conn.timeout, verify=verify, params=params, data=data,
-                                     headers=headers, max_body=self.max_body)
+            return self.transport.exchange(method, url, conn.timeout, verify=verify, params=params, data=data,
+                                           headers=headers, max_body=self.max_body)
         except ExchangeFailed as failure:
             raise self._transport_error(what, failure)
 
@@ -450,10 +443,13 @@ class CTIClient(object):
         if failure.too_slow:
             return CTIError(label, UNREACHABLE, 'did not answer %s within %g s.' % (what, timeout),
                             request_sent=failure.sent, retryable=False)
-        if cti_http.requests is not None and isinstance(exc, cti_http.requests.exceptions.SSLError):
+        if isinstance(exc, (ssl.SSLError, ssl.CertificateError)):
             return CTIError(label, ERROR, 'the TLS handshake failed (%s).' % _short_cause(exc, self._secrets()),
                             hint='Set validate_certs: false or ca_path to the CA that signed the phone certificate.',
                             request_sent=False, retryable=False)
+        if isinstance(exc, http.client.HTTPException) and not isinstance(exc, http.client.RemoteDisconnected):
+            return CTIError(label, ERROR, 'the answer to %s is not HTTP (%s).' % (what, type(exc).__name__),
+                            hint='Is this the web port of a Grandstream phone?', request_sent=True, retryable=False)
         if not failure.sent:
             what_happened = 'could not be reached (%s)' % _short_cause(exc, self._secrets())
         else:
@@ -528,9 +524,9 @@ def _short_cause(exc, secrets):
             return 'connection refused'
         if isinstance(item, ConnectionResetError):
             return 'connection reset'
-        if type(item).__name__ == 'NameResolutionError' or 'Name or service not known' in str(item):
+        if isinstance(item, socket.gaierror):
             return 'name not found'
-        if type(item).__name__ == 'RemoteDisconnected':
+        if isinstance(item, http.client.RemoteDisconnected):
             return 'closed without an answer'
         if isinstance(item, OSError) and item.errno is not None and item.strerror:
             return item.strerror.lower()

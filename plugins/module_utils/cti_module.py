@@ -12,7 +12,7 @@ for example on a jump host) and inside the action plugin on the controller
 from ansible.module_utils.common.parameters import env_fallback
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import (
-    AUTH_DIALECTS, AUTH_PASSCODE, CTIClient, CTIConnection, CTIError, DEFAULT_TIMEOUT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR,
+    AUTH_DIALECTS, AUTH_PASSCODE, CTIClient, CTIConnection, CTIError, DEFAULT_TIMEOUT,
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import PASSCODE_ENV
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
@@ -76,7 +76,7 @@ def connection_from_params(params):
     )
 
 
-def run_task(task, params, check_mode, session=None):
+def run_task(task, params, check_mode, transport=None):
     """Run one task function against one phone; always returns a result dict, never raises.
 
     Failures become ``failed: true`` with a sentence naming the phone and the error class.
@@ -87,7 +87,7 @@ def run_task(task, params, check_mode, session=None):
     except ValueError as exc:
         return {'failed': True, 'changed': False, 'msg': redact('%s: %s' % (params.get('phone_name') or params.get('host') or 'phone', exc), [passcode])}
     try:
-        with CTIClient(connection, session=session) as client:
+        with CTIClient(connection, transport=transport) as client:
             result = task(client, params, check_mode)
     except CTIError as error:
         result = dict(error.to_result(), failed=True, changed=False)
@@ -111,10 +111,8 @@ def _scrub(value, passcode):
 
 def run_module(task_spec, task):
     """main() of every CTI module."""
-    from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+    from ansible.module_utils.basic import AnsibleModule
     module = AnsibleModule(argument_spec=argument_spec(task_spec), supports_check_mode=True)
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
     result = run_task(task, module.params, module.check_mode)
     if result.pop('failed', False):
         module.fail_json(**result)

@@ -4,7 +4,7 @@
 
 The action plugins (per phone and fleet), the CSV inventory plugin (its columns become these variables)
 and the docs follow this table.  Its own small file: the inventory plugin reads it without importing the
-CTI client and ``requests``.
+CTI client.
 
 Python 3.8 syntax: module_utils may run on a jump host.
 """

@@ -3,7 +3,7 @@
 """The one way the collection hides secrets (passcodes, session ids) in text.
 
 Its own small file, not part of ``cti.py``: the CSV inventory plugin needs it too, and importing the
-CTI client would cost every ``ansible-inventory`` run the import of ``requests``.
+CTI client would cost every ``ansible-inventory`` run the import of the HTTP stack.
 
 Python 3.8 syntax: module_utils may run on a jump host.
 """

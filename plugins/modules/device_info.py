@@ -24,8 +24,6 @@ attributes:
     support: full
   diff_mode:
     support: none
-requirements:
-  - requests
 seealso:
   - module: phonefleet.grandstream.fleet_registration_info
   - module: phonefleet.grandstream.accounts_info

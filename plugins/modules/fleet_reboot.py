@@ -165,8 +165,6 @@ notes:
   - Runs on the controller only, inside the Ansible worker. C(delegate_to) is not supported.
   - One progress line per batch is printed as the batch finishes.
   - The passcodes never appear in the output, the reports or the ledger.
-requirements:
-  - requests
 seealso:
   - module: phonefleet.grandstream.sys_operation
   - name: The rolling_reboot role

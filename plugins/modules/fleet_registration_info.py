@@ -90,8 +90,6 @@ notes:
   - Runs on the controller only, inside the Ansible worker (no module process, no connection to the phones' hosts).
     C(delegate_to) is not supported.
   - The passcodes never appear in the result or the reports.
-requirements:
-  - requests
 seealso:
   - module: phonefleet.grandstream.accounts_info
   - module: phonefleet.grandstream.phone_status_info

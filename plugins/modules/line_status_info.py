@@ -21,8 +21,6 @@ attributes:
     support: full
   diff_mode:
     support: none
-requirements:
-  - requests
 seealso:
   - module: phonefleet.grandstream.phone_status_info
   - module: phonefleet.grandstream.phone_operation

@@ -42,8 +42,6 @@ attributes:
     details: Check mode reads the lines (and the accounts when O(account) is set) and sends no call.
   diff_mode:
     support: full
-requirements:
-  - requests
 seealso:
   - module: phonefleet.grandstream.phone_operation
   - module: phonefleet.grandstream.line_status_info

@@ -51,8 +51,6 @@ attributes:
     details: Check mode reads the lines and sends nothing; RV(lines) then shows the predicted state.
   diff_mode:
     support: full
-requirements:
-  - requests
 seealso:
   - module: phonefleet.grandstream.line_status_info
   - module: phonefleet.grandstream.make_call

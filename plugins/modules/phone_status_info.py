@@ -21,8 +21,6 @@ attributes:
     support: full
   diff_mode:
     support: none
-requirements:
-  - requests
 seealso:
   - module: phonefleet.grandstream.line_status_info
   - module: phonefleet.grandstream.accounts_info

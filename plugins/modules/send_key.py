@@ -36,8 +36,6 @@ attributes:
     details: Check mode checks the key names and reads the phone status (reachable, passcode accepted), and sends no key.
   diff_mode:
     support: none
-requirements:
-  - requests
 seealso:
   - module: phonefleet.grandstream.phone_operation
   - module: phonefleet.grandstream.make_call

@@ -124,8 +124,6 @@ notes:
     the whole task can last O(busy_timeout) plus O(reboot_timeout) plus O(post_reboot_delay) plus O(registration_timeout).
   - The command itself is never retried. Authentication failures are never retried either, also while waiting for the
     phone to come back.
-requirements:
-  - requests
 seealso:
   - module: ansible.builtin.reboot
   - module: phonefleet.grandstream.accounts_info

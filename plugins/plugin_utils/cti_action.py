@@ -20,7 +20,6 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import HAS_REQUESTS
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import (
     argument_spec, connection_argument_spec, connection_from_params, run_task,
 )
@@ -177,8 +176,6 @@ class CTIActionModule(ActionBase):
         return getattr(self._connection, 'transport', None) in LOCAL_TRANSPORTS
 
     def _run_in_process(self, module, args):
-        if not HAS_REQUESTS:
-            return {'failed': True, 'msg': 'The Python library "requests" is required on the controller (pip install requests).'}
         validator = ArgumentSpecValidator(argument_spec(module.ARGUMENT_SPEC))
         validation = validator.validate(_plain(args))
         no_log_values = validation._no_log_values  # pylint: disable=protected-access
@@ -215,8 +212,6 @@ class FleetActionModule(ActionBase):
         result = super(FleetActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
         dummy, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
-        if not HAS_REQUESTS:
-            raise AnsibleActionFail('The Python library "requests" is required on the controller (pip install requests).')
         if args['concurrency'] < 1:
             raise AnsibleActionFail('concurrency must be at least 1, not %d.' % args['concurrency'])
         self.check_args(args)

@@ -99,7 +99,7 @@ def _failure(result, target, error_class, reason, hint=None, reachable=None, htt
     return result
 
 
-def run_target(target, work, session_factory=None, client_options=None):
+def run_target(target, work, transport_factory=None, client_options=None):
     """Run work against one target; always returns a result dict (see :func:`fan_out`), never raises."""
     started = time.monotonic()
     result = _base_result(target)
@@ -108,8 +108,8 @@ def run_target(target, work, session_factory=None, client_options=None):
         return result
     client = None
     try:
-        session = session_factory(target) if session_factory is not None else None
-        client = CTIClient(target.connection, session=session, **(client_options or {}))
+        transport = transport_factory(target) if transport_factory is not None else None
+        client = CTIClient(target.connection, transport=transport, **(client_options or {}))
         data = work(client, target)
         result.update(ok=True, reachable=True, data=dict(data or {}))
     except CTIError as error:
@@ -142,14 +142,14 @@ def _unfinished(target, error_class, deadline):
     return _failure(result, target, error_class, reason, hint='Raise the deadline or the concurrency, or check why phones answer slowly.')
 
 
-def fan_out(targets, work, concurrency=DEFAULT_CONCURRENCY, deadline=None, session_factory=None, client_options=None):
+def fan_out(targets, work, concurrency=DEFAULT_CONCURRENCY, deadline=None, transport_factory=None, client_options=None):
     """Run ``work(client, target)`` for every target, at most ``concurrency`` at a time.
 
     ``deadline``: seconds for the whole run (None or 0: none).  When it passes, phones not
     started get the class ``not_attempted`` and phones in progress ``interrupted`` (their
     threads are abandoned; a read is harmless, a command's effect is unknown).
-    ``session_factory(target)``: the HTTP session for a target's client (tests); default a new
-    ``requests.Session`` per phone.  ``client_options``: keyword arguments for every CTIClient.
+    ``transport_factory(target)``: the HTTP transport of a target's client (tests); default a new
+    ``cti_http.HTTPTransport`` per phone.  ``client_options``: keyword arguments for every CTIClient.
 
     Returns one dict per target, in input order::
 
@@ -188,7 +188,7 @@ def fan_out(targets, work, concurrency=DEFAULT_CONCURRENCY, deadline=None, sessi
                     return
                 index = state['next']
                 state['next'] += 1
-            result = run_target(targets[index], work, session_factory, client_options)
+            result = run_target(targets[index], work, transport_factory, client_options)
             with lock:
                 if state['stopped']:
                     return

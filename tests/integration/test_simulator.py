@@ -48,8 +48,10 @@ def cti(phone, function, **params):
 
 
 def raw_http(phone, data, timeout=5.0):
+    """One raw request; the client half-closes after it, so a kept-alive connection ends after the answer."""
     with socket.create_connection((phone.host, phone.port), timeout=timeout) as sock:
         sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
         chunks = []
         while True:
             chunk = sock.recv(65536)

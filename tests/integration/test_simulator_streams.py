@@ -1,4 +1,5 @@
-"""The simulator's wedged answers (faults drip, drip_headers, huge_body) over real sockets, and its open-file limit.
+"""The simulator's HTTP connections over real sockets: keep-alive, the wedged answers (faults drip, drip_headers,
+huge_body), and its open-file limit.
 
 The simulator's other behaviour is tested in test_simulator.py; this file keeps that one under the size limit.
 """
@@ -206,3 +207,33 @@ def test_cli_says_when_the_open_file_limit_is_too_low():
                           '--port', '0'], capture_output=True, text=True, timeout=60, check=False, preexec_fn=low_limit, env=env)
     assert bad.returncode == 1
     assert 'phonesim: error: 200 phones need about 712 open files' in bad.stderr and 'Traceback' not in bad.stderr
+
+
+def read_answer(sock):
+    """One HTTP answer (head and Content-Length body) from a socket; the head as text and the body."""
+    data = b''
+    while b'\r\n\r\n' not in data:
+        data += sock.recv(65536)
+    head, body = data.split(b'\r\n\r\n', 1)
+    length = int([line.split(b':')[1] for line in head.split(b'\r\n') if line.lower().startswith(b'content-length')][0])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head.decode('latin-1'), body
+
+
+def test_a_phone_keeps_the_connection_for_the_next_request_unless_told_not_to(sim_fleet):
+    fleet = sim_fleet(spec={'phones': [{'name': 'alive'}, {'name': 'closing', 'keep_alive': False}]})
+    alive, closing = fleet.phone('alive'), fleet.phone('closing')
+    with socket.create_connection((alive.host, alive.port), timeout=5) as sock:
+        for dummy in range(3):
+            sock.sendall(request_bytes(alive))
+            head, body = read_answer(sock)
+            assert 'Connection: keep-alive' in head and body == STATUS_BODY
+        sock.sendall(request_bytes(alive).replace(b'\r\n\r\n', b'\r\nConnection: close\r\n\r\n'))
+        head, body = read_answer(sock)
+        assert 'Connection: close' in head and sock.recv(1) == b'', 'closed after a Connection: close request'
+    with socket.create_connection((closing.host, closing.port), timeout=5) as sock:
+        sock.sendall(request_bytes(closing))
+        head, body = read_answer(sock)
+        assert 'Connection: close' in head and body == STATUS_BODY and sock.recv(1) == b''
+    assert len(fleet.events(phone='alive', event='request')) == 4

@@ -12,6 +12,7 @@ REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
            405: 'Method Not Allowed', 411: 'Length Required', 413: 'Payload Too Large', 500: 'Internal Server Error'}
 
 READ_TIMEOUT = 30.0      # seconds to receive a whole request head (and body)
+KEEP_ALIVE_IDLE = 5.0    # seconds a kept-alive connection may wait for its next request
 MAX_BODY = 1024 * 1024
 FORM_TYPE = 'application/x-www-form-urlencoded'
 
@@ -55,10 +56,10 @@ async def read_request(reader):
     raise BadRequest()
 
 
-def response_head(status, ctype, length):
-    """Status line and headers of an answer; every answer closes its connection."""
-    return ('HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n' % (
-        status, REASONS.get(status, 'Unknown'), ctype, length)).encode('latin-1')
+def response_head(status, ctype, length, close=True):
+    """Status line and headers of an answer; ``close``: the phone closes the connection after it."""
+    return ('HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: %s\r\n\r\n' % (
+        status, REASONS.get(status, 'Unknown'), ctype, length, 'close' if close else 'keep-alive')).encode('latin-1')
 
 
 def json_bytes(obj):

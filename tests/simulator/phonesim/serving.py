@@ -5,7 +5,7 @@ import socket
 import struct
 from urllib.parse import parse_qsl, urlsplit
 
-from .http_io import (CONTENT_TYPES, HTML_TYPE, LOGIN_PAGE, MAX_BODY, READ_TIMEOUT, BadRequest, deliver, form_params,
+from .http_io import (CONTENT_TYPES, HTML_TYPE, KEEP_ALIVE_IDLE, LOGIN_PAGE, MAX_BODY, READ_TIMEOUT, BadRequest, deliver, form_params,
                       html_page, huge_body_chunks, json_bytes, read_request, response_head)
 from .spec import COMMAND_FUNCTIONS, DELIVERY_FAULTS, FUNCTIONS, RESPONSE_FAULTS
 
@@ -25,7 +25,9 @@ class HttpServing:
         transport = writer.transport
         self._conns.add(transport)
         try:
-            await self._serve(reader, writer)
+            first = True
+            while await self._serve(reader, writer, first):  # HTTP/1.1 keep-alive: the next request, if any
+                first = False
         except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError):
             pass
         except asyncio.CancelledError:
@@ -46,19 +48,23 @@ class HttpServing:
             extra.setdefault('fault', delivery)
         if isinstance(body, bytes):
             body, length = (body,), len(body)
-        head = response_head(status, ctype, length)
+        if delivery is not None:
+            conn[2] = False  # a wedged web server does not keep the connection for more
+        head = response_head(status, ctype, length, close=not conn[2])
         # Logged before the bytes leave: a client that has its answer must find the request in the log.
         self._log_request(ctx, status, **extra)
         sent = await deliver(writer, head, body, delivery, float(self.spec.drip_interval))
         total = len(head) + length
         if sent < total:
+            conn[2] = False
             self._emit('answer_cut', fault=extra.get('fault'), status=status, sent=sent, total=total)
 
-    async def _read(self, conn, ctx):
-        """Read the request; return (method, target, headers, body, length header), or None when it was answered."""
+    async def _read(self, conn, ctx, first=True):
+        """Read the request; return (method, target, headers, body, length header), or None when it was answered
+        or there is none (the client closed a kept-alive connection, or left it idle for KEEP_ALIVE_IDLE)."""
         reader = conn[0]
         try:
-            async with asyncio.timeout(READ_TIMEOUT):
+            async with asyncio.timeout(READ_TIMEOUT if first else KEEP_ALIVE_IDLE):
                 request = await read_request(reader)
                 if request is None:
                     return None
@@ -79,12 +85,13 @@ class HttpServing:
             return None
         return method, target, headers, body, length
 
-    async def _serve(self, reader, writer):
-        conn = (reader, writer)
+    async def _serve(self, reader, writer, first=True):
+        """Read and answer one request; True when the connection stays open for the next one."""
+        conn = [reader, writer, False]  # the third item: keep the connection after this answer
         ctx = {'function': None, 'method': None, 'path': None, 'params': {}, 'auth': None}
-        request = await self._read(conn, ctx)
+        request = await self._read(conn, ctx, first)
         if request is None:
-            return
+            return False
         method, target, headers, body, length = request
         parts = urlsplit(target)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -97,7 +104,7 @@ class HttpServing:
         if self._latency > 0:
             await asyncio.sleep(self._latency)
         if self._power == 'down':
-            return  # went dark while this request waited: the connection just dies
+            return False  # went dark while this request waited: the connection just dies
         faults = self.faults
         if 'hang' in faults:
             self._log_request(ctx, None, fault='hang')
@@ -127,7 +134,9 @@ class HttpServing:
             status, fault_type, answer = self._fault_answer(fault, ctype)
             await self._answer(conn, ctx, status, fault_type, answer, fault=fault)
             return
+        conn[2] = self.spec.keep_alive and headers.get('connection', '').lower() != 'close'
         await self._route(conn, ctx, method, headers, params, parts.path, function, ctype)
+        return conn[2]
 
     async def _route(self, conn, ctx, method, headers, params, path, function, ctype):
         session_phone = self.spec.session_dialect
@@ -157,6 +166,7 @@ class HttpServing:
         result = getattr(self, '_api_' + function[4:])(params)
         if result is DROP:
             self._log_request(ctx, None, fault='drop_on_reboot')
+            conn[2] = False
             conn[1].transport.close()
             return
         await self._answer(conn, ctx, 200, ctype, json_bytes(result))

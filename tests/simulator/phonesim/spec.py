@@ -181,6 +181,7 @@ class PhoneSpec:
     session_ttl        seconds a session may stay idle before it expires
     wrong_attempts_left  a wrong login says how many attempts are left (``wrong4``); false: plain ``wrong``
     model_js           serve ``/json/configs/model.define.js`` (no login); false: 404
+    keep_alive         answer HTTP/1.1 requests on a kept-alive connection (idle 5 s); false: close after every answer
     drip_interval      seconds per byte for the ``drip`` and ``drip_headers`` faults
     huge_body_bytes    length of the ``huge_body`` answer
     action_urls        event -> URL template pushed by HTTP GET from the phone's own address (README.md)
@@ -222,6 +223,7 @@ class PhoneSpec:
     session_ttl: float = 600.0
     wrong_attempts_left: bool = True
     model_js: bool = True
+    keep_alive: bool = True
     drip_interval: float = 1.0
     huge_body_bytes: int = 100 * 1024 * 1024
     action_urls: dict = dataclasses.field(default_factory=dict)

@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti_tasks
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIClient, CTIConnection, CTIError
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeSessionBase
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeTransportBase
 
 PASSWORD = 'Wp8-S3cr&t'
 SID = 'a1' * 32
@@ -24,7 +24,7 @@ def envelope(body, response='success', **extra):
     return FakeResponse(body=dict({'response': response, 'body': body}, **extra))
 
 
-class FakeWebPhone(FakeSessionBase):
+class FakeWebPhone(FakeTransportBase):
     """A session-dialect phone: /cgi-bin/access, dologin, dologout and POSTed api-* calls with the sid."""
 
     def __init__(self, plain=False, wrong=None, locked=False, expire_after=None, model_js=True):
@@ -93,7 +93,7 @@ class FakeWebPhone(FakeSessionBase):
 
 def client_for(phone, auth='session'):
     connection = CTIConnection('10.1.4.50', passcode=PASSWORD, name='wp0001', auth=auth)
-    return CTIClient(connection, session=phone)
+    return CTIClient(connection, transport=phone)
 
 
 def test_one_login_serves_every_call_of_the_client_and_close_logs_out():
@@ -177,7 +177,7 @@ def test_device_facts_come_from_the_login_and_model_define_js():
 
 
 def test_a_passcode_phone_tells_no_login_facts_and_a_missing_model_file_is_an_error():
-    passcode_client = CTIClient(CTIConnection('10.1.4.50', passcode='x'), session=FakeWebPhone(model_js=False))
+    passcode_client = CTIClient(CTIConnection('10.1.4.50', passcode='x'), transport=FakeWebPhone(model_js=False))
     assert passcode_client.login_facts() is None
     with pytest.raises(CTIError) as caught:
         passcode_client.get_model()
@@ -197,7 +197,7 @@ def test_read_device_tells_what_each_dialect_knows_and_why_the_rest_is_null():
     session_device = cti_tasks.read_device(client_for(FakeWebPhone()))
     assert session_device == {'model': 'WP826', 'firmware': '1.0.3.35', 'mac': '00:0B:82:12:34:56',
                               'default_password': False, 'auth': 'session', 'unknown_reason': {}}
-    passcode_client = CTIClient(CTIConnection('10.1.4.50', passcode='x'), session=FakeWebPhone(model_js=False))
+    passcode_client = CTIClient(CTIConnection('10.1.4.50', passcode='x'), transport=FakeWebPhone(model_js=False))
     passcode_device = cti_tasks.read_device(passcode_client)
     assert passcode_device['model'] is None and passcode_device['firmware'] is None
     assert passcode_device['default_password'] is None and passcode_device['auth'] == 'passcode'

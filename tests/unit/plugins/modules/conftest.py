@@ -1,12 +1,12 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures of the module tests: a fake phone behind every requests session, and main() runs."""
+"""Fixtures of the module tests: a fake phone behind every transport, and main() runs."""
 
 import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti_http, reboot_watch
+from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti, reboot_watch
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.fake_phone import (
     FakePhone, FakeSession, ModuleExit, module_args,
 )
@@ -14,9 +14,9 @@ from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.fake_
 
 @pytest.fixture
 def phone(monkeypatch):
-    """A FakePhone behind every requests.Session the collection opens (the task's and the reboot probes')."""
+    """A FakePhone behind every transport the collection opens (the task's and the reboot probes')."""
     fake = FakePhone()
-    monkeypatch.setattr(cti_http, 'deadline_session', lambda: FakeSession(fake))
+    monkeypatch.setattr(cti, 'HTTPTransport', lambda: FakeSession(fake))
     monkeypatch.setattr(reboot_watch, 'port_open', lambda host, port, timeout: fake.tcp_connect())
     return fake
 

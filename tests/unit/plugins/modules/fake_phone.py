@@ -1,6 +1,6 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A fake phone behind a fake requests session, and a way to run a module's main() for real.
+"""A fake phone behind a fake transport, and a way to run a module's main() for real.
 
 The fake phone counts requests instead of seconds: after REBOOT it keeps answering for
 ``save`` requests, is unreachable for ``down`` requests, answers unregistered for
@@ -9,8 +9,6 @@ The fake phone counts requests instead of seconds: after REBOOT it keeps answeri
 
 import contextlib
 import json
-
-import requests
 
 from ansible.module_utils import basic
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -25,10 +23,6 @@ def FakeResponse(status, body):  # pylint: disable=invalid-name
     return fake_http.FakeResponse(status, raw=body if isinstance(body, bytes) else json.dumps(body).encode())
 
 
-def _connection_error(cause):
-    error = requests.exceptions.ConnectionError('HTTPConnectionPool(host=10.1.4.42): %s' % cause)
-    error.__context__ = cause
-    return error
 
 
 class FakePhone:
@@ -73,7 +67,7 @@ class FakePhone:
     def get(self, function, params):
         power = self.next_power_state()
         if power == 'down':
-            raise _connection_error(ConnectionRefusedError(111, 'Connection refused'))
+            raise fake_http.refused()
         public = dict((key, value) for key, value in params.items() if key != 'passcode')
         self.requests.append((function, public))
         if params.get('passcode') != self.passcode:
@@ -109,7 +103,7 @@ class FakePhone:
         for account in self.accounts:
             account['reg'] = 1 if account['sip_id'] and not self.back_unregistered else 0
         if self.drop_on_reboot:
-            raise _connection_error(ConnectionResetError(104, 'Connection reset by peer'))
+            raise fake_http.reset()
         return FakeResponse(200, {'response': 'success', 'body': 'savereboot' if params['request'] == 'REBOOT' else 'reset'})
 
     def _api_phone_operation(self, params, power):
@@ -143,7 +137,7 @@ def cti_commands():
     return ('api-sys_operation', 'api-phone_operation', 'api-send_key', 'api-make_call')
 
 
-class FakeSession(fake_http.FakeSessionBase):
+class FakeSession(fake_http.FakeTransportBase):
     def __init__(self, phone):
         self.phone = phone
 

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A fake fleet on a fake clock for the rolling reboot engine: no network, no sleeping, seconds of fake time.
 
-Each :class:`TimedPhone` answers the CTI client (through a fake requests session) and the reboot watch's
+Each :class:`TimedPhone` answers the CTI client (through a fake transport) and the reboot watch's
 probes from its state at the fake clock's time: after REBOOT it keeps answering for ``save`` seconds, is down
 for ``down`` seconds, answers unregistered for ``register`` seconds, then registered.  :func:`make_run` builds a
 :class:`RollingReboot` wired to the fleet (sequential fan-out, the fake clock's monotonic, wall, local time and
@@ -18,10 +18,8 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot_watc
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget, run_target
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import Ledger
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_run import RollingReboot
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeSessionBase
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import (
-    PASSCODE, refused, success,
-)
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeTransportBase, refused
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import PASSCODE, success
 
 EPOCH = 1796000000.0  # wall-clock time at fake time 0
 
@@ -148,8 +146,8 @@ class TimedPhone(object):
         return self.power() != 'down'
 
 
-class FakeSession(FakeSessionBase):
-    """The requests session of one phone's CTI client."""
+class FakeSession(FakeTransportBase):
+    """The transport of one phone's CTI client."""
 
     def __init__(self, phone, before_command=None):
         self.phone = phone
@@ -187,7 +185,7 @@ class FakeFleet(object):
         """Sequential, in fake time (each phone's work sees the clock as it is)."""
         def session(target):
             return FakeSession(self.phones[target.name], self.before_command)
-        results = [run_target(target, work, session_factory=session) for target in targets]
+        results = [run_target(target, work, transport_factory=session) for target in targets]
         rebooting = sum(1 for phone in self.phones.values() if phone.rebooting_at(self.clock.now))
         self.max_rebooting = max(self.max_rebooting, rebooting)
         return results

@@ -1,15 +1,13 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Canned phone answers behind fake requests sessions, for the fan-out and audit tests (no network)."""
+"""Canned phone answers behind fake transports, for the fan-out and audit tests (no network)."""
 
 import time
-
-import requests
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIConnection
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils import audit
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget, fan_out
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeSessionBase
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeTransportBase
 
 PASSCODE = 'S3cr&t#pw'
 
@@ -22,22 +20,13 @@ def success(body, **extra):
     return FakeResponse(body=dict({'response': 'success', 'body': body}, **extra))
 
 
-def refused():
-    cause = ConnectionRefusedError(111, 'Connection refused')
-    error = requests.exceptions.ConnectionError('Max retries exceeded with url: /cgi-bin/api-get_accounts?passcode=%s (%s)'
-                                                % (PASSCODE, cause))
-    error.__context__ = cause
-    return error
-
-
-class FakePhone(FakeSessionBase):
+class FakePhone(FakeTransportBase):
     """A session for one phone: answers per CTI function (a FakeResponse, an exception, or a list of them in turn)."""
 
     def __init__(self, answers, delay=0.0):
         self.answers = dict(answers)
         self.delay = delay
         self.calls = []
-        self.trust_env = True
         self.closed = False
 
     def get(self, url, params=None, timeout=None, verify=None, allow_redirects=None):
@@ -71,6 +60,6 @@ def run_audit(phones, required=None, **kwargs):
     targets = [FleetTarget(name, CTIConnection('10.1.4.%d' % index, passcode=PASSCODE, port=8080, name=name),
                            {'site': 'hq', 'model': 'GRP2614'})
                for index, name in enumerate(sorted(phones), 1)]
-    results = fan_out(targets, audit.audit_registration(required), session_factory=lambda target: phones[target.name], **kwargs)
+    results = fan_out(targets, audit.audit_registration(required), transport_factory=lambda target: phones[target.name], **kwargs)
     records = [audit.registration_record(result, target) for result, target in zip(results, targets)]
     return dict((record['name'], record) for record in records), dict((result['name'], result) for result in results)

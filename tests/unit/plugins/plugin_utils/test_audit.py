@@ -6,14 +6,13 @@ import json
 import time
 
 import pytest
-import requests
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils import audit
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import fan_out
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import (
-    ACCOUNT_DOWN, ACCOUNT_EMPTY, ACCOUNT_OK, PASSCODE, FakePhone, FakeResponse, healthy, make_targets, refused, run_audit,
-    success,
+    ACCOUNT_DOWN, ACCOUNT_EMPTY, ACCOUNT_OK, PASSCODE, FakePhone, FakeResponse, healthy, make_targets, run_audit, success,
 )
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import refused, timed_out
 
 
 def test_registered_phone():
@@ -72,7 +71,7 @@ def test_wrong_passcode_is_tried_once_and_phone_status_not_asked():
     (FakeResponse(body={'foo': 1}), 'error'),
     (FakeResponse(body={'response': 'error', 'body': 'failed'}), 'error'),  # a refused read (rejected) is an error
     ([refused(), refused()], 'unreachable'),
-    ([requests.exceptions.ReadTimeout('read timed out'), requests.exceptions.ReadTimeout('read timed out')], 'unreachable'),
+    ([timed_out()], 'unreachable'),
 ])
 def test_error_classes(answer, status):
     records, results = run_audit({'gs1': FakePhone({'api-get_accounts': answer})})
@@ -121,7 +120,7 @@ def test_unknown_phone_status_passes_through():
 
 def test_record_of_a_deadline_phone_is_an_error_with_its_class():
     target = make_targets(1)[0]
-    result = fan_out([target], lambda client, target: time.sleep(0.3) or {}, deadline=0.05, session_factory=lambda target: FakePhone({}))[0]
+    result = fan_out([target], lambda client, target: time.sleep(0.3) or {}, deadline=0.05, transport_factory=lambda target: FakePhone({}))[0]
     record = audit.registration_record(result, target)
     assert record['status'] == 'error'
     assert record['error_class'] == 'interrupted'
