@@ -357,3 +357,95 @@ def test_strict_failure_in_warn_mode_keeps_a_phone_of_an_earlier_source(plugin, 
     assert sorted(inventory.hosts) == ['gs1', 'gs2', 'gs3']
     message = warning.call_args[0][0]
     assert message.startswith(str(tmp_path / 'phones.csv') + ':4: ') and 'skipped' not in message
+
+
+# --- the web-session columns, a file without phones ---------------------------------------------------------------
+
+def test_parse_sets_the_web_session_variables(plugin, tmp_path):
+    inventory = run_parse(plugin, tmp_path, '''
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+    ''', 'name,host,auth,username\ngs1,10.0.0.1,Session,operator\ngs2,10.0.0.2,,\n')
+    assert (inventory.get_host('gs1').vars['grandstream_auth'], inventory.get_host('gs1').vars['grandstream_username']) == ('session', 'operator')
+    assert 'grandstream_auth' not in inventory.get_host('gs2').vars
+    assert 'grandstream_username' not in inventory.get_host('gs2').vars
+
+
+@pytest.mark.parametrize('csv_text', ['name,host\n', '# the office\nname,host\n\n,\n , \n# nothing yet\n'])
+def test_parse_warns_about_a_file_without_phone_rows(plugin, tmp_path, csv_text):
+    with mock.patch.object(plugin.display, 'warning') as warning:
+        inventory = run_parse(plugin, tmp_path, 'plugin: phonefleet.grandstream.csv\npath: phones.csv\n', csv_text)
+    assert not inventory.hosts
+    assert [call[0][0] for call in warning.call_args_list] == [
+        '%s: the CSV file has a header but no phone rows' % (tmp_path / 'phones.csv')]
+    assert sorted(inventory.groups) == ['all', 'grandstream', 'ungrouped']
+
+
+def test_parse_warns_when_on_error_warn_skipped_every_row(plugin, tmp_path):
+    with mock.patch.object(plugin.display, 'warning') as warning:
+        inventory = run_parse(plugin, tmp_path, '''
+            plugin: phonefleet.grandstream.csv
+            path: phones.csv
+            on_error: warn
+        ''', 'name,host,auth,passcode\ngs1,,,pw-1\ngs2,10.0.0.2,kerberos,pw-2\n')
+    assert not inventory.hosts
+    csv_path = str(tmp_path / 'phones.csv')
+    assert [call[0][0] for call in warning.call_args_list] == [
+        "%s:2: skipped this row: the 'host' cell is empty" % csv_path,
+        "%s:3: skipped this row: auth 'kerberos' is not 'passcode', 'session' or 'session_plain'" % csv_path,
+        '%s: every phone row of the CSV file was skipped (on_error: warn), no phone loaded' % csv_path,
+    ]
+
+
+def test_parse_says_nothing_more_when_some_rows_load(plugin, tmp_path):
+    with mock.patch.object(plugin.display, 'warning') as warning:
+        run_parse(plugin, tmp_path, 'plugin: phonefleet.grandstream.csv\npath: phones.csv\non_error: warn\n',
+                  'name,host\ngs1,\ngs2,10.0.0.2\n')
+    assert [call[0][0].split(': ', 1)[1] for call in warning.call_args_list] == ["skipped this row: the 'host' cell is empty"]
+
+
+# --- keyed_groups on columns read Host.vars; anything else sees every variable ----------------------------------
+
+def test_keyed_groups_on_columns_read_what_another_source_set(plugin, tmp_path):
+    """An empty cell leaves an earlier source's value in place; a value that is not a plain string takes the template path."""
+    (tmp_path / 'phones.csv').write_text('name,host,site\ngs1,10.0.0.1,\ngs2,10.0.0.2,lab\ngs3,10.0.0.3,\n')
+    config_path = tmp_path / 'office.grandstream.yml'
+    config_path.write_text(textwrap.dedent('''\
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+        keyed_groups:
+          - key: site
+            prefix: site
+            parent_group: sites
+          - key: floor
+            prefix: floor
+    '''))
+    inventory = InventoryData()
+    inventory.add_host('gs1')
+    inventory.set_variable('gs1', 'site', 'hq')
+    inventory.add_host('gs3')
+    inventory.set_variable('gs3', 'floor', ['2', '3'])
+    plugin.parse(inventory, DataLoader(), str(config_path), cache=False)
+    assert group_members(inventory, 'site_hq') == ['gs1']
+    assert group_members(inventory, 'site_lab') == ['gs2']
+    assert sorted(group.name for group in inventory.groups['sites'].child_groups) == ['site_hq', 'site_lab']
+    assert group_members(inventory, 'floor_2') == ['gs3']
+    assert group_members(inventory, 'floor_3') == ['gs3']
+    assert [name for name in inventory.groups if name.startswith('floor')] == ['floor_2', 'floor_3']
+
+
+def test_keyed_groups_on_magic_variables_see_them(plugin, tmp_path):
+    inventory = run_parse(plugin, tmp_path, '''
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+        keyed_groups:
+          - key: inventory_hostname
+            prefix: host
+          - key: group_names
+            prefix: in
+    ''', 'name,host,groups\ngs1,10.0.0.1,lobby\ngs2,10.0.0.2,\n')
+    assert group_members(inventory, 'host_gs1') == ['gs1']
+    assert group_members(inventory, 'in_lobby') == ['gs1']
+    assert group_members(inventory, 'in_grandstream') == ['gs1', 'gs2']
+    # Ansible reads the variables again before each entry: group_names already holds the group of the entry before
+    assert group_members(inventory, 'in_host_gs2') == ['gs2']

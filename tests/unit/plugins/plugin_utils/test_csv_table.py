@@ -13,10 +13,12 @@ import textwrap
 import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.csv_table import (
+    IPV4_ADDRESS,
     CsvInventoryError,
     PhoneTable,
     decode_csv,
     host_problem,
+    is_ip_address,
     quoted_cells,
     read_records,
     sniff_delimiter,
@@ -257,6 +259,8 @@ def test_quoted_cells(record, delimiter, expected):
     ('host,2nd_line', "phones.csv:1: column 2, '2nd_line', is not a valid variable name: use letters, digits and underscores, "
                       "not starting with a digit"),
     ('host,Site,SITE', "phones.csv:1: column 3, 'site', repeats column 2 (names are case-insensitive)"),
+    ('host,grandstream_auth', "phones.csv:1: column 2, 'grandstream_auth', cannot be a host variable: use an 'auth' column instead"),
+    ('host,Grandstream_Username', "phones.csv:1: column 2, 'grandstream_username', cannot be a host variable: use a 'username' column instead"),
 ])
 def test_header_problems(header, message):
     with pytest.raises(CsvInventoryError) as error:
@@ -305,6 +309,17 @@ def test_header_only_is_an_empty_inventory():
     assert table('host,name\n').phones == []
 
 
+@pytest.mark.parametrize('text, rows, phones', [
+    ('host,name\n', 0, 0),
+    ('host,name\n,\n , \n# gone\n\n', 0, 0),  # empty rows, comments and blank lines are no phone rows
+    ('host,name\n,a\n10.0.0.300,b\n', 2, 0),  # every row bad
+    ('host,name\n,a\n10.0.0.2,b\n', 2, 1),
+])
+def test_rows_counts_the_phone_rows_valid_or_not(text, rows, phones):
+    phone_table = table(text)
+    assert (phone_table.rows, len(phone_table.phones)) == (rows, phones)
+
+
 def test_unnamed_columns_are_ignored_unless_they_hold_values():
     phone_table = table('''
         host,name,,
@@ -322,6 +337,16 @@ def test_unnamed_columns_are_ignored_unless_they_hold_values():
 ])
 def test_valid_hosts(host):
     assert host_problem(host) is None
+
+
+@pytest.mark.parametrize('host, is_ipv4', [
+    ('0.0.0.0', True), ('255.255.255.255', True), ('10.199.249.9', True), ('1.2.3.4', True),
+    ('256.0.0.1', False), ('010.0.0.1', False), ('1.2.3', False), ('1.2.3.4.5', False), ('1.2.3.4\n', False),
+    ('1.2.3.\u0664', False),  # an Arabic-Indic digit: ipaddress refuses it, and so must the shortcut
+])
+def test_the_ipv4_shortcut_agrees_with_ipaddress(host, is_ipv4):
+    assert bool(IPV4_ADDRESS.match(host)) is is_ipv4
+    assert is_ip_address(host) is is_ipv4
 
 
 @pytest.mark.parametrize('host, message', [
@@ -513,3 +538,58 @@ def test_decode_refuses_utf16_with_its_own_hint():
             decode_csv(data, SOURCE)
         assert str(error.value) == ("phones.csv: the file is UTF-16 text (it starts with a UTF-16 byte order mark). Save it from Excel as "
                                     "'CSV UTF-8', or convert it, for example with: iconv -f UTF-16 -t UTF-8")
+
+
+# --- the web-session columns: auth and username -------------------------------------------------------------------
+
+def test_auth_and_username_columns():
+    phone_table = table('''
+        name,host,Auth,USERNAME,passcode
+        gs1,10.0.0.1,session,operator,pw-1
+        gs2,10.0.0.2,SESSION_PLAIN,,pw-2
+        gs3,10.0.0.3,Passcode, admin ,pw-3
+        gs4,10.0.0.4,,,pw-4
+    ''')
+    assert phone_table.problems == []
+    assert [(phone.variables.get('grandstream_auth'), phone.variables.get('grandstream_username')) for phone in phone_table.phones] == [
+        ('session', 'operator'), ('session_plain', None), ('passcode', 'admin'), (None, None)]
+    for phone in phone_table.phones[:3]:
+        assert is_trusted_as_template(phone.variables['grandstream_auth'])
+    assert is_trusted_as_template(phone_table.phones[0].variables['grandstream_username'])
+
+
+def test_a_username_that_could_be_a_template_is_data():
+    variables = table('host,username\n10.0.0.1,"{{ lookup(\'env\', \'HOME\') }}"\n').phones[0].variables
+    assert variables['grandstream_username'] == "{{ lookup('env', 'HOME') }}"
+    assert not is_trusted_as_template(variables['grandstream_username'])
+
+
+@pytest.mark.parametrize('cell, message', [
+    ('basic', "auth 'basic' is not 'passcode', 'session' or 'session_plain'"),
+    ('session plain', "auth 'session plain' is not 'passcode', 'session' or 'session_plain'"),
+    ('sessions', "auth 'sessions' is not 'passcode', 'session' or 'session_plain'"),
+    # a cell that happens to be a passcode of the file is hidden, like in every other message
+    ('pw-secret', "auth '********' is not 'passcode', 'session' or 'session_plain'"),
+])
+def test_a_bad_auth_is_a_row_problem(cell, message):
+    phone_table = table('name,host,auth,passcode\ngs0,10.0.0.9,session,pw-secret\ngs1,10.0.0.1,%s,pw-1\n' % cell)
+    assert phone_table.problems == [(3, message)]
+    assert phone_table.bad_rows == [3]
+    assert [phone.name for phone in phone_table.phones] == ['gs0']
+
+
+def test_every_problem_of_a_row_with_a_bad_auth_is_listed_in_column_order():
+    phone_table = table('name,host,port,scheme,auth,groups\ngs1,10.0.0.256,0,ftp,digest,floor-2\n')
+    assert [message.split(' ', 1)[0] for line, message in phone_table.problems] == ['host', 'port', 'scheme', 'auth', 'group']
+
+
+@pytest.mark.parametrize('column', ['username', 'auth'])
+def test_a_web_session_cell_that_spans_lines_is_named_never_echoed(column):
+    """An unclosed quote in the username (or auth) cell takes in the next row, passcode included."""
+    phone_table = table('name,host,%s,passcode\ngs1,10.0.0.1,"admin,pw-1\ngs2,10.0.0.2,admin,pw-2\n' % column)
+    assert phone_table.problems == [
+        (2, "the %r cell spans several lines, which usually means an unclosed quote "
+            "(the row spans lines 2-3: a quoted cell contains a line break, check the quotes)" % column),
+    ]
+    assert 'pw-' not in repr(phone_table.problems)
+    assert 'admin' not in repr(phone_table.problems)
