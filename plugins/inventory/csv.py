@@ -420,16 +420,18 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
         self._use_extra_vars = self.get_option('use_extra_vars')
         # The common case, keyed_groups on columns (key: site), reads one host variable per entry: Host.vars holds
         # it, so neither Host.get_vars() (a copy of every variable plus the magic ones) nor Ansible's fetch of them
-        # again before each entry is needed.
+        # again before each entry is needed. A parent_group that is a template could differ from phone to phone.
         columns_only = not (compose or groups) and all(
             isinstance(entry, dict) and is_variable_name(entry.get('key')) and entry['key'] not in MAGIC_HOST_VARIABLES
+            and '{' not in str(entry.get('parent_group') or '')
             for entry in keyed_groups)
+        group_of_value = {}  # with columns_only: (entry number, value) -> the group Ansible put a phone with it in
         problems = []
         for phone in table.phones:
             host = self.inventory.get_host(phone.name)
             try:
                 if columns_only:
-                    self._add_host_to_keyed_groups(keyed_groups, host.vars, phone.name, strict=strict, fetch_hostvars=False)
+                    self._add_host_to_column_groups(host, keyed_groups, group_of_value, strict)
                     continue
                 variables = host.get_vars()
                 self._set_composite_vars(compose, variables, phone.name, strict=strict)
@@ -453,6 +455,27 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
             table.source, len(problems), '' if len(problems) == 1 else 's',
             '\n'.join('%s:%d: %s' % (table.source, line, message) for line, dummy, message in problems),
         ))
+
+    def _add_host_to_column_groups(self, host, keyed_groups, group_of_value, strict):
+        """keyed_groups entries on columns, for one phone.
+
+        The group of an entry follows from the entry and the value alone: Ansible works it out (name, prefix,
+        default_value, parent_group) for the first phone with a value, and the other phones with that value join
+        the group Ansible chose, which skips most of Ansible's work per phone. Anything but a plain string, and a
+        phone that was already in the group (so that the group Ansible chose cannot be told), takes Ansible's path.
+        """
+        for number, entry in enumerate(keyed_groups):
+            value = host.vars.get(entry['key'])
+            reusable = isinstance(value, str) and '{' not in value
+            known_group = group_of_value.get((number, value)) if reusable else None
+            if known_group is not None:
+                self.inventory.add_host(host.name, group=known_group)
+                continue
+            groups_before = {group.name for group in host.groups if host.name in group.host_names}
+            self._add_host_to_keyed_groups([entry], host.vars, host.name, strict=strict, fetch_hostvars=False)
+            joined = [group.name for group in host.groups if group.name not in groups_before and host.name in group.host_names]
+            if reusable and len(joined) == 1:
+                group_of_value[(number, value)] = joined[0]
 
     def _redact_construct_problems(self, table, problems):
         """Ansible's message may quote a value, a passcode too ("'dict object' has no attribute 's3cret'"): hide the

@@ -449,3 +449,31 @@ def test_keyed_groups_on_magic_variables_see_them(plugin, tmp_path):
     assert group_members(inventory, 'in_grandstream') == ['gs1', 'gs2']
     # Ansible reads the variables again before each entry: group_names already holds the group of the entry before
     assert group_members(inventory, 'in_host_gs2') == ['gs2']
+
+
+@pytest.mark.parametrize('key', ['site', 'site | string'])
+def test_keyed_groups_on_columns_give_what_the_template_engine_gives(plugin, tmp_path, key):
+    """'site' takes the shortcut (Ansible names the group of the first phone with a value, the others join it),
+    the expression takes Ansible's path for every phone: the same groups, members, order and parents. gs1 is in
+    site_lab already (its groups cell), which must not keep gs2 out of it; phones without a site join no site group."""
+    inventory = run_parse(plugin, tmp_path, '''
+        plugin: phonefleet.grandstream.csv
+        path: phones.csv
+        keyed_groups:
+          - key: %s
+            prefix: site
+            parent_group: sites
+          - key: %s
+            prefix: place
+            separator: ''
+    ''' % (key, key), 'name,host,site,groups\ngs1,10.0.0.1,lab,site_lab\ngs2,10.0.0.2,lab,\ngs3,10.0.0.3,hq,\n'
+                        'gs4,10.0.0.4,,\ngs5,10.0.0.5,hq,\ngs6,10.0.0.6,,\n')
+    members = {name: group_members(inventory, name) for name in inventory.groups if name.startswith(('site', 'place'))}
+    assert members == {
+        'site_lab': ['gs1', 'gs2'], 'site_hq': ['gs3', 'gs5'], 'sites': ['gs1', 'gs2', 'gs3', 'gs5'],
+        'placelab': ['gs1', 'gs2'], 'placehq': ['gs3', 'gs5'],
+    }
+    assert [name for name in inventory.groups if name.startswith(('site', 'place'))] == ['site_lab', 'sites', 'placelab', 'site_hq', 'placehq']
+    assert [host.name for host in inventory.groups['site_hq'].hosts] == ['gs3', 'gs5']
+    assert sorted(group.name for group in inventory.groups['sites'].child_groups) == ['site_hq', 'site_lab']
+    assert inventory.groups['sites'].hosts == []  # members through their site_* groups only
