@@ -456,6 +456,8 @@ def test_keyed_groups_on_columns_give_what_the_template_engine_gives(plugin, tmp
     """'site' takes the shortcut (Ansible names the group of the first phone with a value, the others join it),
     the expression takes Ansible's path for every phone: the same groups, members, order and parents. gs1 is in
     site_lab already (its groups cell), which must not keep gs2 out of it; phones without a site join no site group."""
+    csv_text = ('name,host,site,groups\ngs1,10.0.0.1,lab,site_lab\ngs2,10.0.0.2,lab,\ngs3,10.0.0.3,hq,\n'
+                'gs4,10.0.0.4,,\ngs5,10.0.0.5,hq,\ngs6,10.0.0.6,,\n')
     inventory = run_parse(plugin, tmp_path, '''
         plugin: phonefleet.grandstream.csv
         path: phones.csv
@@ -466,8 +468,7 @@ def test_keyed_groups_on_columns_give_what_the_template_engine_gives(plugin, tmp
           - key: %s
             prefix: place
             separator: ''
-    ''' % (key, key), 'name,host,site,groups\ngs1,10.0.0.1,lab,site_lab\ngs2,10.0.0.2,lab,\ngs3,10.0.0.3,hq,\n'
-                        'gs4,10.0.0.4,,\ngs5,10.0.0.5,hq,\ngs6,10.0.0.6,,\n')
+    ''' % (key, key), csv_text)
     members = {name: group_members(inventory, name) for name in inventory.groups if name.startswith(('site', 'place'))}
     assert members == {
         'site_lab': ['gs1', 'gs2'], 'site_hq': ['gs3', 'gs5'], 'sites': ['gs1', 'gs2', 'gs3', 'gs5'],
