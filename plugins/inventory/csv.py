@@ -24,7 +24,7 @@ description:
   - 'C(auth): becomes C(grandstream_auth), how the modules log in to the phone: V(passcode) (the CTI passcode in every request,
     the default when the column or the cell is empty), V(session) (a web session, as WP8xx and newer GXP21xx firmware want) or
     V(session_plain) (a web session with the password sent as is, for older GXP16xx/GXP17xx firmware). Any case, written lower-case.'
-  - 'C(username): becomes C(grandstream_username), the user name of a web session (the modules use V(admin) when it is not set).'
+  - 'C(username): becomes C(grandstream_username), the user name of a web session, on one line (the modules use V(admin) when it is not set).'
   - 'C(passcode): becomes C(grandstream_passcode). See the notes for better places to keep passcodes.'
   - 'C(groups): extra groups the phone joins, separated by spaces, C(,), C(;) or C(|) (for example V(lobby floor2), V(lobby|floor2)
     or, in double quotes, V("lobby, floor2")). Group names are letters, digits and underscores, do not start with a digit and are

@@ -413,8 +413,7 @@ class PhoneTable:
             raise CsvInventoryError('\n'.join('%s:%d: %s' % (self.source, line, problem) for problem in problems))
         self.columns = columns
         self._width = len(columns)
-        position = {column: position for position, column in enumerate(columns) if column}
-        self._position = position
+        position = {column: at for at, column in enumerate(columns) if column}
         self._host_at = position['host']
         self._name_at = position.get('name')
         self._passcode_at = position.get('passcode')
