@@ -357,17 +357,21 @@ class PhoneTable:
         if delimiter == 'auto':
             delimiter = sniff_delimiter(first_content_line(text))
         self._delimiter = DELIMITERS[delimiter]
-        # every record is read before the first check, so that no message, whatever its row, contains the passcode of any row
-        records = list(read_records(text, source, self._delimiter))
-        if not records:
+        records = read_records(text, source, self._delimiter)
+        header = next(records, None)
+        if header is None:
             raise CsvInventoryError("%s: the file has no header row (it is empty, or has only blank and comment lines)" % source)
-        (line, dummy, header_cells), rows = records[0], records[1:]
+        line, dummy, header_cells = header
         columns = [cell.strip().lower() for cell in header_cells]
-        self.secrets = passcodes(rows, columns)
+        # a first pass over the records finds every passcode, so that no message, whatever its row, contains one; the
+        # records are read again for the checks rather than kept (10,000 rows of cells the garbage collector would walk)
+        self.secrets = passcodes(records, columns)
         self._read_header(line, columns)
         self._first_line_of_name = {}     # inventory hostname -> line of its first row
         self._first_line_of_address = {}  # (host, port) -> line of the first phone there
         self._marked_values = {}          # cell text -> as_value(text): the same site or model on many rows is marked once
+        rows = read_records(text, source, self._delimiter)
+        next(rows)  # the header
         for line, last_line, raw_cells in rows:
             self._read_row(line, last_line, raw_cells)
 
