@@ -393,6 +393,7 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
         if default_group:
             inventory.add_group(default_group)
         known_groups = set()
+        hosts = inventory.hosts  # on ansible-core 2.19+ inventory is a proxy: each attribute costs a Python call
         for phone in table.phones:
             if phone.name in hosts_before:
                 # duplicates inside the file are refused; across sources Ansible merges the two hosts without a word
@@ -403,7 +404,7 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
             # integers, marked already, and on ansible-core 2.19+ set_variable() inspects, copies and tags every
             # value once more, which was a third of the time of this plugin for 10,000 phones. For values that are
             # not mappings, Host.set_variable() is this assignment.
-            inventory.hosts[name].vars.update(phone.variables)
+            hosts[name].vars.update(phone.variables)
             for group in phone.groups:
                 if group not in known_groups:
                     inventory.add_group(group)
@@ -427,8 +428,9 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
             for entry in keyed_groups)
         group_of_value = {}  # with columns_only: (entry number, value) -> the group Ansible put a phone with it in
         problems = []
+        hosts = self.inventory.hosts
         for phone in table.phones:
-            host = self.inventory.get_host(phone.name)
+            host = hosts[phone.name]
             try:
                 if columns_only:
                     self._add_host_to_column_groups(host, keyed_groups, group_of_value, strict)
