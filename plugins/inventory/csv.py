@@ -21,6 +21,10 @@ description:
   - 'C(name): inventory hostname, defaults to the value of C(host).'
   - 'C(port): becomes C(grandstream_port), a number from 1 to 65535.'
   - 'C(scheme): becomes C(grandstream_scheme), V(http) or V(https).'
+  - 'C(auth): becomes C(grandstream_auth), how the modules log in to the phone: V(passcode) (the CTI passcode in every request,
+    the default when the column or the cell is empty), V(session) (a web session, as WP8xx and newer GXP21xx firmware want) or
+    V(session_plain) (a web session with the password sent as is, for older GXP16xx/GXP17xx firmware). Any case, written lower-case.'
+  - 'C(username): becomes C(grandstream_username), the user name of a web session, on one line (the modules use V(admin) when it is not set).'
   - 'C(passcode): becomes C(grandstream_passcode). See the notes for better places to keep passcodes.'
   - 'C(groups): extra groups the phone joins, separated by spaces, C(,), C(;) or C(|) (for example V(lobby floor2), V(lobby|floor2)
     or, in double quotes, V("lobby, floor2")). Group names are letters, digits and underscores, do not start with a digit and are
@@ -43,6 +47,8 @@ description:
   - Problems in the file are reported as C(file:line) with the physical line number in the CSV file, all at once.
     With O(on_error=warn) bad rows are skipped with a warning each and the other phones are loaded.
     Problems with the header row (a missing C(host) column, an invalid or reserved column name) always stop the load.
+  - A file with a header row but no phone rows, or whose every row was skipped with O(on_error=warn), loads no phone
+    and gets a warning.
 extends_documentation_fragment:
   - constructed
 options:
@@ -90,7 +96,7 @@ options:
         key: connection
   on_error:
     description:
-      - What to do with rows that have problems (empty or invalid C(host), invalid C(port) or C(scheme), duplicate C(name), bad group name, ...).
+      - What to do with rows that have problems (empty or invalid C(host), invalid C(port), C(scheme) or C(auth), duplicate C(name), bad group name, ...).
       - V(fail) stops with one error that lists every problem of the file, each as C(file:line).
       - V(warn) skips each bad row with a warning and loads the other rows.
       - Problems with the file itself or its header row always stop the load.
@@ -152,6 +158,13 @@ EXAMPLES = r"""
 #   gs-reception,10.1.4.10,hq,GRP2614,lobby
 #   gs-lab-1,gs-lab-1.voice.example.net,lab,GRP2612,
 #   gs-lab-2,10.9.0.12,lab,GRP2612,lab|beta
+#
+#   Phones that log in with a web session (WP8xx, newer GXP21xx firmware) get an 'auth' column, and a 'username'
+#   column when their user is not admin; an empty cell keeps the default (passcode, admin):
+#   name,host,auth,username
+#   gs-wp-1,10.1.4.20,session,
+#   gs-old-1,10.1.4.21,session_plain,operator
+#   gs-reception,10.1.4.10,,
 #
 # ansible-inventory -i inventory/office.grandstream.yml --graph   (or -i inventory/)
 plugin: phonefleet.grandstream.csv
@@ -226,37 +239,28 @@ plugin: phonefleet.grandstream.csv
 path: ../phones/office.csv
 """
 
-import csv
-import io
-import ipaddress
-import keyword
 import os
-import re
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.inventory import BaseFileInventoryPlugin, Constructable
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.csv_table import (
+    RESERVED_GROUPS,
+    CsvInventoryError,
+    PhoneTable,
+    as_value,
+    decode_csv,
+    is_identifier,
+)
 
-# A CSV cell is data, never a template. Only a string with a brace can hold a Jinja2 expression, statement or
-# comment ({{ }}, {% %}, {# #}), so only those are marked as data; every other string is marked as a plain string,
-# because AWX imports `ansible-inventory --list --export` and would get {"__ansible_unsafe": "10.1.4.10"}, a dict,
-# where it expects a string.
-try:
-    # ansible-core 2.19+: a string a plugin sets is untrusted (data) unless tagged as a trusted template, and
-    # ansible-inventory --list prints every untrusted string as {"__ansible_unsafe": ...}.
-    from ansible.template import trust_as_template
-except ImportError:  # ansible-core 2.18: a plain str may be rendered as a template, an AnsibleUnsafeText never is
-    from ansible.utils.unsafe_proxy import wrap_var
+CONFIG_SUFFIXES = ('grandstream.yml', 'grandstream.yaml')
 
-    def as_value(text):
-        """A string from the CSV file as a host variable: data if it could be a template, else a plain string."""
-        return wrap_var(text) if '{' in text or '}' in text else text
-else:
-    def as_value(text):
-        """A string from the CSV file as a host variable: data if it could be a template, else a plain string."""
-        return text if '{' in text or '}' in text else trust_as_template(text)
+# Identifiers that an expression never reads as a variable, whatever the host's variables say.
+JINJA_LITERALS = frozenset(('true', 'false', 'none', 'True', 'False', 'None'))
+# The variables Host.get_vars() adds to Host.vars: a key naming one of them needs get_vars().
+MAGIC_HOST_VARIABLES = frozenset(('inventory_hostname', 'inventory_hostname_short', 'group_names'))
 
 
 def as_composed_value(value):
@@ -270,446 +274,9 @@ def as_composed_value(value):
     return value
 
 
-CONFIG_SUFFIXES = ('grandstream.yml', 'grandstream.yaml')
-
-# Columns with a meaning of their own; every other column becomes a host variable of the same name.
-COLUMN_TO_VARIABLE = {
-    'host': 'ansible_host',
-    'port': 'grandstream_port',
-    'scheme': 'grandstream_scheme',
-    'passcode': 'grandstream_passcode',
-}
-SPECIAL_COLUMNS = frozenset(COLUMN_TO_VARIABLE) | frozenset(('name', 'groups'))
-
-# Names a column cannot take: the targets of the mapped columns (two columns would fight over one variable),
-# Ansible's magic variables, and names Jinja2 resolves before any variable.
-RESERVED_VARIABLES = frozenset((
-    'ansible_host', 'grandstream_port', 'grandstream_scheme', 'grandstream_passcode',
-    'inventory_hostname', 'inventory_hostname_short', 'inventory_dir', 'inventory_file',
-    'hostvars', 'group_names', 'groups', 'omit', 'vars', 'environment',
-    'playbook_dir', 'play_hosts', 'role_name', 'role_names', 'role_path',
-    'ansible_play_hosts', 'ansible_play_hosts_all', 'ansible_play_batch', 'ansible_play_name', 'ansible_play_role_names',
-    'ansible_role_names', 'ansible_role_name', 'ansible_dependent_role_names', 'ansible_parent_role_names',
-    'ansible_parent_role_paths', 'ansible_collection_name', 'ansible_version', 'ansible_check_mode', 'ansible_diff_mode',
-    'ansible_forks', 'ansible_facts', 'ansible_local', 'ansible_run_tags', 'ansible_skip_tags', 'ansible_limit',
-    'ansible_loop', 'ansible_loop_var', 'ansible_index_var', 'ansible_search_path', 'ansible_config_file',
-    'ansible_inventory_sources', 'ansible_verbosity', 'ansible_playbook_python',
-    'lookup', 'query', 'q', 'now', 'undef', 'range', 'dict', 'lipsum', 'cycler', 'joiner', 'namespace',
-    'true', 'false', 'none',
-))
-RESERVED_GROUPS = frozenset(('all', 'ungrouped'))
-
-DELIMITERS = {',': ',', ';': ';', 'tab': '\t', '\t': '\t', '|': '|'}
-SNIFFED_DELIMITERS = (',', ';', '\t', '|')  # the first wins a tie
-
-DNS_LABEL = re.compile(r'(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z')
-HOST_WITH_PORT = re.compile(r'[^:\[\]]+:[0-9]+\Z|\[[0-9A-Fa-f:.]+\]:[0-9]+\Z')
-INVENTORY_NAME = re.compile(r'[\w.:@-]+\Z')
-PORT = re.compile(r'[0-9]{1,5}\Z')
-GROUP_SEPARATORS = re.compile(r'[\s|,;]+')
-# Cells that hold one value: a line break in one of them means a quote that is not closed swallowed the lines after it.
-SINGLE_LINE_COLUMNS = ('host', 'name', 'port', 'scheme', 'passcode', 'groups')
-
-# Identifiers that an expression never reads as a variable, whatever the host's variables say.
-JINJA_LITERALS = frozenset(('true', 'false', 'none', 'True', 'False', 'None'))
-
-
-class CsvInventoryError(Exception):
-    """A problem with the CSV file as a whole (unreadable, not UTF-8, bad header): nothing can be loaded."""
-
-
-def is_identifier(name):
-    """True for an ASCII Python identifier that is not a keyword: the rule for Ansible variable and group names."""
-    return name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
-
-
-def is_dns_name(name):
-    """RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens; the last label is not all digits."""
-    if name.endswith('.'):
-        name = name[:-1]
-    if not name or len(name) > 253:
-        return False
-    labels = name.split('.')
-    return all(DNS_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
-
-
-def is_ip_address(text):
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def looks_like_an_address(text):
-    """An IP address or a DNS name with a dot: what a 'host' cell holds, and a column name never does."""
-    return is_ip_address(text) or ('.' in text and is_dns_name(text))
-
-
-def has_line_break(text):
-    return '\n' in text or '\r' in text
-
-
-def host_problem(host, show=repr):
-    """Why host is not a usable phone address, or None. ``show`` quotes a cell for a message."""
-    if is_dns_name(host) or is_ip_address(host):
-        return None
-    if '://' in host:
-        return "host %s is not an IP address or DNS name: put the scheme in the 'scheme' column" % show(host)
-    if HOST_WITH_PORT.match(host):
-        return "host %s is not an IP address or DNS name: put the port in the 'port' column" % show(host)
-    if host.startswith('[') and host.endswith(']') and is_ip_address(host[1:-1]):
-        return "host %s is not an IP address or DNS name: drop the brackets, as in %s" % (show(host), show(host[1:-1]))
-    return "host %s is neither an IP address nor a valid DNS name" % show(host)
-
-
-def decode_csv(data, source):
-    """Text of the file, without the byte order mark Excel writes; a clear error for anything that is not UTF-8."""
-    if data.startswith((b'\xff\xfe', b'\xfe\xff')):
-        # Excel's "Unicode Text" and some other tools write UTF-16, which the WINDOWS-1252 hint below would not fix
-        raise CsvInventoryError(
-            "%s: the file is UTF-16 text (it starts with a UTF-16 byte order mark). Save it from Excel as 'CSV UTF-8', "
-            "or convert it, for example with: iconv -f UTF-16 -t UTF-8" % source
-        )
-    try:
-        return data.decode('utf-8-sig')
-    except UnicodeDecodeError as exc:
-        line = data.count(b'\n', 0, exc.start) + 1
-        raise CsvInventoryError(
-            "%s:%d: the file is not UTF-8 text. Save it from Excel as 'CSV UTF-8', or convert it, "
-            "for example with: iconv -f WINDOWS-1252 -t UTF-8" % (source, line)
-        ) from None
-
-
-def first_content_line(text):
-    """The first line that is neither blank nor a comment: the header row."""
-    for line in io.StringIO(text, newline=''):
-        stripped = line.strip()
-        if stripped and stripped[0] != '#':
-            return line
-    return ''
-
-
-def sniff_delimiter(header_line):
-    """The delimiter of a header row: the candidate found most often outside double quotes (',' when none is).
-
-    Column names are identifiers, so whatever separates them in the header row is the delimiter.
-    """
-    unquoted = ''.join(header_line.split('"')[::2])
-    counts = [(unquoted.count(candidate), candidate) for candidate in SNIFFED_DELIMITERS]
-    best = max(count for count, dummy in counts)
-    if not best:
-        return ','
-    return next(candidate for count, candidate in counts if count == best)
-
-
-class PhysicalLines:
-    """Feeds csv.reader one physical line at a time.
-
-    Blank and comment lines are skipped only between records, so that a '#' or an empty line inside a quoted
-    multi-line cell stays part of the cell; the physical line where each record starts is remembered.
-    """
-
-    def __init__(self, text):
-        self._lines = iter(io.StringIO(text, newline=''))
-        self.line_number = 0
-        self.record_start = 0
-        self.at_record_start = True
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        for line in self._lines:
-            self.line_number += 1
-            if self.at_record_start:
-                stripped = line.strip()
-                if not stripped or stripped[0] == '#':
-                    continue
-                self.record_start = self.line_number
-                self.at_record_start = False
-            return line
-        raise StopIteration
-
-
-def read_records(text, source, delimiter='auto'):
-    """Yield (first physical line, last physical line, cells) for each record of the CSV text.
-
-    Blank and comment lines are skipped. ``delimiter`` is 'auto' (sniffed from the header row) or a DELIMITERS key.
-    """
-    if delimiter == 'auto':
-        delimiter = sniff_delimiter(first_content_line(text))
-    lines = PhysicalLines(text)
-    reader = csv.reader(lines, delimiter=DELIMITERS[delimiter], skipinitialspace=True)
-    while True:
-        lines.at_record_start = True
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise CsvInventoryError('%s:%d: the file is not valid CSV (%s)' % (source, lines.record_start, exc)) from None
-        yield lines.record_start, lines.line_number, cells
-
-
-def quoted_cells(record, delimiter):
-    """For each cell of one raw CSV record, whether it is in double quotes, read the way csv.reader reads it here.
-
-    csv.reader does not tell, and a quoted passcode keeps the spaces around it, so this walks the record once more.
-    Spaces before the opening quote are skipped (skipinitialspace); after the closing quote, csv.reader adds what
-    follows up to the delimiter to the cell.
-    """
-    flags = []
-    index, end = 0, len(record)
-    while True:
-        while index < end and record[index] == ' ':
-            index += 1
-        quoted = index < end and record[index] == '"'
-        if quoted:
-            index += 1
-            while index < end:
-                if record[index] == '"':
-                    if record.startswith('""', index):
-                        index += 2
-                        continue
-                    index += 1
-                    break
-                index += 1
-        while index < end and record[index] not in (delimiter, '\r', '\n'):
-            index += 1
-        flags.append(quoted)
-        if index >= end or record[index] != delimiter:
-            return flags
-        index += 1
-
-
-class Phone:
-    """One valid row: its inventory hostname, host variables and extra groups."""
-
-    __slots__ = ('name', 'line', 'variables', 'groups')
-
-    def __init__(self, name, line, variables, groups):
-        self.name = name
-        self.line = line
-        self.variables = variables
-        self.groups = groups
-
-
-class PhoneTable:
-    """The phones of a CSV text, validated.
-
-    ``phones``: the valid rows, as Phone. ``problems``: (line, message) for each problem of an invalid row (a row
-    can have several); ``bad_rows``: the lines of those rows, which are not in ``phones``. ``warnings``: (line, message)
-    for rows that were loaded but look wrong. A problem with the file or its header raises CsvInventoryError.
-    ``secrets``: every value of the passcode column; no message contains one (see redact()).
-    """
-
-    def __init__(self, text, source, delimiter='auto', connection='local'):
-        self.source = source
-        self.phones = []
-        self.problems = []
-        self.bad_rows = []
-        self.warnings = []
-        self._connection = connection
-        self._text = text
-        self._physical_lines = None
-        if delimiter == 'auto':
-            delimiter = sniff_delimiter(first_content_line(text))
-        self._delimiter = DELIMITERS[delimiter]
-        # every record is read before the first check, so that no message, whatever its row, contains the passcode of any row
-        records = list(read_records(text, source, self._delimiter))
-        if not records:
-            raise CsvInventoryError("%s: the file has no header row (it is empty, or has only blank and comment lines)" % source)
-        (line, dummy, header_cells), rows = records[0], records[1:]
-        columns = [cell.strip().lower() for cell in header_cells]
-        self.secrets = passcodes(rows, columns)
-        self._read_header(line, columns)
-        self._read_rows(rows)
-
-    def redact(self, text):
-        """text without any passcode of the file."""
-        return redact(text, self.secrets)
-
-    def _show(self, cell):
-        """A cell quoted for a message, without passcodes."""
-        return repr(self.redact(cell))
-
-    def _read_header(self, line, columns):
-        show = self._show
-        if 'host' not in columns and any(looks_like_an_address(column) for column in columns):
-            # no header row: the first phone was read as one, and its cells (its passcode too) must not be echoed
-            raise CsvInventoryError("%s:%d: line %d looks like a phone, not a header row: the file needs a header such as "
-                                    "name,host,passcode,site" % (self.source, line, line))
-        problems = []
-        seen = {}
-        for number, column in enumerate(columns, 1):
-            if not column:
-                continue
-            if column in seen:
-                problems.append("column %d, %s, repeats column %d (names are case-insensitive)" % (number, show(column), seen[column]))
-                continue
-            seen[column] = number
-            if column in SPECIAL_COLUMNS:
-                continue
-            if column in RESERVED_VARIABLES:
-                mapped_from = [name for name, variable in COLUMN_TO_VARIABLE.items() if variable == column]
-                hint = "use a %r column instead" % mapped_from[0] if mapped_from else "Ansible reserves that name"
-                problems.append("column %d, %s, cannot be a host variable: %s" % (number, show(column), hint))
-            elif keyword.iskeyword(column):
-                problems.append("column %d, %s, cannot be a host variable: it is a reserved word (a Python keyword)" % (number, show(column)))
-            elif not is_identifier(column):
-                suggestion = re.sub(r'[^a-z0-9]+', '_', column).strip('_')
-                hint = ", for example %s" % show(suggestion) if suggestion and is_identifier(suggestion) and suggestion not in RESERVED_VARIABLES else ""
-                problems.append("column %d, %s, is not a valid variable name: use letters, digits and underscores, not starting with a digit%s"
-                                % (number, show(column), hint))
-        if 'host' not in seen:
-            problems.append("the header row has no 'host' column (the phone's IP address or DNS name); its columns are: %s"
-                            % (', '.join(show(column) for column in columns if column) or 'none'))
-        if problems:
-            raise CsvInventoryError('\n'.join('%s:%d: %s' % (self.source, line, problem) for problem in problems))
-        self.columns = columns
-        self._position = {column: position for position, column in enumerate(columns) if column}
-        self._variable_columns = [(position, column) for position, column in enumerate(columns) if column and column not in SPECIAL_COLUMNS]
-        self._unnamed_columns = [position for position, column in enumerate(columns) if not column]
-
-    def _quoted_passcode(self, line, last_line, raw_cells):
-        """The passcode cell with its surrounding spaces if it is in double quotes, else None."""
-        if self._physical_lines is None:
-            self._physical_lines = list(io.StringIO(self._text, newline=''))
-        record = ''.join(self._physical_lines[line - 1:last_line])
-        passcode_at = self._position['passcode']
-        flags = quoted_cells(record, self._delimiter)
-        if passcode_at < len(flags) and flags[passcode_at]:
-            return raw_cells[passcode_at]
-        return None
-
-    def _read_rows(self, records):
-        names = {}
-        addresses = {}
-        width = len(self.columns)
-        host_at = self._position['host']
-        name_at = self._position.get('name')
-        port_at = self._position.get('port')
-        scheme_at = self._position.get('scheme')
-        passcode_at = self._position.get('passcode')
-        groups_at = self._position.get('groups')
-        single_line_columns = [(column, self._position[column]) for column in SINGLE_LINE_COLUMNS if column in self._position]
-        variable_columns = self._variable_columns
-        connection = self._connection
-        show = self._show
-
-        for line, last_line, raw_cells in records:
-            cells = [cell.strip() for cell in raw_cells]
-            if not any(cells):
-                continue  # Excel writes empty rows as ",,,,"
-            if len(cells) < width:
-                cells.extend([''] * (width - len(cells)))
-            name = (cells[name_at] if name_at is not None else '') or cells[host_at]
-            valid_name = bool(name) and INVENTORY_NAME.match(name)
-            if valid_name:
-                # before any check of the row, so that a second row with this name is reported even if this one is bad
-                names.setdefault(name, line)
-            if len(cells) > width:
-                # Usually a delimiter in an unquoted cell, often a passcode: every cell after it sits one column too far
-                # right, so the other cells are neither checked nor echoed (one of them may hold a piece of a passcode).
-                self._add_problems(line, last_line, [
-                    "the row has %d cells but the header has %d columns: put a cell that contains the delimiter %r in double quotes"
-                    % (len(cells), width, self._delimiter)])
-                continue
-            problems = []
-            multiline = ()
-            if last_line > line:
-                # named, never echoed: a quote that is not closed takes in the rows after it, passcodes included
-                multiline = [column for column, position in single_line_columns if has_line_break(cells[position])]
-                problems.extend("the %r cell spans several lines, which usually means an unclosed quote" % column for column in multiline)
-            for position in self._unnamed_columns:
-                if cells[position]:
-                    problems.append("column %d has a value but no name in the header row" % (position + 1))
-
-            host = cells[host_at]
-            if not host:
-                problems.append("the 'host' cell is empty")
-            elif 'host' not in multiline:
-                problem = host_problem(host, show)
-                if problem:
-                    problems.append(problem)
-
-            if name and not has_line_break(name):
-                if not valid_name:
-                    problems.append("name %s is not a usable inventory hostname: use letters, digits, '.', '-', '_', ':' or '@'" % show(name))
-                elif names[name] != line:
-                    problems.append("name %s is already used on line %d (Ansible would silently merge the two phones)" % (show(name), names[name]))
-
-            variables = {'ansible_host': as_value(host)}
-            if port_at is not None and cells[port_at] and 'port' not in multiline:
-                port = cells[port_at]
-                if PORT.match(port) and 1 <= int(port) <= 65535:
-                    variables['grandstream_port'] = int(port)
-                else:
-                    problems.append("port %s is not a number from 1 to 65535" % show(port))
-            if scheme_at is not None and cells[scheme_at] and 'scheme' not in multiline:
-                scheme = cells[scheme_at].lower()
-                if scheme in ('http', 'https'):
-                    variables['grandstream_scheme'] = as_value(scheme)
-                else:
-                    problems.append("scheme %s is not 'http' or 'https'" % show(cells[scheme_at]))
-            if passcode_at is not None and cells[passcode_at]:
-                passcode = cells[passcode_at]
-                if raw_cells[passcode_at] != passcode:
-                    passcode = self._quoted_passcode(line, last_line, raw_cells) or passcode
-                variables['grandstream_passcode'] = as_value(passcode)
-
-            groups = ()
-            if groups_at is not None and cells[groups_at] and 'groups' not in multiline:
-                groups = [group for group in GROUP_SEPARATORS.split(cells[groups_at]) if group]
-                for group in groups:
-                    if group in RESERVED_GROUPS:
-                        problems.append("group %s is reserved by Ansible" % show(group))
-                    elif keyword.iskeyword(group):
-                        problems.append("group %s is a reserved word (a Python keyword), not a valid group name" % show(group))
-                    elif not is_identifier(group):
-                        problems.append("group %s is not a valid group name: use letters, digits and underscores, not starting with a digit; "
-                                        "separate groups with spaces, ',', ';' or '|'" % show(group))
-
-            if problems:
-                self._add_problems(line, last_line, problems)
-                continue
-
-            address = (host.lower(), variables.get('grandstream_port'))
-            if address in addresses:
-                self.warnings.append((line, "%s has the same host %s and port as the phone on line %d"
-                                      % (self.redact(name), show(host), addresses[address])))
-            else:
-                addresses[address] = line
-
-            for position, column in variable_columns:
-                value = cells[position]
-                if value:
-                    variables[column] = as_value(value)
-            if connection and 'ansible_connection' not in variables:
-                variables['ansible_connection'] = connection
-            # the name is a plain str: INVENTORY_NAME leaves no room for a template, and a wrapped name would show up
-            # as {"__ansible_unsafe": ...} in group host lists on ansible-core 2.18
-            self.phones.append(Phone(name, line, variables, groups))
-
-    def _add_problems(self, line, last_line, problems):
-        if last_line > line:
-            problems = ["%s (the row spans lines %d-%d: a quoted cell contains a line break, check the quotes)" % (problem, line, last_line)
-                        for problem in problems]
-        self.problems.extend((line, problem) for problem in problems)
-        self.bad_rows.append(line)
-
-
-def passcodes(rows, columns):
-    """Every value of the passcode column(s), as read and without surrounding spaces, the longest first (so that a
-    passcode that contains another one is hidden whole)."""
-    positions = [position for position, column in enumerate(columns) if column == 'passcode']
-    found = set()
-    for dummy, dummy, cells in rows:
-        for position in positions:
-            if position < len(cells) and cells[position].strip():
-                found.update((cells[position], cells[position].strip()))
-    return sorted(found, key=lambda secret: (-len(secret), secret))
+def is_variable_name(template):
+    """True for a template that is a bare variable name (key: site), which reads that one variable and nothing else."""
+    return isinstance(template, str) and template.isidentifier() and template not in JINJA_LITERALS
 
 
 class InventoryModule(BaseFileInventoryPlugin, Constructable):
@@ -736,13 +303,7 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
             self.display.warning("%s: ignoring unknown option%s %s (see: ansible-doc -t inventory %s)"
                                  % (path, '' if len(unknown) == 1 else 's', ', '.join(unknown), self.NAME))
 
-        default_group = self.get_option('default_group') or ''
-        if default_group in RESERVED_GROUPS:
-            raise AnsibleParserError("%s: default_group %r is a name Ansible reserves for its own group: use another name, "
-                                     "or an empty string for no extra group" % (path, default_group))
-        if default_group and not is_identifier(default_group):
-            raise AnsibleParserError("%s: default_group %r is not a valid group name: use letters, digits and underscores, "
-                                     "not starting with a digit" % (path, default_group))
+        default_group = self._default_group(path)
         csv_path = self._csv_path(path)
         on_error = self.get_option('on_error')
         try:
@@ -755,10 +316,22 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
             self.display.warning('%s:%d: %s' % (csv_path, line, message))
         if table.problems:
             self._report_problems(table, on_error)
+        if not table.phones:
+            self._warn_about_no_phone(table)
         # what was there before, so that a failing construct step can take this source's phones and groups out again
         hosts_before, groups_before = set(self.inventory.hosts), set(self.inventory.groups)
         self._populate(table, default_group, hosts_before)
         self._construct(table, on_error, hosts_before, groups_before)
+
+    def _default_group(self, config_path):
+        default_group = self.get_option('default_group') or ''
+        if default_group in RESERVED_GROUPS:
+            raise AnsibleParserError("%s: default_group %r is a name Ansible reserves for its own group: use another name, "
+                                     "or an empty string for no extra group" % (config_path, default_group))
+        if default_group and not is_identifier(default_group):
+            raise AnsibleParserError("%s: default_group %r is not a valid group name: use letters, digits and underscores, "
+                                     "not starting with a digit" % (config_path, default_group))
+        return default_group
 
     def _csv_path(self, config_path):
         csv_path = os.path.expanduser(self.get_option('path') or '')
@@ -808,19 +381,30 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
             '\n'.join('%s:%d: %s' % (table.source, line, message) for line, message in table.problems),
         ))
 
+    def _warn_about_no_phone(self, table):
+        # a cron job or an AWX sync would otherwise go on with an inventory that silently lost every phone
+        if table.rows:
+            self.display.warning('%s: every phone row of the CSV file was skipped (on_error: warn), no phone loaded' % table.source)
+        else:
+            self.display.warning('%s: the CSV file has a header but no phone rows' % table.source)
+
     def _populate(self, table, default_group, hosts_before):
         inventory = self.inventory
         if default_group:
             inventory.add_group(default_group)
         known_groups = set()
+        hosts = inventory.hosts  # on ansible-core 2.19+ inventory is a proxy: each attribute costs a Python call
         for phone in table.phones:
             if phone.name in hosts_before:
                 # duplicates inside the file are refused; across sources Ansible merges the two hosts without a word
                 self.display.warning("%s:%d: %s is already in the inventory from another source: Ansible merges the two into one host "
                                      "(the variables of this row override the other source's)" % (table.source, phone.line, table.redact(phone.name)))
             name = inventory.add_host(phone.name, group=default_group or None)
-            for variable, value in phone.variables.items():
-                inventory.set_variable(name, variable, value)
+            # Straight into the host, not through inventory.set_variable(): the values are checked strings and
+            # integers, marked already, and on ansible-core 2.19+ set_variable() inspects, copies and tags every
+            # value once more, which was a third of the time of this plugin for 10,000 phones. For values that are
+            # not mappings, Host.set_variable() is this assignment.
+            hosts[name].vars.update(phone.variables)
             for group in phone.groups:
                 if group not in known_groups:
                     inventory.add_group(group)
@@ -835,10 +419,22 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
             return
         strict = self.get_option('strict')
         self._use_extra_vars = self.get_option('use_extra_vars')
+        # The common case, keyed_groups on columns (key: site), reads one host variable per entry: Host.vars holds
+        # it, so neither Host.get_vars() (a copy of every variable plus the magic ones) nor Ansible's fetch of them
+        # again before each entry is needed. A parent_group that is a template could differ from phone to phone.
+        columns_only = not (compose or groups) and all(
+            isinstance(entry, dict) and is_variable_name(entry.get('key')) and entry['key'] not in MAGIC_HOST_VARIABLES
+            and '{' not in str(entry.get('parent_group') or '')
+            for entry in keyed_groups)
+        group_of_value = {}  # with columns_only: (entry number, value) -> the group Ansible put a phone with it in
         problems = []
+        hosts = self.inventory.hosts
         for phone in table.phones:
-            host = self.inventory.get_host(phone.name)
+            host = hosts[phone.name]
             try:
+                if columns_only:
+                    self._add_host_to_column_groups(host, keyed_groups, group_of_value, strict)
+                    continue
                 variables = host.get_vars()
                 self._set_composite_vars(compose, variables, phone.name, strict=strict)
                 self._add_host_to_composed_groups(groups, variables, phone.name, strict=strict)
@@ -847,15 +443,7 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
                 problems.append((phone.line, host, to_native(exc.message)))
         if not problems:
             return
-        # Ansible's message may quote a value, a passcode too ("'dict object' has no attribute 's3cret'"): hide the
-        # file's passcodes and every grandstream_passcode the phones have now (compose or an earlier source may set one)
-        secrets = set(table.secrets)
-        for phone in table.phones:
-            passcode = self.inventory.get_host(phone.name).vars.get('grandstream_passcode')
-            if isinstance(passcode, str) and passcode.strip():
-                secrets.add(passcode)
-        secrets = sorted(secrets, key=lambda secret: (-len(secret), secret))
-        problems = [(line, host, redact(message, secrets)) for line, host, message in problems]
+        problems = self._redact_construct_problems(table, problems)
         if on_error == 'warn':
             for line, host, message in problems:
                 if host.name in hosts_before:  # an earlier inventory source has this phone too: keep it
@@ -864,23 +452,57 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
                     self.inventory.remove_host(host)
                     self.display.warning('%s:%d: skipped this row: %s' % (table.source, line, message))
             return
-        # a failed source must not leave its phones behind: Ansible would go on with the other sources
+        self._remove_this_source(hosts_before, groups_before)
+        raise AnsibleParserError('%s: %d phone%s failed compose, groups or keyed_groups with strict: true, no phone loaded:\n%s' % (
+            table.source, len(problems), '' if len(problems) == 1 else 's',
+            '\n'.join('%s:%d: %s' % (table.source, line, message) for line, dummy, message in problems),
+        ))
+
+    def _add_host_to_column_groups(self, host, keyed_groups, group_of_value, strict):
+        """keyed_groups entries on columns, for one phone.
+
+        The group of an entry follows from the entry and the value alone: Ansible works it out (name, prefix,
+        default_value, parent_group) for the first phone with a value, and the other phones with that value join
+        the group Ansible chose, which skips most of Ansible's work per phone. Anything but a plain string, and a
+        phone that was already in the group (so that the group Ansible chose cannot be told), takes Ansible's path.
+        """
+        for number, entry in enumerate(keyed_groups):
+            value = host.vars.get(entry['key'])
+            reusable = isinstance(value, str) and '{' not in value
+            known_group = group_of_value.get((number, value)) if reusable else None
+            if known_group is not None:
+                self.inventory.add_host(host.name, group=known_group)
+                continue
+            groups_before = {group.name for group in host.groups if host.name in group.host_names}
+            self._add_host_to_keyed_groups([entry], host.vars, host.name, strict=strict, fetch_hostvars=False)
+            joined = [group.name for group in host.groups if group.name not in groups_before and host.name in group.host_names]
+            if reusable and len(joined) == 1:
+                group_of_value[(number, value)] = joined[0]
+
+    def _redact_construct_problems(self, table, problems):
+        """Ansible's message may quote a value, a passcode too ("'dict object' has no attribute 's3cret'"): hide the
+        file's passcodes and every grandstream_passcode the phones have now (compose or an earlier source may set one)."""
+        secrets = set(table.secrets)
+        for phone in table.phones:
+            passcode = self.inventory.get_host(phone.name).vars.get('grandstream_passcode')
+            if isinstance(passcode, str) and passcode.strip():
+                secrets.add(passcode)
+        secrets = sorted(secrets, key=lambda secret: (-len(secret), secret))
+        return [(line, host, redact(message, secrets)) for line, host, message in problems]
+
+    def _remove_this_source(self, hosts_before, groups_before):
+        """A failed source must not leave its phones behind: Ansible would go on with the other sources."""
         for name in set(self.inventory.hosts) - hosts_before:
             self.inventory.remove_host(self.inventory.get_host(name))
         for name in set(self.inventory.groups) - groups_before:
             self.inventory.remove_group(self.inventory.groups[name])  # ansible-core 2.19+ takes the group
             if name in self.inventory.groups:
                 self.inventory.remove_group(name)  # ansible-core 2.18 takes its name
-        raise AnsibleParserError('%s: %d phone%s failed compose, groups or keyed_groups with strict: true, no phone loaded:\n%s' % (
-            table.source, len(problems), '' if len(problems) == 1 else 's',
-            '\n'.join('%s:%d: %s' % (table.source, line, message) for line, dummy, message in problems),
-        ))
 
     def _compose(self, template, variables, disable_lookups=...):
         # keyed_groups on a plain column name (key: site) is the common case: read the variable instead of starting
         # the template engine for every phone. Anything else, or a value that could hold a template, takes the full path.
-        if (isinstance(template, str) and not self._use_extra_vars and template in variables
-                and template.isidentifier() and template not in JINJA_LITERALS):
+        if not self._use_extra_vars and is_variable_name(template) and template in variables:
             value = variables[template]
             if isinstance(value, str):
                 if '{' not in value:

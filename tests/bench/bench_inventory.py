@@ -2,9 +2,12 @@
 
 Generates, in a temporary directory, a 10,000-row CSV file with a phonefleet.grandstream.csv configuration that
 groups the phones by site (keyed_groups), and an INI file with the same hosts, variables and groups. Each is loaded
-three times with `ansible-inventory -i X --list > /dev/null`; the best time of each is printed. Nothing is asserted.
+with `ansible-inventory -i X --list > /dev/null`, the two alternating, several times; the best time of each and
+their ratio are printed. Then one more run of each, with timers inside the process, shows where the time goes:
+Ansible's imports, the inventory parse (for the csv plugin: its import, reading and checking the CSV file, hosts and
+variables, keyed_groups), Ansible's per-host variables and the JSON output. Nothing is asserted.
 
-    .venv/bin/python tests/bench/bench_inventory.py [--phones 10000] [--runs 3]
+    .venv/bin/python tests/bench/bench_inventory.py [--phones 10000] [--runs 5] [--no-phases]
 """
 
 import argparse
@@ -17,6 +20,71 @@ import time
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN_DIR = os.path.dirname(os.path.abspath(sys.executable))
 MODELS = ('GRP2612', 'GRP2613', 'GRP2614', 'GRP2615', 'GRP2616')
+
+# Run in a child process: `ansible-inventory -i SOURCE --list` with timers around its phases, printed as
+# "name seconds" lines on stderr (stdout is the inventory, thrown away).
+PHASE_TIMER = r'''
+import contextlib, io, sys, time
+started = time.perf_counter()
+from ansible.cli.inventory import InventoryCLI
+from ansible.inventory.manager import InventoryManager
+import ansible.plugins.inventory  # every inventory plugin needs it: not part of the csv plugin's import
+seconds = {'imports': time.perf_counter() - started}
+
+
+def timed(owner, name, phase):
+    original = owner.__dict__[name]
+    function = original.__func__ if isinstance(original, staticmethod) else original
+
+    def timer(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            seconds[phase] = seconds.get(phase, 0.0) + time.perf_counter() - start
+
+    setattr(owner, name, staticmethod(timer) if isinstance(original, staticmethod) else timer)
+
+
+def time_the_csv_plugin(parse_sources):
+    def timer(self, *args, **kwargs):
+        start = time.perf_counter()
+        if sys.argv[1].endswith('grandstream.yml'):  # the collection loader is set up by now
+            from ansible_collections.phonefleet.grandstream.plugins.inventory import csv as plugin
+            seconds['csv plugin import'] = time.perf_counter() - start
+            timed(plugin.InventoryModule, '_read_text', 'CSV file read')
+            timed(plugin.PhoneTable, '__init__', 'CSV checked (PhoneTable)')
+            timed(plugin.InventoryModule, '_populate', 'hosts and variables')
+            timed(plugin.InventoryModule, '_construct', 'compose/groups/keyed_groups')
+        return parse_sources(self, *args, **kwargs)
+    return timer
+
+
+InventoryManager.parse_sources = time_the_csv_plugin(InventoryManager.parse_sources)
+timed(InventoryManager, 'parse_sources', 'inventory parse')
+timed(InventoryCLI, 'json_inventory', 'host variables (VariableManager)')
+timed(InventoryCLI, 'dump', 'JSON output')
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        InventoryCLI.cli_executor(['ansible-inventory', '-i', sys.argv[1], '--list'])
+    except SystemExit:
+        pass
+seconds['total'] = time.perf_counter() - started
+for phase, value in seconds.items():
+    print('%s\t%.3f' % (phase, value), file=sys.stderr)
+'''
+PHASES = (
+    ('imports', 'Ansible imports'),
+    ('inventory parse', 'inventory parse'),
+    ('csv plugin import', '  csv plugin import'),
+    ('CSV file read', '  CSV file read'),
+    ('CSV checked (PhoneTable)', '  CSV checked (PhoneTable)'),
+    ('hosts and variables', '  hosts and variables'),
+    ('compose/groups/keyed_groups', '  keyed_groups'),
+    ('host variables (VariableManager)', 'per-host variables (Ansible)'),
+    ('JSON output', 'JSON output'),
+    ('total', 'total in the process'),
+)
 
 
 def phones(count):
@@ -60,10 +128,23 @@ def time_once(source, env):
     return time.perf_counter() - start
 
 
+def phases_of(source, env):
+    """{phase: seconds} of one in-process timed run of ansible-inventory --list."""
+    proc = subprocess.run([sys.executable, '-c', PHASE_TIMER, source], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          env=env, text=True, check=True)
+    seconds = {}
+    for line in proc.stderr.splitlines():
+        phase, dummy, value = line.rpartition('\t')
+        if phase:
+            seconds[phase] = float(value)
+    return seconds
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--phones', type=int, default=10000)
-    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--runs', type=int, default=5)
+    parser.add_argument('--no-phases', dest='phases', action='store_false', help='skip the timed run that splits the time into phases')
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix='bench-inventory-') as directory:
@@ -82,10 +163,19 @@ def main():
             ini_times.append(time_once(ini_path, env))
         csv_seconds, ini_seconds = min(csv_times), min(ini_times)
 
-    print('ansible-inventory --list, %d phones, best of %d:' % (args.phones, args.runs))
-    print('  phonefleet.grandstream.csv (keyed_groups on site): %.2f s' % csv_seconds)
-    print('  ansible.builtin.ini (same hosts, vars and groups):  %.2f s' % ini_seconds)
-    print('  csv / ini: %.2f' % (csv_seconds / ini_seconds))
+        print('ansible-inventory --list, %d phones, best of %d:' % (args.phones, args.runs))
+        print('  phonefleet.grandstream.csv (keyed_groups on site): %.2f s' % csv_seconds)
+        print('  ansible.builtin.ini (same hosts, vars and groups):  %.2f s' % ini_seconds)
+        print('  csv / ini: %.2f' % (csv_seconds / ini_seconds))
+        if not args.phases:
+            return
+        csv_phases, ini_phases = phases_of(config_path, env), phases_of(ini_path, env)
+
+    print('where the time goes (one more run of each, timers inside ansible-inventory, seconds):')
+    print('  %-32s %6s %6s' % ('', 'csv', 'ini'))
+    for phase, label in PHASES:
+        figures = ['%.2f' % seconds[phase] if phase in seconds else '-' for seconds in (csv_phases, ini_phases)]
+        print('  %-32s %6s %6s' % (label, figures[0], figures[1]))
 
 
 if __name__ == '__main__':

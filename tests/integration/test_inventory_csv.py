@@ -90,7 +90,7 @@ def assert_ok(proc):
 
 # --- loads compared with golden files ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize('config', ['basic', 'constructed', 'options'])
+@pytest.mark.parametrize('config', ['basic', 'constructed', 'options', 'auth'])
 def test_list_matches_golden(ansible, config):
     proc = ansible('ansible-inventory', '-i', FIXTURES / ('%s.grandstream.yml' % config), '--list')
     assert_ok(proc)
@@ -483,6 +483,23 @@ ERROR_CASES = {
         'host\n10.0.0.1\n', 'on_error: ignore\n',
         ["on_error", "ignore"],
     ),
+    'invalid_auth': (
+        'name,host,auth,passcode\ngs1,10.0.0.1,digest,{p}\ngs2,10.0.0.2,SESSION,{p}\ngs3,10.0.0.3,{p},{p}\n'.format(p=PASSCODE), '',
+        ["{csv}: 2 problems in 2 rows, no phone loaded (on_error: warn would skip the bad rows):",
+         "{csv}:2: auth 'digest' is not 'passcode', 'session' or 'session_plain'",
+         "{csv}:4: auth '********' is not 'passcode', 'session' or 'session_plain'"],
+    ),
+    'reserved_web_session_columns': (
+        'host,grandstream_auth,Grandstream_Username\n10.0.0.1,session,admin\n', '',
+        ["{csv}:1: column 2, 'grandstream_auth', cannot be a host variable: use an 'auth' column instead",
+         "{csv}:1: column 3, 'grandstream_username', cannot be a host variable: use a 'username' column instead"],
+    ),
+    'unclosed_quote_in_a_username': (
+        'name,host,username,passcode\ngs1,10.0.0.1,"admin,{p}\ngs2,10.0.0.2,admin,{p}\n'.format(p=PASSCODE), '',
+        ["{csv}: 1 problem in 1 row",
+         "{csv}:2: the 'username' cell spans several lines, which usually means an unclosed quote "
+         "(the row spans lines 2-3: a quoted cell contains a line break, check the quotes)"],
+    ),
     'strict_keyed_groups': (
         'name,host,site,passcode\ngs1,10.0.0.1,hq,{p}\ngs2,10.0.0.2,,{p}\ngs3,10.0.0.3,,{p}\n'.format(p=PASSCODE),
         'strict: true\nkeyed_groups:\n  - key: site\n    prefix: site\n',
@@ -543,3 +560,20 @@ def test_unreadable_file(ansible, tmp_path):
     assert proc.returncode == 1
     assert in_output('%s: is a directory, not a CSV file' % csv_path, proc.stderr)
     assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.parametrize('csv_text, on_error, expected', [
+    ('name,host,passcode\n', 'fail', '{csv}: the CSV file has a header but no phone rows'),
+    ('# phones of the new site, to come\nname,host,passcode\n\n,,\n', 'warn', '{csv}: the CSV file has a header but no phone rows'),
+    ('name,host,passcode\ngs1,,%s\ngs2,10.0.0.300,%s\n' % (PASSCODE, PASSCODE), 'warn',
+     '{csv}: every phone row of the CSV file was skipped (on_error: warn), no phone loaded'),
+])
+def test_a_csv_without_phones_is_not_a_silent_success(ansible, tmp_path, csv_text, on_error, expected):
+    """A cron job or an AWX sync must not go on without a word when a CSV file lost its phones."""
+    csv_path, config_path = write_case(tmp_path, csv_text, 'on_error: %s\n' % on_error)
+    proc = ansible('ansible-inventory', '-i', config_path, '--list')
+    assert proc.returncode == 0, proc.stderr
+    assert in_output(expected.format(csv=csv_path), proc.stderr)
+    assert json.loads(proc.stdout)['_meta']['hostvars'] == {}
+    assert 'Traceback' not in proc.stderr
+    assert PASSCODE not in proc.stdout + proc.stderr
