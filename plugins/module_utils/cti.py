@@ -24,6 +24,7 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_answers
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_http import (
     MAX_BODY, ExchangeFailed, HTTPTransport, exception_chain,
 )
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import AUTH_DIALECTS
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
 
 # The names other files import from here.
@@ -39,11 +40,9 @@ ERROR = 'error'
 REJECTED = 'rejected'
 ERROR_CLASSES = (UNREACHABLE, AUTH_FAILED, LOCKED, FORBIDDEN, ERROR, REJECTED)
 
-# Authentication dialects (grandstream_auth).
-AUTH_PASSCODE = 'passcode'            # ?passcode= on every request (the CTI guide)
-AUTH_SESSION = 'session'              # web-session login, sha256 of password + nonce (WP8xx, newer GXP21xx)
-AUTH_SESSION_PLAIN = 'session_plain'  # web-session login with the plain password (older GXP firmware)
-AUTH_DIALECTS = (AUTH_PASSCODE, AUTH_SESSION, AUTH_SESSION_PLAIN)
+# Authentication dialects (grandstream_auth): ?passcode= on every request (the CTI guide); the web-session login with
+# the sha256 of password + nonce (WP8xx, newer GXP21xx); the same login with the plain password (older GXP firmware).
+AUTH_PASSCODE, AUTH_SESSION, AUTH_SESSION_PLAIN = AUTH_DIALECTS
 DEFAULT_USERNAME = 'admin'
 
 DEFAULT_TIMEOUT = 10.0

@@ -25,6 +25,10 @@ HOST_VARIABLES = (
 )
 VARIABLE_OF = dict(HOST_VARIABLES)
 
+# The values of grandstream_auth (the option auth): the CTI guide's passcode, the web-session login with the sha256 of
+# password and nonce, the web-session login with the plain password.  The first is the default.
+AUTH_DIALECTS = ('passcode', 'session', 'session_plain')
+
 # Read on the controller when neither the task nor the host variables give a passcode.
 PASSCODE_ENV = 'GRANDSTREAM_PASSCODE'
 

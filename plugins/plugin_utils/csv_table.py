@@ -16,6 +16,9 @@ import ipaddress
 import keyword
 import re
 
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import (
+    ADDRESS_VARIABLE, AUTH_DIALECTS, VARIABLE_OF,
+)
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
 
 # A CSV cell is data, never a template. Only a string with a brace can hold a Jinja2 expression, statement or
@@ -38,15 +41,10 @@ else:
         return text if '{' in text or '}' in text else trust_as_template(text)
 
 
-# Columns with a meaning of their own; every other column becomes a host variable of the same name.
-COLUMN_TO_VARIABLE = {
-    'host': 'ansible_host',
-    'port': 'grandstream_port',
-    'scheme': 'grandstream_scheme',
-    'auth': 'grandstream_auth',
-    'username': 'grandstream_username',
-    'passcode': 'grandstream_passcode',
-}
+# Columns with a meaning of their own (the collection's connection variables, module_utils/host_variables.py); every
+# other column becomes a host variable of the same name.
+COLUMN_TO_VARIABLE = dict([('host', ADDRESS_VARIABLE)]
+                          + [(column, VARIABLE_OF[column]) for column in ('port', 'scheme', 'auth', 'username', 'passcode')])
 SPECIAL_COLUMNS = frozenset(COLUMN_TO_VARIABLE) | frozenset(('name', 'groups'))
 
 # Names a column cannot take: the targets of the mapped columns (two columns would fight over one variable),
@@ -67,8 +65,6 @@ RESERVED_VARIABLES = frozenset(COLUMN_TO_VARIABLE.values()) | frozenset((
 RESERVED_GROUPS = frozenset(('all', 'ungrouped'))
 
 SCHEMES = ('http', 'https')
-# The authentication dialects of the collection (host variable grandstream_auth); 'passcode' is the default.
-AUTH_DIALECTS = ('passcode', 'session', 'session_plain')
 
 DELIMITERS = {',': ',', ';': ';', 'tab': '\t', '\t': '\t', '|': '|'}
 SNIFFED_DELIMITERS = (',', ';', '\t', '|')  # the first wins a tie
@@ -178,12 +174,8 @@ def username_value(cell, show):
 
 
 # column, its host variable, the function that checks a cell of it
-CHECKED_COLUMNS = (
-    ('port', 'grandstream_port', port_value),
-    ('scheme', 'grandstream_scheme', scheme_value),
-    ('auth', 'grandstream_auth', auth_value),
-    ('username', 'grandstream_username', username_value),
-)
+CHECKED_COLUMNS = tuple((column, VARIABLE_OF[column], check) for column, check in (
+    ('port', port_value), ('scheme', scheme_value), ('auth', auth_value), ('username', username_value)))
 
 
 # --- from bytes to records ---------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def ansible_env(tmp_path_factory):
         ANSIBLE_FORCE_COLOR='0',
         ANSIBLE_RETRY_FILES_ENABLED='0',
         ANSIBLE_HOST_KEY_CHECKING='0',
-        # The module path (delegate_to, grandstream_in_process=false) runs with the test interpreter, which has requests.
+        # The module path (delegate_to, grandstream_in_process=false) runs with the test interpreter.
         ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         ANSIBLE_LOCAL_TEMP=str(root / 'tmp'),
         PATH='%s%s%s' % (BIN, os.pathsep, os.environ.get('PATH', '')),

@@ -1,10 +1,11 @@
 """Execution environment (ansible-builder) and AWX objects as code (extensions/awx/).
 
-- meta/execution-environment.yml names the collection's Python requirements for ansible-builder.
+- meta/execution-environment.yml tells ansible-builder the collection needs no Python or system package, and the
+  plugins indeed import only the standard library and ansible.
 - Both shipped EE definitions (extensions/ee/execution-environment.yml from Galaxy, extensions/ee/from-tarball/ from a
   collection tarball) go through ``ansible-builder create`` as they are, with every network connection refused; the
   generated galaxy stage is replayed (``ansible-galaxy collection install`` from ``_build/``) and
-  ``ansible-builder introspect`` must find ``requests`` through meta/execution-environment.yml.
+  ``ansible-builder introspect`` finds nothing to add for the collection.
   docs/execution-environment.md shows the Galaxy definition verbatim.
 - extensions/awx/apply.yml passes ``ansible-playbook --syntax-check`` and ansible-lint with the real awx.awx
   collection (bundled in the pinned ``ansible`` package, requirements-dev.txt); every task option exists
@@ -12,6 +13,7 @@
   follows the audit and finds every slice's reports, ...); apply.yml runs against fake_awx.FakeAWX.
 """
 
+import ast
 import fnmatch
 import json
 import os
@@ -166,25 +168,28 @@ def introspect(collections_path, env):
     return yaml.safe_load(proc.stdout[proc.stdout.index('---'):])
 
 
-def collection_python_requirements():
-    lines = (REPO / 'requirements.txt').read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.strip().startswith('#')]
-
-
 # ----- execution environment
 
-def test_meta_execution_environment_names_the_requirements():
+def imported_top_modules(path):
+    tree = ast.parse(path.read_text(encoding='utf-8'))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name.split('.')[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split('.')[0]
+
+
+def test_meta_execution_environment_says_the_collection_needs_nothing_and_it_is_true():
     meta = load_yaml(REPO / 'meta' / 'execution-environment.yml')
-    assert meta['version'] == 1
-    dependencies = meta['dependencies']
-    assert set(dependencies) <= {'python', 'system'}, dependencies
-    assert dependencies['python'] == 'requirements.txt'
-    assert any(line.startswith('requests') for line in collection_python_requirements())
-    for kind, path in dependencies.items():
-        assert not os.path.isabs(path), 'ansible-builder accepts only paths relative to the collection: %s' % path
-        assert (REPO / path).is_file(), '%s: %s does not exist' % (kind, path)
-    if (REPO / 'bindep.txt').exists():
-        assert dependencies.get('system') == 'bindep.txt', 'bindep.txt exists but meta/execution-environment.yml ignores it'
+    assert meta == {'version': 1, 'dependencies': {}}
+    assert not (REPO / 'requirements.txt').exists() and not (REPO / 'bindep.txt').exists()
+    # Every module the plugins import is Python's own, ansible-core's or the collection's.
+    allowed = set(sys.stdlib_module_names) | {'ansible', 'ansible_collections', '__future__'}
+    for path in sorted((REPO / 'plugins').rglob('*.py')):
+        foreign = set(imported_top_modules(path)) - allowed
+        assert not foreign, '%s imports %s, which the execution environment would not have' % (path.relative_to(REPO),
+                                                                                               ', '.join(sorted(foreign)))
 
 
 def test_ee_from_galaxy_creates_a_context_offline(tmp_path, offline_env):
@@ -204,12 +209,12 @@ def test_ee_from_galaxy_creates_a_context_offline(tmp_path, offline_env):
     assert requirements == load_yaml(EE_DIR / 'requirements.yml')
     for script in ('assemble', 'introspect.py', 'install-from-bindep', 'check_galaxy', 'check_ansible', 'entrypoint'):
         assert (context / '_build' / 'scripts' / script).is_file(), script
-    # Nothing else to install: no Python or system requirements of its own (requests comes from the collection).
+    # Nothing else to install: no Python or system requirements of its own, nor from the collection.
     assert not (context / '_build' / 'requirements.txt').exists()
     assert not (context / '_build' / 'bindep.txt').exists()
 
 
-def test_ee_from_a_local_tarball_installs_offline_and_finds_requests(tmp_path, offline_env, collection_tarball):
+def test_ee_from_a_local_tarball_installs_offline_and_needs_nothing_more(tmp_path, offline_env, collection_tarball):
     definition = copy_definition_dir(EE_TARBALL_DIR, tmp_path / 'ee', files=[(TARBALL_NAME, collection_tarball)])
     assert load_yaml(definition)['version'] == 3
     context = create_context(tmp_path, definition, offline_env)
@@ -229,11 +234,9 @@ def test_ee_from_a_local_tarball_installs_offline_and_finds_requests(tmp_path, o
     assert (installed / 'meta' / 'execution-environment.yml').is_file()
     assert (installed / 'extensions' / 'ee' / 'execution-environment.yml').is_file()
 
-    # What the builder stage's introspection finds: requests, through meta/execution-environment.yml.
+    # What the builder stage's introspection finds for the collection: nothing to install.
     found = introspect(target, offline_env)
-    expected = ['%s  # from collection phonefleet.grandstream' % line for line in collection_python_requirements()]
-    assert found['python'] == expected, found
-    assert found['system'] == [], found
+    assert found.get('python', []) == [] and found.get('system', []) == [], found
 
 
 def test_both_ee_definitions_build_the_same_image_but_for_the_collection_source():
@@ -555,7 +558,7 @@ def test_merge_reads_the_directory_that_holds_every_slice_of_the_launch(tmp_path
 def test_built_collection_carries_the_ee_metadata_and_the_awx_files(collection_tarball):
     with tarfile.open(collection_tarball) as tar:
         names = set(tar.getnames())
-    for path in ('meta/execution-environment.yml', 'requirements.txt', 'extensions/awx/apply.yml',
+    for path in ('meta/execution-environment.yml', 'extensions/awx/apply.yml',
                  'extensions/awx/objects.yml', 'docs/awx.md', 'docs/execution-environment.md',
                  'extensions/ee/execution-environment.yml', 'extensions/ee/requirements.yml',
                  'extensions/ee/from-tarball/execution-environment.yml', 'extensions/ee/from-tarball/requirements.yml',

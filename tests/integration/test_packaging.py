@@ -30,7 +30,7 @@ CLUTTER_COMPONENTS = ('.git', '.venv', '.venv-*', '.build', '.ansible', '.ci', '
                       '*.swp', '*~', '*.tar.gz', '*.log')
 CLUTTER_PATHS = ('Makefile', '.gitignore', 'tests/output', 'tests/output/*', 'tests/bench', 'tests/bench/*',
                  'requirements-dev.txt', 'tests/requirements-extra.txt')
-REQUIRED = ('MANIFEST.json', 'FILES.json', 'README.md', 'LICENSE', 'requirements.txt', 'meta/runtime.yml',
+REQUIRED = ('MANIFEST.json', 'FILES.json', 'README.md', 'LICENSE', 'meta/runtime.yml',
             'meta/execution-environment.yml', 'plugins/inventory/csv.py', 'plugins/module_utils/cti.py',
             'playbooks/registration_audit.yml', 'playbooks/rolling_reboot.yml',
             'roles/registration_audit/tasks/main.yml', 'roles/registration_audit/meta/argument_specs.yml',

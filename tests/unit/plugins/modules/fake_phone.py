@@ -23,8 +23,6 @@ def FakeResponse(status, body):  # pylint: disable=invalid-name
     return fake_http.FakeResponse(status, raw=body if isinstance(body, bytes) else json.dumps(body).encode())
 
 
-
-
 class FakePhone:
     """One phone: 3 lines, account 1 configured and registered, account 2 empty."""
 
