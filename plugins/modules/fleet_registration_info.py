@@ -50,9 +50,39 @@ options:
     elements: int
     default: []
   concurrency:
-    description: How many phones are read at the same time.
+    description:
+      - How many phones are read at the same time.
+      - Each phone being read holds one socket, so the value is capped below the controller's open-file limit
+        (C(ulimit -n)), with a warning.
     type: int
-    default: 50
+    default: 200
+  device:
+    description:
+      - Also read what each phone is in the same visit, for the firmware check and the reports. The model comes from
+        C(/json/configs/model.define.js) (no login, one more request) and, for phones with C(grandstream_auth) V(session)
+        or V(session_plain), the firmware, MAC address and factory-password flag from the login answer.
+      - The passcode dialect of the CTI guide does not report the firmware; such phones show C(firmware) null, and their
+        firmware verdict is V(unknown) when a minimum applies to their model.
+    type: bool
+    default: true
+    version_added: 0.2.0
+  firmware_minimum:
+    description:
+      - 'The minimum firmware per model, as shell-style model patterns (case-insensitive) mapped to dotted versions, for
+        example V({"GXP16*": "1.0.7.81", "GRP26*": "1.0.5.67"}) (GXP16xx below 1.0.7.81 are open to CVE-2026-2329).'
+      - The first pattern that matches a phone's model, in the order written, applies; versions compare as dotted numbers.
+      - A phone gets C(firmware_status) V(compliant), V(outdated), V(unknown) (no model, no firmware, or a firmware that is
+        not a dotted version, never guessed) or V(no_rule); V(not_checked) for every phone when this is empty.
+    type: dict
+    default: {}
+    version_added: 0.2.0
+  fail_on_firmware:
+    description:
+      - Count a phone below its minimum firmware as a failure in the JUnit report.
+      - The role P(phonefleet.grandstream.registration_audit#role) uses it to fail the play after the reports are written.
+    type: bool
+    default: false
+    version_added: 0.2.0
   deadline:
     description:
       - Seconds the whole audit may take; phones not read by then are reported with status V(error)
@@ -180,12 +210,37 @@ summary:
       type: float
       returned: always
       sample: 99.0
+    firmware_outdated:
+      description: Phones below the minimum firmware of their model (O(firmware_minimum)).
+      type: int
+      returned: always
+      sample: 3
+      version_added: 0.2.0
+    firmware_unknown:
+      description: Phones whose firmware verdict is unknown (model or firmware unknown, or not a dotted version).
+      type: int
+      returned: always
+      sample: 12
+      version_added: 0.2.0
+    default_password:
+      description: Phones that report they still have the factory password.
+      type: int
+      returned: always
+      sample: 1
+      version_added: 0.2.0
 non_compliant:
   description: Names of the phones that are not V(registered), in audit order.
   returned: always
   type: list
   elements: str
   sample: [gs0042, gs0107]
+firmware_outdated:
+  description: Names of the phones below the minimum firmware of their model, in audit order.
+  returned: always
+  type: list
+  elements: str
+  sample: [gs0311]
+  version_added: 0.2.0
 phones:
   description: One entry per phone, in the order of O(hosts) (or of the play's hosts).
   returned: when O(return_phones=true)
@@ -227,10 +282,64 @@ phones:
       returned: always
       sample: hq
     model:
-      description: The phone's C(model) host variable, if any.
+      description: The model the phone reports, else its C(model) host variable; null when neither tells.
       type: str
       returned: always
       sample: GRP2614
+    model_source:
+      description: Where RV(phones[].model) comes from, V(phone) or V(inventory); null when unknown.
+      type: str
+      returned: always
+      sample: phone
+      version_added: 0.2.0
+    firmware:
+      description: The firmware version the phone reports (session dialects); null when unknown.
+      type: str
+      returned: always
+      sample: 1.0.3.35
+      version_added: 0.2.0
+    mac:
+      description: The MAC address the phone reports (session dialects); null when unknown.
+      type: str
+      returned: always
+      sample: 00:0B:82:12:34:56
+      version_added: 0.2.0
+    default_password:
+      description: Whether the phone still has its factory password (session dialects); null when unknown.
+      type: bool
+      returned: always
+      sample: false
+      version_added: 0.2.0
+    auth:
+      description: The authentication dialect the phone was read with.
+      type: str
+      returned: always
+      sample: session
+      version_added: 0.2.0
+    firmware_status:
+      description: V(compliant), V(outdated), V(unknown), V(no_rule) or V(not_checked) (see O(firmware_minimum)).
+      type: str
+      returned: always
+      sample: compliant
+      version_added: 0.2.0
+    firmware_compliant:
+      description: True at or above the minimum, false below it, null when not judged.
+      type: bool
+      returned: always
+      sample: true
+      version_added: 0.2.0
+    firmware_minimum:
+      description: The minimum that applies to the phone's model, null when none.
+      type: str
+      returned: always
+      sample: 1.0.7.81
+      version_added: 0.2.0
+    firmware_reason:
+      description: Why the firmware is outdated or its verdict unknown; null otherwise.
+      type: str
+      returned: always
+      sample: firmware 1.0.7.70 is below the minimum 1.0.7.81 for GXP16*
+      version_added: 0.2.0
     status:
       description: One of V(registered), V(unregistered), V(unreachable), V(auth_failed), V(locked), V(forbidden), V(error).
       type: str
@@ -303,7 +412,10 @@ REPORT_FORMATS = ('json', 'csv', 'junit', 'html', 'prometheus')
 ARGUMENT_SPEC = dict(
     hosts=dict(type='list', elements='str'),
     accounts=dict(type='list', elements='int', default=[]),
-    concurrency=dict(type='int', default=50),
+    concurrency=dict(type='int', default=200),
+    device=dict(type='bool', default=True),
+    firmware_minimum=dict(type='dict', default={}),
+    fail_on_firmware=dict(type='bool', default=False),
     deadline=dict(type='float', default=0),
     report_dir=dict(type='path'),
     report_formats=dict(type='list', elements='str', choices=list(REPORT_FORMATS), default=list(REPORT_FORMATS)),

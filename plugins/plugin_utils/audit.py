@@ -12,7 +12,11 @@ import math
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import (
     AUTH_FAILED, ERROR, FORBIDDEN, LOCKED, UNREACHABLE, CTIError,
 )
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_tasks import read_device
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import INTERRUPTED, NOT_ATTEMPTED
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import (
+    OUTDATED, UNKNOWN, FirmwarePolicy,
+)
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import join_words, name_list, short_number
 
 REGISTERED = 'registered'
@@ -66,13 +70,18 @@ def classify_accounts(accounts, required=None):
     return REGISTERED, None, None
 
 
-def audit_registration(required=None):
-    """A work function for :func:`fan_out`: read accounts and phone status, classify the phone.
+DEVICE_FIELDS = ('model', 'firmware', 'mac', 'default_password', 'auth')
+
+
+def audit_registration(required=None, device=True):
+    """A work function for :func:`fan_out`: read accounts and phone status, classify the phone, and with ``device``
+    read what the phone is (model, firmware, MAC, factory password: cti_tasks.read_device) in the same visit.
 
     The phone status is read only when the accounts answered (an authentication failure is
     never repeated).  A phone whose accounts answer but whose phone status does not exist or
     answers nonsense (class ``error``) is still classified by its accounts; a later transport,
-    authentication or access failure makes the whole phone fail with that class.
+    authentication or access failure makes the whole phone fail with that class.  A device read that
+    fails leaves the device fields unknown, with the reason; it never changes the registration status.
     """
     required = [int(number) for number in required or []]
 
@@ -92,15 +101,26 @@ def audit_registration(required=None):
             if error.error_class != ERROR:
                 raise
             data['phone_status_error'] = error.reason
+        if device:
+            try:
+                data['device'] = read_device(client)
+            except CTIError as error:
+                data['device'] = {'auth': client.connection.auth,
+                                  'unknown_reason': dict((field, error.reason) for field in DEVICE_FIELDS[:4])}
         return data
 
     return work
 
 
-def registration_record(result, target=None):
-    """The report row of one phone from its fan-out result."""
+def registration_record(result, target=None, policy=None):
+    """The report row of one phone from its fan-out result; ``policy``: a firmware.FirmwarePolicy (None: no check).
+
+    ``model`` is what the phone says, else the inventory's ``model`` variable (``model_source`` tells which);
+    ``firmware``, ``mac`` and ``default_password`` only what the phone says.
+    """
     variables = target.variables if target is not None else {}
     data = result.get('data') or {}
+    device = data.get('device') or {}
     if result['ok']:
         status = data['status']
         error, hint = data.get('error'), data.get('hint')
@@ -115,7 +135,12 @@ def registration_record(result, target=None):
         'host': result['host'],
         'port': result['port'],
         'site': _text_or_none(variables.get('site')),
-        'model': _text_or_none(variables.get('model')),
+        'model': device.get('model') or _text_or_none(variables.get('model')),
+        'model_source': 'phone' if device.get('model') else ('inventory' if variables.get('model') else None),
+        'firmware': device.get('firmware'),
+        'mac': device.get('mac'),
+        'default_password': device.get('default_password'),
+        'auth': device.get('auth') or (target.connection.auth if target is not None and target.connection else None),
         'status': status,
         'compliant': status == REGISTERED,
         'reachable': result.get('reachable'),
@@ -133,6 +158,14 @@ def registration_record(result, target=None):
         record['lock_minutes'] = data['lock_minutes']
     if data.get('phone_status_error'):
         record['phone_status_error'] = data['phone_status_error']
+    verdict = (policy or FirmwarePolicy()).verdict(record['model'], record['firmware'])
+    if verdict['firmware_status'] == UNKNOWN and not result['ok']:
+        verdict['firmware_reason'] = 'the phone could not be read'
+    elif verdict['firmware_status'] == UNKNOWN and record['firmware'] is None:
+        why = (device.get('unknown_reason') or {}).get('firmware')
+        if why:
+            verdict['firmware_reason'] = '%s: %s' % (verdict['firmware_reason'], why)
+    record.update(verdict)
     return record
 
 
@@ -148,14 +181,41 @@ def compliance_percent(compliant, total):
 
 
 def registration_summary(records):
-    """``{"total", <a count per status>, "compliance_percent"}``."""
+    """``{"total", <a count per status>, "compliance_percent", "firmware_outdated", "firmware_unknown",
+    "default_password"}``: the firmware counts are of phones below their minimum and of phones whose verdict is
+    unknown (0 when no minimum was set); ``default_password`` counts phones that still have the factory password."""
     summary = {'total': len(records)}
     for status in AUDIT_STATUSES:
         summary[status] = 0
+    summary.update(firmware_outdated=0, firmware_unknown=0, default_password=0)
     for record in records:
         summary[record['status']] += 1
+        firmware_status = record.get('firmware_status')
+        summary['firmware_outdated'] += firmware_status == OUTDATED
+        summary['firmware_unknown'] += firmware_status == UNKNOWN
+        summary['default_password'] += record.get('default_password') is True
     summary['compliance_percent'] = compliance_percent(summary[REGISTERED], len(records))
     return summary
+
+
+# The JSON report says what it is, so that a merge of sliced audits can refuse anything else.
+REPORT_SCHEMA = 'phonefleet.grandstream.registration_audit'
+REPORT_VERSION = 2   # 1: 0.1.x, without device and firmware fields (and without this marker)
+
+
+def build_report(phones, audit):
+    """The registration audit report: ``{schema, summary, phones, audit}`` with the summary counted from ``phones``."""
+    return {'schema': {'name': REPORT_SCHEMA, 'version': REPORT_VERSION}, 'summary': registration_summary(phones),
+            'phones': phones, 'audit': audit}
+
+
+def report_message(report):
+    """The task's paragraph for people, from a report."""
+    summary, phones = report['summary'], report['phones']
+    text = summary_sentence(summary, [phone['name'] for phone in phones if not phone['compliant']])
+    firmware = firmware_sentence(summary, [phone['name'] for phone in phones if phone.get('firmware_status') == OUTDATED],
+                                 checked=bool((report.get('audit') or {}).get('firmware_minimum')))
+    return '%s %s' % (text, firmware) if firmware else text
 
 
 def summary_sentence(summary, non_compliant_names, limit=10):
@@ -168,3 +228,20 @@ def summary_sentence(summary, non_compliant_names, limit=10):
         text += ' Not compliant: %s.' % ', '.join(problems)
         text += ' Phones: %s.' % name_list(non_compliant_names, limit)
     return text
+
+
+def firmware_sentence(summary, outdated_names, checked, limit=10):
+    """The firmware part of the paragraph: outdated and unknown counts, factory passwords; '' when there is nothing."""
+    parts = []
+    if checked:
+        if summary.get('firmware_outdated'):
+            parts.append('%d phone%s below the minimum firmware (%s)' % (
+                summary['firmware_outdated'], '' if summary['firmware_outdated'] == 1 else 's',
+                name_list(outdated_names, limit)))
+        else:
+            parts.append('no phone below the minimum firmware')
+        if summary.get('firmware_unknown'):
+            parts.append('firmware unknown on %d' % summary['firmware_unknown'])
+    if summary.get('default_password'):
+        parts.append('%d still with the factory password' % summary['default_password'])
+    return ('Firmware: %s.' % '; '.join(parts)) if parts else ''

@@ -9,6 +9,9 @@ a new format is one entry there (and its name in the module's and the role's opt
 import math
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import AUDIT_STATUSES
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import (
+    COMPLIANT, FIRMWARE_STATUSES, NOT_CHECKED, OUTDATED, parse_version,
+)
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import (
     csv_text, esc, html_bar, html_page, html_stacked_bar, html_table, json_text, junit_xml, prometheus_text,
 )
@@ -57,26 +60,43 @@ REGISTRATION_CSV_COLUMNS = (
     ('accounts', lambda row: _accounts_text(row.get('accounts'))),
     ('error', 'error'),
     ('hint', 'hint'),
+    ('firmware', 'firmware'),
+    ('firmware_status', 'firmware_status'),
+    ('firmware_compliant', 'firmware_compliant'),
+    ('firmware_minimum', 'firmware_minimum'),
+    ('firmware_reason', 'firmware_reason'),
+    ('default_password', 'default_password'),
+    ('mac', 'mac'),
+    ('auth', 'auth'),
 )
 
 
 def registration_junit(report):
+    audit = report.get('audit', {})
+    firmware_fails = bool(audit.get('fail_on_firmware'))
     cases = []
     for phone in report['phones']:
         case = {'name': phone['name'], 'classname': 'registration_audit.%s' % (phone.get('site') or 'no_site'),
                 'time': phone.get('seconds') or 0}
+        address = phone.get('host') or ''
+        if phone.get('port') not in (None, 80, 443):
+            address = '%s:%s' % (address, phone['port'])
         if not phone['compliant']:
-            address = phone.get('host') or ''
-            if phone.get('port') not in (None, 80, 443):
-                address = '%s:%s' % (address, phone['port'])
             text = '%s (%s): %s\n%s%s' % (phone['name'], address, phone['status'], phone.get('error') or '',
                                           '\nWhat to check: %s' % phone['hint'] if phone.get('hint') else '')
             case['failure'] = {'type': phone['status'], 'message': '%s: %s' % (phone['status'], phone.get('error') or ''), 'text': text}
+        elif firmware_fails and phone.get('firmware_status') == OUTDATED:
+            case['failure'] = {'type': 'firmware_outdated', 'message': 'firmware_outdated: %s' % phone.get('firmware_reason'),
+                               'text': '%s (%s): %s' % (phone['name'], address, phone.get('firmware_reason'))}
+        if phone.get('model') or phone.get('firmware'):
+            case['output'] = 'model %s, firmware %s (%s)' % (
+                phone.get('model') or 'unknown', phone.get('firmware') or 'unknown', phone.get('firmware_status') or NOT_CHECKED)
         cases.append(case)
-    audit = report.get('audit', {})
     properties = [('compliance_percent', report['summary']['compliance_percent'])]
     if audit.get('required_accounts'):
         properties.append(('required_accounts', ','.join(str(number) for number in audit['required_accounts'])))
+    if audit.get('firmware_minimum'):
+        properties.append(('firmware_outdated', report['summary'].get('firmware_outdated', 0)))
     return junit_xml('registration_audit', cases, timestamp=audit.get('finished_at'), properties=properties)
 
 
@@ -98,6 +118,21 @@ def registration_prometheus(report):
         {'name': 'grandstream_phone_audit_status',
          'help': 'Registration audit status of the phone (the status label), always 1.',
          'samples': [(dict(labels(phone), status=phone['status']), 1) for phone in phones]},
+        {'name': 'grandstream_phone_info',
+         'help': 'What the phone is (model and firmware as it reports them, or empty when unknown), always 1.',
+         'samples': [(dict(labels(phone), firmware=phone.get('firmware') or '', auth=phone.get('auth') or ''), 1)
+                     for phone in phones]},
+        {'name': 'grandstream_phone_firmware_compliant',
+         'help': '1 when the firmware reaches the minimum for the model, 0 when it is below (phones not judged are absent).',
+         'samples': [(labels(phone), 1 if phone.get('firmware_status') == COMPLIANT else 0) for phone in phones
+                     if phone.get('firmware_status') in (COMPLIANT, OUTDATED)]},
+        {'name': 'grandstream_audit_firmware_phones',
+         'help': 'Phones per firmware verdict (compliant, outdated, unknown, no_rule, not_checked).',
+         'samples': [({'status': status}, sum(1 for phone in phones if phone.get('firmware_status', NOT_CHECKED) == status))
+                     for status in FIRMWARE_STATUSES]},
+        {'name': 'grandstream_audit_default_password_phones',
+         'help': 'Phones that report they still have the factory password.',
+         'samples': [({}, summary.get('default_password', 0))]},
         {'name': 'grandstream_audit_phones',
          'help': 'Phones per registration audit status.',
          'samples': [({'status': status}, summary.get(status, 0)) for status in STATUS_ORDER]},
@@ -148,6 +183,54 @@ def _group_table(phones, key, title):
     return html_table((title, 'phones', 'registered', 'compliance', '', 'problems'), rows, numeric=(1, 2, 3))
 
 
+FIRMWARE_COLORS = {'compliant': '#1a7f37', 'outdated': '#cf222e', 'unknown': '#57606a', 'no_rule': '#8c959f',
+                   'not_checked': '#8c959f'}
+
+
+def _version_key(text):
+    """Sort key of a firmware string: dotted numbers by value, anything else after them, by its text."""
+    version = parse_version(text or '')
+    return (0, version, '') if version is not None else (1, (), text or '')
+
+
+def _firmware_section(phones, summary, audit):
+    """Model x firmware, sorted by model then version, with the verdict; then the phones below their minimum."""
+    groups = {}
+    for phone in phones:
+        key = (phone.get('model') or '', phone.get('firmware') or '')
+        group = groups.setdefault(key, {'count': 0, 'status': phone.get('firmware_status') or NOT_CHECKED,
+                                        'minimum': phone.get('firmware_minimum')})
+        group['count'] += 1
+    rows = []
+    for (model, firmware), group in sorted(groups.items(), key=lambda item: (item[0][0].lower(), _version_key(item[0][1]))):
+        rows.append((esc(model or 'unknown'), esc(firmware or 'unknown'), str(group['count']), esc(group['minimum'] or ''),
+                     _badge(group['status'], FIRMWARE_COLORS)))
+    checked = bool(audit.get('firmware_minimum'))
+    heading = '<h2>Models and firmware</h2>\n'
+    if checked:
+        heading += ('<p>%d phone%s below the minimum firmware, %d unknown. Minimums: %s.</p>\n'
+                    % (summary.get('firmware_outdated', 0), '' if summary.get('firmware_outdated', 0) == 1 else 's',
+                       summary.get('firmware_unknown', 0),
+                       esc(', '.join('%s %s' % item for item in audit['firmware_minimum'].items()))))
+    if summary.get('default_password'):
+        heading += '<p class="bad">%d phone%s still %s the factory password.</p>\n' % (
+            summary['default_password'], '' if summary['default_password'] == 1 else 's',
+            'has' if summary['default_password'] == 1 else 'have')
+    parts = [heading, html_table(('model', 'firmware', 'phones', 'minimum', 'verdict'), rows, numeric=(2,))]
+    outdated = sorted((phone for phone in phones if phone.get('firmware_status') == OUTDATED),
+                      key=lambda phone: ((phone.get('model') or '').lower(), _version_key(phone.get('firmware')), phone['name']))
+    if outdated:
+        parts.append('<h2>Phones below the minimum firmware (%d)</h2>\n' % len(outdated))
+        parts.append(html_table(('phone', 'site', 'model', 'firmware', 'minimum'), [
+            (esc(phone['name']), esc(phone.get('site')), esc(phone.get('model')), esc(phone.get('firmware')),
+             esc(phone.get('firmware_minimum'))) for phone in outdated[:MAX_HTML_PROBLEMS]]))
+    return ''.join(parts)
+
+
+def _badge(status, colors):
+    return '<span class="badge" style="background:%s">%s</span>' % (colors.get(status, '#57606a'), esc(status))
+
+
 def registration_html(report):
     summary = report['summary']
     audit = report.get('audit', {})
@@ -169,6 +252,9 @@ def registration_html(report):
         parts.append('<h2>Compliance per model</h2>\n')
         parts.append(_group_table(phones, 'model', 'model'))
 
+    if any(phone.get('model') or phone.get('firmware') for phone in phones):
+        parts.append(_firmware_section(phones, summary, audit))
+
     problems = [phone for phone in phones if not phone['compliant']]
     problems.sort(key=lambda phone: (STATUS_ORDER.index(phone['status']) if phone['status'] in STATUS_ORDER else 99, phone['name']))
     parts.append('<h2>Phones that need attention (%d)</h2>\n' % len(problems))
@@ -178,9 +264,10 @@ def registration_html(report):
             address = phone.get('host') or ''
             if phone.get('port') not in (None, 80, 443):
                 address = '%s:%s' % (address, phone['port'])
-            rows.append((esc(phone['name']), esc(address), esc(phone.get('site')), esc(phone.get('model')), _status_badge(phone['status']),
+            rows.append((esc(phone['name']), esc(address), esc(phone.get('site')), esc(phone.get('model')),
+                         esc(phone.get('firmware')), _status_badge(phone['status']),
                          esc(phone.get('error')), '<span class="hint">%s</span>' % esc(phone.get('hint'))))
-        parts.append(html_table(('phone', 'address', 'site', 'model', 'status', 'reason', 'what to check'), rows))
+        parts.append(html_table(('phone', 'address', 'site', 'model', 'firmware', 'status', 'reason', 'what to check'), rows))
         if len(problems) > MAX_HTML_PROBLEMS:
             parts.append('<p>%d more in registration_audit.csv.</p>\n' % (len(problems) - MAX_HTML_PROBLEMS))
     else:

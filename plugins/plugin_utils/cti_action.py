@@ -214,6 +214,12 @@ class FleetActionModule(ActionBase):
         dummy, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         if args['concurrency'] < 1:
             raise AnsibleActionFail('concurrency must be at least 1, not %d.' % args['concurrency'])
+        capped = _capped_concurrency(args['concurrency'])
+        if capped < args['concurrency']:
+            result.setdefault('warnings', []).append(
+                'concurrency %d is more than the open-file limit of this process allows (ulimit -n); using %d. Raise the '
+                'limit to work on more phones at once.' % (args['concurrency'], capped))
+            args['concurrency'] = capped
         self.check_args(args)
         hosts = args['hosts'] if args['hosts'] is not None else task_vars.get('ansible_play_hosts') or []
         hosts = _unique(str(name) for name in hosts)
@@ -233,6 +239,23 @@ class FleetActionModule(ActionBase):
     def run_fleet(self, args, targets):
         """The work over ``targets``; returns the fields of the task result."""
         raise NotImplementedError
+
+
+# Sockets and files the worker needs besides the phones' connections (Ansible's own, the ledger, the reports).
+_FILES_KEPT_FREE = 64
+
+
+def _capped_concurrency(wanted):
+    """``wanted``, or less when the open-file limit would not leave one socket per phone in flight."""
+    try:
+        # POSIX only: imported where it is needed.
+        import resource  # pylint: disable=import-outside-toplevel
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, ValueError, OSError):
+        return wanted
+    if soft in (-1, getattr(resource, 'RLIM_INFINITY', -1)):
+        return wanted
+    return max(1, min(wanted, soft - _FILES_KEPT_FREE))
 
 
 def _plain(value):

@@ -34,6 +34,8 @@ class FakePhone(FakeTransportBase):
         self.calls.append(function)
         if self.delay:
             time.sleep(self.delay)
+        if function not in self.answers:  # what the phone does not know: 404 (model.define.js of older firmware...)
+            return FakeResponse(404, raw=b'<html>404 Not Found</html>', content_type='text/html')
         answer = self.answers[function]
         if isinstance(answer, list):
             answer = answer.pop(0)

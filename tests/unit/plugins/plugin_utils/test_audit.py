@@ -91,7 +91,7 @@ def test_locked_phone_keeps_lock_minutes():
 def test_unreachable_read_is_retried_once():
     phone = FakePhone({'api-get_accounts': [refused(), success([ACCOUNT_OK])], 'api-get_phone_status': success('busy', misc='0')})
     records, dummy = run_audit({'gs1': phone})
-    assert phone.calls == ['api-get_accounts', 'api-get_accounts', 'api-get_phone_status']
+    assert phone.calls == ['api-get_accounts', 'api-get_accounts', 'api-get_phone_status', 'model.define.js']
     assert records['gs1']['status'] == 'registered'
     assert records['gs1']['phone_status'] == 'busy'
 
@@ -131,7 +131,8 @@ def test_summary_counts_every_status_and_rounds_down():
                                                  'locked', 'forbidden', 'error')]
     summary = audit.registration_summary(records)
     assert summary == {'total': 8, 'registered': 2, 'unregistered': 1, 'unreachable': 1, 'auth_failed': 1, 'locked': 1,
-                       'forbidden': 1, 'error': 1, 'compliance_percent': 25.0}
+                       'forbidden': 1, 'error': 1, 'compliance_percent': 25.0,
+                       'firmware_outdated': 0, 'firmware_unknown': 0, 'default_password': 0}
     assert list(summary)[:1] == ['total'] and list(summary)[-1] == 'compliance_percent'
     assert audit.compliance_percent(99999, 100000) == 99.99
     assert audit.compliance_percent(2, 3) == 66.66

@@ -42,7 +42,7 @@ def test_one_client_per_phone_and_sessions_are_closed():
     targets = [FleetTarget(name, CTIConnection('10.0.0.%d' % index, passcode=PASSCODE, name=name)) for index, name in enumerate(sorted(phones), 1)]
     fan_out(targets, audit.audit_registration(), concurrency=3, transport_factory=lambda target: phones[target.name])
     for phone in phones.values():
-        assert phone.calls == ['api-get_accounts', 'api-get_phone_status']
+        assert phone.calls == ['api-get_accounts', 'api-get_phone_status', 'model.define.js']
         assert phone.closed
 
 
