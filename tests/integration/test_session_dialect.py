@@ -178,6 +178,7 @@ def test_a_second_login_elsewhere_ends_the_first_session_and_the_client_logs_in_
     phone = fleet.phone('wp')
     config = csv_inventory(fleet, tmp_path)
     reports = tmp_path / 'reports'
+
     # A browser logs in while the audit's session is open (fw 1.0.3.35 keeps one session per account): quickly, while
     # the audit's next call waits out the phone's latency.
     def browser():
