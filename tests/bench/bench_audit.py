@@ -1,20 +1,31 @@
-"""The registration audit end to end: `ansible-playbook playbooks/registration_audit.yml` over a simulated fleet.
+"""The registration audit at fleet scale, side by side with what users run today, in one table.
 
-The simulator runs in its own process (phonesim.py), every phone answers after --latency seconds, and the
-inventory is the CSV inventory plugin. For comparison, the same run measures what users do today: a naive
-playbook with one `ansible.builtin.uri` task per phone (accounts only), on --naive-phones of the phones.
+One simulator process serves every run (its own process, so it does not share the measuring process's GIL): 10,000
+passcode phones and 1,000 phones of mixed dialects, each answering after --latency seconds. Every run reads its own
+CSV inventory of the phones it audits:
 
-Prints wall times and the peak memory of each ansible-playbook process tree; asserts nothing.
+- the naive playbook users write today: one ``ansible.builtin.uri`` task per phone (accounts only) and an assert, on
+  200 phones with forks 5 and 50;
+- the raw-Python floor: a thread pool with ``http.client`` making the same requests as the audit (accounts, phone
+  status, model.define.js) with the same concurrency, and nothing else (no Ansible, no reports);
+- ``ansible-playbook playbooks/registration_audit.yml`` with default settings on 200, 1,000 and 10,000 phones, and on
+  1,000 phones of mixed dialects (a third each: passcode, session, session_plain).
 
-    .venv/bin/python tests/bench/bench_audit.py [--phones 1000] [--latency 0.05] [--naive-phones 200] [--naive-forks 50] [--runs 1]
+Prints wall times, peak memory (PSS of the whole ansible-playbook process tree) and the ratios; asserts nothing.
+
+    .venv/bin/python tests/bench/bench_audit.py [--latency 0.05] [--sizes 200,1000,10000] [--naive-forks 5,50] [--runs 1]
 """
 
 import argparse
+import csv
+import http.client
 import json
 import os
+import resource
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from benchlib import BIN, REPO, SimulatedFleet, ansible_env, workdir
@@ -36,6 +47,7 @@ NAIVE_PLAYBOOK = """
         that: (accounts.content | from_json).body | selectattr('sip_id') | rejectattr('reg', 'equalto', 1) | list | length == 0
         quiet: true
 """
+CONCURRENCY = 200  # the audit's default
 
 
 def _children(pid):
@@ -46,99 +58,166 @@ def _children(pid):
         return []
 
 
-def _memory_kb(pid):
-    """(rss, pss) of one process in kB; pss counts pages shared between ansible's forks once."""
-    rss = pss = 0
+def _pss_kb(pid):
     try:
         with open('/proc/%d/smaps_rollup' % pid) as handle:
             for line in handle:
-                if line.startswith('Rss:'):
-                    rss = int(line.split()[1])
-                elif line.startswith('Pss:'):
-                    pss = int(line.split()[1])
+                if line.startswith('Pss:'):
+                    return int(line.split()[1])
     except OSError:
         pass
-    return rss, pss
+    return 0
 
 
-def run_measured(command, env, output_path, cwd=None, interval=0.02):
-    """Run a command; returns (seconds, returncode, output, peak tree PSS MB, peak tree RSS MB, peak single RSS MB)."""
+def run_measured(command, env, output_path, interval=0.02):
+    """Run a command; returns (seconds, returncode, output, peak PSS of its process tree in MB)."""
     with open(output_path, 'w') as output:
         start = time.monotonic()
-        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
-        peak_pss = peak_rss = peak_single = 0
+        proc = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        peak = 0
         while proc.poll() is None:
             todo, tree = [proc.pid], []
             while todo:
                 pid = todo.pop()
                 tree.append(pid)
                 todo.extend(_children(pid))
-            sizes = [_memory_kb(pid) for pid in tree]
-            peak_rss = max(peak_rss, sum(rss for rss, dummy in sizes))
-            peak_pss = max(peak_pss, sum(pss for dummy, pss in sizes))
-            peak_single = max([peak_single] + [rss for rss, dummy in sizes])
+            peak = max(peak, sum(_pss_kb(pid) for pid in tree))
             time.sleep(interval)
         elapsed = time.monotonic() - start
-    return elapsed, proc.returncode, output_path.read_text(), peak_pss / 1024.0, peak_rss / 1024.0, peak_single / 1024.0
+    return elapsed, proc.returncode, output_path.read_text(), peak / 1024.0
+
+
+def raw_floor(rows, concurrency=CONCURRENCY):
+    """The same requests as the audit, from a bare thread pool with http.client: (seconds, peak RSS MB of this process)."""
+    def visit(row):
+        conn = http.client.HTTPConnection(row['host'], int(row['port']), timeout=10)
+        for path in ('/cgi-bin/api-get_accounts?passcode=%s' % row['passcode'],
+                     '/cgi-bin/api-get_phone_status?passcode=%s' % row['passcode'], '/json/configs/model.define.js'):
+            conn.request('GET', path)
+            json.loads(conn.getresponse().read())
+        conn.close()
+    start = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(visit, rows))
+    return time.monotonic() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def write_inventory(directory, name, header, rows):
+    with open(directory / ('%s.csv' % name), 'w', newline='') as handle:
+        writer = csv.DictWriter(handle, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    config = directory / ('%s.grandstream.yml' % name)
+    config.write_text('plugin: phonefleet.grandstream.csv\npath: %s.csv\n' % name)
+    return str(config)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--phones', type=int, default=1000)
     parser.add_argument('--latency', type=float, default=0.05, help='seconds each simulated phone takes to answer')
+    parser.add_argument('--sizes', default='200,1000,10000', help='audit sizes (passcode phones)')
+    parser.add_argument('--mixed', type=int, default=1000, help='phones of mixed dialects (0: none)')
     parser.add_argument('--naive-phones', type=int, default=200)
-    parser.add_argument('--naive-forks', type=int, default=50)
-    parser.add_argument('--runs', type=int, default=1, help='audit runs (the best is printed with the others)')
+    parser.add_argument('--naive-forks', default='5,50')
+    parser.add_argument('--runs', type=int, default=1, help='runs of each audit; the best is in the table')
     parser.add_argument('--keep', action='store_true', help='keep the work directory')
     args = parser.parse_args()
+    sizes = [int(item) for item in args.sizes.split(',') if item.strip()]
+    largest = max(sizes + [args.naive_phones])
 
     directory = Path(workdir('audit'))
-    # 8 sites, so that the per-site part of the HTML report has work to do
-    per_site = [args.phones // 8 + (1 if index < args.phones % 8 else 0) for index in range(8)]
-    spec = {'network': '127.63.0.0', 'port': 8080, 'defaults': {'latency': args.latency},
-            'phones': [{'count': count, 'name': 'gs{n:05d}', 'start': 1 + sum(per_site[:index]), 'site': 'site%d' % index}
-                       for index, count in enumerate(per_site) if count]}
-    (directory / 'phones.grandstream.yml').write_text('plugin: phonefleet.grandstream.csv\npath: phones.csv\n')
-    (directory / 'naive.yml').write_text(NAIVE_PLAYBOOK)
-    reports = directory / 'reports'
+    per_site = [largest // 8 + (1 if index < largest % 8 else 0) for index in range(8)]
+    groups = [{'count': count, 'name': 'gs{n:05d}', 'start': 1 + sum(per_site[:index]), 'site': 'site%d' % index}
+              for index, count in enumerate(per_site) if count]
+    third = args.mixed // 3
+    if args.mixed:
+        groups += [{'count': third, 'name': 'mp{n:05d}', 'auth': 'passcode', 'site': 'mixed'},
+                   {'count': third, 'name': 'ms{n:05d}', 'auth': 'session', 'model': 'WP826', 'site': 'mixed'},
+                   {'count': args.mixed - 2 * third, 'name': 'mq{n:05d}', 'auth': 'session_plain', 'model': 'GXP1628',
+                    'site': 'mixed'}]
+    spec = {'network': '127.63.0.0', 'port': 8080, 'defaults': {'latency': args.latency}, 'phones': groups}
     env = ansible_env(directory)
-    inventory = str(directory / 'phones.grandstream.yml')
+    table = []
 
-    print('registration audit: %d simulated phones answering in %g ms each (simulator in its own process), CSV inventory'
-          % (args.phones, args.latency * 1000), flush=True)
-    with SimulatedFleet(spec, directory):
-        audit = [str(BIN / 'ansible-playbook'), '-i', inventory, str(REPO / 'playbooks' / 'registration_audit.yml'),
-                 '-e', 'registration_audit_report_dir=%s' % reports]
-        for run in range(1, args.runs + 1):
-            seconds, returncode, output, pss, rss, single = run_measured(audit, env, directory / ('audit-%d.txt' % run))
-            status = 'ok' if returncode == 0 else 'FAILED rc=%d' % returncode
-            print('  audit run %d: %6.2f s wall  peak memory of the ansible-playbook tree: %.0f MB PSS (%.0f MB RSS summed, '
-                  'largest process %.0f MB)  %s' % (run, seconds, pss, rss, single, status), flush=True)
-            if returncode != 0:
-                print(output[-3000:])
-        summary_path = reports / 'registration_audit.json'
-        if summary_path.exists():
-            report = json.loads(summary_path.read_text())
-            summary = report['summary']
-            print('  audit result: %d phones, %d registered, compliance %s%%; the fan-out task itself took %.2f s (last run)'
-                  % (summary['total'], summary['registered'], summary['compliance_percent'], report['audit']['duration_seconds']))
-            sizes = ', '.join('%s %.0f kB' % (path.name, path.stat().st_size / 1024.0) for path in sorted(reports.iterdir()))
-            print('  reports: %s' % sizes)
+    print('registration audit at scale: phones answering in %g ms each (simulator in its own process, %d phones), '
+          'CSV inventories, default settings (concurrency %d)' % (args.latency * 1000, largest + args.mixed, CONCURRENCY),
+          flush=True)
+    with SimulatedFleet(spec, directory) as fleet:
+        with open(fleet.csv, newline='') as handle:
+            reader = csv.DictReader(handle)
+            header, rows = reader.fieldnames, list(reader)
+        passcode_rows = [row for row in rows if row['name'].startswith('gs')]
+        mixed_rows = [row for row in rows if row['name'].startswith('m')]
+        (directory / 'naive.yml').write_text(NAIVE_PLAYBOOK)
 
-        naive = [str(BIN / 'ansible-playbook'), '-i', inventory, str(directory / 'naive.yml'), '-f', str(args.naive_forks),
-                 '--limit', 'grandstream[0:%d]' % (args.naive_phones - 1)]
-        seconds, returncode, output, pss, rss, single = run_measured(naive, env, directory / 'naive.txt')
-        status = 'ok' if returncode == 0 else 'FAILED rc=%d' % returncode
-        print('  naive playbook (ansible.builtin.uri per phone + assert, forks %d) on %d phones: %6.2f s wall '
-              '(%.0f ms per phone; x%d phones = %.0f s)  peak memory %.0f MB PSS  %s'
-              % (args.naive_forks, args.naive_phones, seconds, 1000.0 * seconds / args.naive_phones,
-                 args.phones, seconds * args.phones / args.naive_phones, pss, status), flush=True)
-        if returncode != 0:
-            print(output[-3000:])
+        naive_inventory = write_inventory(directory, 'naive', header, passcode_rows[:args.naive_phones])
+        for forks in [int(item) for item in args.naive_forks.split(',') if item.strip()]:
+            seconds, returncode, output, peak = run_measured(
+                [str(BIN / 'ansible-playbook'), '-i', naive_inventory, str(directory / 'naive.yml'), '-f', str(forks)],
+                env, directory / ('naive-%d.txt' % forks))
+            table.append(('naive uri per phone, forks %d' % forks, args.naive_phones, seconds, peak, returncode))
+            print('  %s' % describe(table[-1]), flush=True)
+
+        for size in sorted(set(sizes) | ({1000} if 1000 <= len(passcode_rows) else set())):
+            floor_seconds, floor_mb = raw_floor(passcode_rows[:size])
+            table.append(('raw-Python floor (threads, http.client)', size, floor_seconds, floor_mb, 0))
+            print('  %s' % describe(table[-1]), flush=True)
+
+        audits = [('audit', size, passcode_rows[:size]) for size in sizes]
+        if args.mixed:
+            audits.append(('audit, mixed dialects', len(mixed_rows), mixed_rows))
+        for label, size, subset in audits:
+            inventory = write_inventory(directory, 'audit-%s-%d' % (label.split(',')[0][:5], size), header, subset)
+            best = None
+            for run in range(args.runs):
+                reports = directory / ('reports-%d-%d' % (size, run))
+                seconds, returncode, output, peak = run_measured(
+                    [str(BIN / 'ansible-playbook'), '-i', inventory, str(REPO / 'playbooks' / 'registration_audit.yml'),
+                     '-e', 'registration_audit_report_dir=%s' % reports], env, directory / ('audit-%d.txt' % size))
+                if returncode != 0:
+                    print(output[-3000:])
+                if best is None or seconds < best[2]:
+                    best = ('this collection: %s' % label, size, seconds, peak, returncode)
+                    report = json.loads((reports / 'registration_audit.json').read_text()) if returncode == 0 else None
+            table.append(best)
+            fan_out = ' (the fan-out task %.2f s, %d registered)' % (report['audit']['duration_seconds'],
+                                                                     report['summary']['registered']) if report else ''
+            print('  %s%s' % (describe(table[-1]), fan_out), flush=True)
+
+    print_table(table)
     if args.keep:
         print('  work directory: %s' % directory)
     else:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def describe(row):
+    label, phones, seconds, peak, returncode = row
+    return '%-46s %6d phones %8.2f s %7.2f ms/phone %6.0f MB%s' % (label, phones, seconds, 1000.0 * seconds / phones, peak,
+                                                                   '' if returncode == 0 else '  FAILED rc=%d' % returncode)
+
+
+def print_table(table):
+    floors = dict((phones, seconds) for label, phones, seconds, peak, rc in table if label.startswith('raw'))
+    naive = [row for row in table if row[0].startswith('naive')]
+    best_naive_ms = min(1000.0 * seconds / phones for label, phones, seconds, peak, rc in naive) if naive else None
+    audits = dict((phones, seconds) for label, phones, seconds, peak, rc in table if label == 'this collection: audit')
+    print('\n| run | phones | wall s | ms per phone | peak memory MB | x raw floor | x faster than naive (best forks) |')
+    print('|---|---:|---:|---:|---:|---:|---:|')
+    for label, phones, seconds, peak, returncode in table:
+        per_phone = 1000.0 * seconds / phones
+        floor = floors.get(phones)
+        versus_floor = '%.1f' % (seconds / floor) if floor and not label.startswith('raw') else ''
+        versus_naive = '%.0f' % (best_naive_ms / per_phone) if best_naive_ms and not label.startswith('naive') else ''
+        print('| %s%s | %d | %.2f | %.2f | %.0f | %s | %s |' % (label, '' if returncode == 0 else ' (FAILED)', phones, seconds,
+                                                              per_phone, peak, versus_floor, versus_naive))
+    if len(audits) > 1:
+        smallest, largest = min(audits), max(audits)
+        print('\nGrowth of the audit from %d to %d phones: %.1fx the wall time for %.0fx the phones.'
+              % (smallest, largest, audits[largest] / audits[smallest], largest / float(smallest)))
+    if 1000 in audits and 10000 in audits:
+        print('From 1,000 to 10,000 phones: %.1fx the wall time for 10x the phones (%.2f s per 1,000 phones above 1,000).'
+              % (audits[10000] / audits[1000], (audits[10000] - audits[1000]) / 9.0))
 
 
 if __name__ == '__main__':

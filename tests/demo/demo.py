@@ -19,15 +19,23 @@ from benchlib import SimulatedFleet, ansible_env, BIN  # noqa: E402  pylint: dis
 
 OUTPUT = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else REPO / 'demo-output'
 
-# 44 healthy phones in two sites, and the problems a real fleet has. The reception's call ends 20 s after the fleet
-# starts: after the preflight, before branch-ceo's busy_timeout, so it is rebooted in the last batch.
+# 44 healthy phones in two sites, and the problems a real fleet has. The branch mixes dialects: WP826 handsets and
+# GXP1628 desk phones log in to the web interface (one WP826 still has its factory password), and the two GXP1628 run
+# firmware below 1.0.7.81 (CVE-2026-2329). The reception's call ends 20 s after the fleet starts: after the preflight,
+# before branch-ceo's busy_timeout, so it is rebooted in the last batch.
 FLEET = {
     'network': '127.88.0.0',
     'port': 8080,
     'defaults': {'save_delay': 0.3, 'down_time': 2.0, 'register_delay': 1.0},
     'phones': [
         {'count': 30, 'name': 'hq-{n:03d}', 'site': 'hq', 'model': 'GRP2614'},
-        {'count': 14, 'name': 'branch-{n:03d}', 'site': 'branch', 'model': 'GRP2616', 'firmware': 'new'},
+        {'count': 9, 'name': 'branch-{n:03d}', 'site': 'branch', 'model': 'GRP2616', 'firmware': 'new'},
+        {'name': 'branch-wp01', 'site': 'branch', 'model': 'WP826', 'auth': 'session', 'version': '1.0.3.35',
+         'default_password': True},
+        {'count': 2, 'name': 'branch-wp{n:02d}', 'start': 2, 'site': 'branch', 'model': 'WP826', 'auth': 'session',
+         'version': '1.0.3.35'},
+        {'count': 2, 'name': 'branch-gxp{n:02d}', 'site': 'branch', 'model': 'GXP1628', 'auth': 'session_plain',
+         'version': '1.0.7.70'},
         {'name': 'hq-lobby', 'site': 'hq', 'model': 'GRP2612', 'fault': 'unregistered'},
         {'name': 'hq-kitchen', 'site': 'hq', 'model': 'GRP2612', 'fault': 'unregistered'},
         {'name': 'hq-reception', 'site': 'hq', 'model': 'GRP2614',
@@ -38,6 +46,9 @@ FLEET = {
         {'name': 'hq-training', 'site': 'hq', 'model': 'GRP2612', 'fault': 'wrong_passcode'},
     ],
 }
+
+# The firmware the audit asks for: the GRP phones speak the passcode dialect, which reports no firmware (no rule here).
+FIRMWARE_MINIMUM = {'GXP16*': '1.0.7.81', 'WP8*': '1.0.3.35'}
 
 INVENTORY = """---
 plugin: phonefleet.grandstream.csv
@@ -83,6 +94,12 @@ def print_summary():
                                                                    summary['compliance_percent']))
     print_problems('Phones the audit flagged:', [phone for phone in audit['phones'] if phone['status'] != 'registered'],
                    'status')
+    print('Firmware (minimums %s): %d below the minimum, %d unknown, %d with the factory password.' % (
+        ', '.join('%s %s' % item for item in audit['audit']['firmware_minimum'].items()), summary['firmware_outdated'],
+        summary['firmware_unknown'], summary['default_password']))
+    for phone in audit['phones']:
+        if phone['firmware_status'] == 'outdated' or phone['default_password']:
+            print('  %-16s %-14s %s' % (phone['name'], phone['model'], phone['firmware_reason'] or 'factory password still set'))
     summary = reboot['summary']
     counts = ', '.join('%d %s' % (summary[outcome], outcome) for outcome in
                        ('rebooted', 'skipped_busy', 'failed', 'unreachable', 'auth_failed', 'not_attempted')
@@ -109,7 +126,8 @@ def main():
         # fail_under=0 and fail_on_problems=false: the demo fleet has problems on purpose. In cron or AWX keep the
         # defaults, so that a non-compliant fleet or a phone that did not reboot fails the job.
         audit = run('Registration audit (reports in %s)' % shown(OUTPUT / 'audit'), 'registration_audit.yml',
-                    '-e', 'registration_audit_report_dir=%s' % (OUTPUT / 'audit'), '-e', 'registration_audit_fail_under=0')
+                    '-e', 'registration_audit_report_dir=%s' % (OUTPUT / 'audit'), '-e', 'registration_audit_fail_under=0',
+                    '-e', json.dumps({'registration_audit_firmware_minimum': FIRMWARE_MINIMUM}))
         reboot = run('Rolling reboot, batches of 10 after a canary of 2, simulated 3-second reboots (reports in %s)'
                      % shown(OUTPUT / 'reboot'), 'rolling_reboot.yml',
                      '-e', json.dumps({

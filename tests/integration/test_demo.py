@@ -22,6 +22,12 @@ def test_demo_runs_the_audit_and_the_rolling_reboot(tmp_path):
         'hq-lobby': 'unregistered', 'hq-kitchen': 'unregistered', 'branch-storage': 'unreachable',
         'hq-training': 'auth_failed'}
 
+    outdated = [phone['name'] for phone in audit['phones'] if phone['firmware_status'] == 'outdated']
+    assert outdated == ['branch-gxp01', 'branch-gxp02']
+    assert (audit['summary']['firmware_outdated'], audit['summary']['default_password']) == (2, 1)
+    assert {phone['name']: phone['auth'] for phone in audit['phones']}['branch-wp01'] == 'session'
+    assert 'Firmware (minimums GXP16* 1.0.7.81, WP8* 1.0.3.35): 2 below the minimum' in text
+
     reboot = json.loads((output / 'reboot' / 'rolling_reboot.json').read_text())
     phones = {phone['name']: phone for phone in reboot['phones']}
     assert {name: phone['outcome'] for name, phone in phones.items() if phone['outcome'] != 'rebooted'} == {
