@@ -1,14 +1,20 @@
-"""`make demo`: a simulated fleet of 50 phones, a registration audit, then a rolling reboot.
+"""`make demo`: a simulated fleet of 50 phones, a registration audit, then a rolling reboot, with the phones' own
+event pushes received by the Event-Driven Ansible source of the collection.
 
 No phone is needed: the simulator listens on 127.88.0.x only. Reports land in demo-output/
 (or the directory given as the first argument). Exits non-zero when a playbook did not finish as the
 demo expects, so a broken demo does not go unnoticed (tests/integration/test_demo.py runs it).
 """
 
+import asyncio
+import collections
 import json
 import os
+import runpy
 import shutil
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +52,50 @@ FLEET = {
         {'name': 'hq-training', 'site': 'hq', 'model': 'GRP2612', 'fault': 'wrong_passcode'},
     ],
 }
+
+# The collection's Event-Driven Ansible source listens here; every simulated phone pushes its events to it by HTTP GET
+# from its own address, as real phones do with their Action URL settings.
+EDA_ADDRESS = '127.88.255.1'
+EDA_TOKEN = 'demo-token'
+EDA_EVENTS = ('reboot', 'setup_completed', 'registered', 'unregistered')
+
+
+def free_port(address):
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+class EventSource(object):
+    """extensions/eda/plugins/event_source/action_url.py on an asyncio loop in a thread, as ansible-rulebook runs it."""
+
+    def __init__(self, port, inventory):
+        self.port = port
+        self.args = {'host': EDA_ADDRESS, 'port': port, 'allowed_networks': ['127.88.0.0/16'], 'token': EDA_TOKEN,
+                     'inventory': str(inventory)}
+        self.events = []
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        source = runpy.run_path(str(REPO / 'extensions' / 'eda' / 'plugins' / 'event_source' / 'action_url.py'))
+        queue = asyncio.Queue()
+
+        async def collect():
+            while True:
+                self.events.append(await queue.get())
+        asyncio.set_event_loop(self.loop)
+        self.loop.create_task(collect())
+        self.loop.run_until_complete(source['main'](queue, self.args))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(self.loop)])
+        self.thread.join(5)
+
 
 # The firmware the audit asks for: the GRP phones speak the passcode dialect, which reports no firmware (no rule here).
 FIRMWARE_MINIMUM = {'GXP16*': '1.0.7.81', 'WP8*': '1.0.3.35'}
@@ -107,6 +157,14 @@ def print_summary():
     print('Rolling reboot: %s, in %d batches, %.0f s.' % (counts, summary['batches_run'], summary['duration_seconds']))
     print_problems('Phones the rolling reboot did not reboot:',
                    [phone for phone in reboot['phones'] if phone['outcome'] != 'rebooted'], 'outcome')
+
+
+def print_events(events):
+    kinds = collections.Counter(event['grandstream']['event'] for event in events)
+    print('Event-Driven Ansible: the action_url source received %d events pushed by %d phones (%s); each names its '
+          'phone by its inventory name, as ansible-rulebook would see it (extensions/eda/rulebooks/phone_events.yml audits '
+          'a phone that reports unregistered).' % (len(events), len(set(event['meta']['hosts'] for event in events)),
+                                                    ', '.join('%d %s' % (count, kind) for kind, count in sorted(kinds.items()))))
     print('\nReports:')
     for path in sorted(OUTPUT.glob('audit/*')) + sorted(OUTPUT.glob('reboot/*')):
         if path.is_file():
@@ -120,7 +178,10 @@ def main():
     (OUTPUT / 'work').mkdir()
     print('Starting a simulated fleet of %d phones on 127.88.0.x (loopback only)...'
           % sum(item.get('count', 1) for item in FLEET['phones']), flush=True)
-    with SimulatedFleet(FLEET, OUTPUT / 'work') as fleet:
+    port = free_port(EDA_ADDRESS)
+    url = 'http://%s:%d/grandstream/%%s?token=%s&mac=$mac&ip=$phone_ip' % (EDA_ADDRESS, port, EDA_TOKEN)
+    FLEET['defaults']['action_urls'] = dict((event, url % event) for event in EDA_EVENTS)
+    with SimulatedFleet(FLEET, OUTPUT / 'work') as fleet, EventSource(port, fleet.csv) as source:
         shutil.copy(fleet.csv, OUTPUT / 'inventory' / 'phones.csv')
         (OUTPUT / 'inventory' / 'demo.grandstream.yml').write_text(INVENTORY)
         # fail_under=0 and fail_on_problems=false: the demo fleet has problems on purpose. In cron or AWX keep the
@@ -145,6 +206,8 @@ def main():
                          'rolling_reboot_max_fail_percent': 50,
                          'rolling_reboot_fail_on_problems': False,
                      }))
+        time.sleep(1.0)  # the last pushes of the last batch
+        events = list(source.events)
     print('\nThe simulated fleet is stopped.')
     missing = [shown(path) for path in (OUTPUT / 'audit' / 'registration_audit.json', OUTPUT / 'reboot' / 'rolling_reboot.json')
                if not path.is_file()]
@@ -152,6 +215,7 @@ def main():
         sys.exit('The demo did not run as expected (audit exit code %d, rolling reboot exit code %d%s): see the output above.'
                  % (audit, reboot, ', no %s' % ' or '.join(missing) if missing else ''))
     print_summary()
+    print_events(events)
 
 
 if __name__ == '__main__':

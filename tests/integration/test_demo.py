@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import subprocess
 import sys
 
@@ -39,6 +40,9 @@ def test_demo_runs_the_audit_and_the_rolling_reboot(tmp_path):
     assert 'Audit: 46 of 50 phones registered' in text
     assert 'Rolling reboot: 47 rebooted, 1 skipped_busy, 1 unreachable, 1 auth_failed' in text
     assert str(output / 'audit' / 'registration_audit.html') in text
+    # The phones' own pushes reached the EDA source during the reboot: every rebooted phone said so.
+    assert re.search(r'the action_url source received \d+ events pushed by 47 phones \(47 reboot, 45 registered, '
+                     r'47 setup_completed\)', text), text[-2000:]
     for name in ('registration_audit.json', 'registration_audit.html', 'rolling_reboot.json', 'rolling_reboot.junit.xml'):
         assert name in text
 

@@ -435,3 +435,54 @@ def test_rulebook_and_source_pass_ansible_lint():
                            str(RULEBOOK.relative_to(REPO))], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ----- the simulated phones' own pushes, end to end
+
+def test_the_simulated_phones_push_their_events_into_the_source(source, sim_fleet, tmp_path):
+    """Phones of the simulator push Action URL GETs from their own addresses when they reboot, lose and regain their
+    registration; the source maps each one to its inventory name from the fleet's own CSV."""
+    port = free_port()
+    url = 'http://%s:%d/grandstream/%%s?token=%s&mac=$mac&ip=$phone_ip&local=$local' % (SERVER, port, TOKEN)
+    fleet = sim_fleet(count=2, network='127.88.4.0', save_delay=0.1, down_time=0.3, register_delay=0.2,
+                      action_urls=dict((event, url % event) for event in ('reboot', 'unregistered', 'registered',
+                                                                          'setup_completed')))
+    fleet.write_csv(tmp_path / 'phones.csv')
+    first, second = fleet.phones
+
+    async def scenario():
+        async with Running(source, {'port': port, 'allowed_networks': ALLOWED, 'token': TOKEN,
+                                    'inventory': str(tmp_path / 'phones.csv')}) as running:
+            await asyncio.to_thread(first.set_registered, False)  # loses its registration, then gets it back
+            await asyncio.to_thread(fleet.wait_for, 'push', phone=first.name, timeout=10, action='unregistered')
+            await asyncio.to_thread(first.set_registered, True)
+            await asyncio.to_thread(fleet.wait_for, 'push', phone=first.name, timeout=10, action='registered')
+            await asyncio.to_thread(requests_get, second.url('api-sys_operation', request='REBOOT'))
+            await asyncio.to_thread(registered_again, fleet, second.name)
+            for _attempt in range(100):
+                if len(fleet.events(event='push')) <= running.queue.qsize():
+                    break
+                await asyncio.sleep(0.05)
+            return running.events()
+
+    events = run(scenario())
+    seen = [(event['meta']['hosts'], event['grandstream']['event']) for event in events]
+    assert (first.name, 'unregistered') in seen and (first.name, 'registered') in seen
+    assert (second.name, 'reboot') in seen and (second.name, 'setup_completed') in seen and (second.name, 'registered') in seen
+    for event in events:
+        assert event['grandstream']['phone_ip'] == fleet.phone(event['meta']['hosts']).host, 'sent from its own address'
+        assert event['grandstream']['mac'] and 'token' not in event['grandstream']['params']
+    assert not fleet.events(event='push_failed')
+
+
+def registered_again(fleet, name):
+    """Wait (in a thread: the source answers on the test's loop) for the push of a registration after the boot."""
+    booted = fleet.wait_for('push', phone=name, timeout=20, action='setup_completed')
+    fleet.wait_for('push', phone=name, timeout=20, action='registered', since=booted['t'])
+
+
+def requests_get(url):
+    import requests  # pylint: disable=import-outside-toplevel
+    with requests.Session() as session:
+        session.trust_env = False
+        return session.get(url, timeout=10).status_code
