@@ -209,8 +209,8 @@ def print_table(table):
         floor = floors.get(phones)
         versus_floor = '%.1f' % (seconds / floor) if floor and not label.startswith('raw') else ''
         versus_naive = '%.0f' % (best_naive_ms / per_phone) if best_naive_ms and not label.startswith('naive') else ''
-        print('| %s%s | %d | %.2f | %.2f | %.0f | %s | %s |' % (label, '' if returncode == 0 else ' (FAILED)', phones, seconds,
-                                                              per_phone, peak, versus_floor, versus_naive))
+        print('| %s%s | %d | %.2f | %.2f | %.0f | %s | %s |' % (
+            label, '' if returncode == 0 else ' (FAILED)', phones, seconds, per_phone, peak, versus_floor, versus_naive))
     if len(audits) > 1:
         smallest, largest = min(audits), max(audits)
         print('\nGrowth of the audit from %d to %d phones: %.1fx the wall time for %.0fx the phones.'

@@ -161,10 +161,14 @@ def print_summary():
 
 def print_events(events):
     kinds = collections.Counter(event['grandstream']['event'] for event in events)
+    phones = len(set(event['meta']['hosts'] for event in events))
     print('Event-Driven Ansible: the action_url source received %d events pushed by %d phones (%s); each names its '
-          'phone by its inventory name, as ansible-rulebook would see it (extensions/eda/rulebooks/phone_events.yml audits '
-          'a phone that reports unregistered).' % (len(events), len(set(event['meta']['hosts'] for event in events)),
-                                                    ', '.join('%d %s' % (count, kind) for kind, count in sorted(kinds.items()))))
+          'phone by its inventory name, as ansible-rulebook would see it (extensions/eda/rulebooks/phone_events.yml '
+          'audits a phone that reports unregistered).'
+          % (len(events), phones, ', '.join('%d %s' % (count, kind) for kind, count in sorted(kinds.items()))))
+
+
+def print_reports():
     print('\nReports:')
     for path in sorted(OUTPUT.glob('audit/*')) + sorted(OUTPUT.glob('reboot/*')):
         if path.is_file():
@@ -216,6 +220,7 @@ def main():
                  % (audit, reboot, ', no %s' % ' or '.join(missing) if missing else ''))
     print_summary()
     print_events(events)
+    print_reports()
 
 
 if __name__ == '__main__':
