@@ -151,22 +151,27 @@ def during(fleet, phone_name, waits):
     return stop, thread
 
 
-def test_an_expired_session_is_logged_in_again_once_within_a_task(sim_fleet, run_ansible, tmp_path):
-    fleet = sim_fleet(spec={'phones': [{'name': 'wp', 'auth': 'session', 'latency': 0.3}]})
-    phone = fleet.phone('wp')
+def audit_while(fleet, run_ansible, tmp_path, waits):
+    """The audit playbook over the fleet while ``during(waits)`` acts on the phone; returns the phone's report row."""
     config = csv_inventory(fleet, tmp_path)
     reports = tmp_path / 'reports'
-    # The session expires right after the audit's first call, and lives normally again once the phone noticed.
-    stop, thread = during(fleet, 'wp', [
-        ('request', {'function': 'api-get_accounts', 'status': 200}, lambda: setattr(phone.spec, 'session_ttl', 0.001)),
-        ('session_ended', {'cause': 'expired'}, lambda: setattr(phone.spec, 'session_ttl', 600))])
+    stop, thread = during(fleet, fleet.phones[0].name, waits)
     proc = run_ansible('ansible-playbook', '-i', config, REPO / 'playbooks' / 'registration_audit.yml',
                        '-e', 'registration_audit_report_dir=%s' % reports)
     stop.set()
     thread.join(5)
     assert proc.returncode == 0, proc.stdout[-3000:]
-    report = json.loads((reports / 'registration_audit.json').read_text())
-    assert report['phones'][0]['status'] == 'registered' and report['phones'][0]['phone_status'] == 'available'
+    return json.loads((reports / 'registration_audit.json').read_text())['phones'][0]
+
+
+def test_an_expired_session_is_logged_in_again_once_within_a_task(sim_fleet, run_ansible, tmp_path):
+    fleet = sim_fleet(spec={'phones': [{'name': 'wp', 'auth': 'session', 'latency': 0.3}]})
+    phone = fleet.phone('wp')
+    # The session expires right after the audit's first call, and lives normally again once the phone noticed.
+    row = audit_while(fleet, run_ansible, tmp_path, [
+        ('request', {'function': 'api-get_accounts', 'status': 200}, lambda: setattr(phone.spec, 'session_ttl', 0.001)),
+        ('session_ended', {'cause': 'expired'}, lambda: setattr(phone.spec, 'session_ttl', 600))])
+    assert row['status'] == 'registered' and row['phone_status'] == 'available'
     assert len(fleet.events(phone='wp', event='session_ended', cause='expired')) == 1
     assert len(logins(fleet, 'wp', 'ok')) == 2, 'one login, and one more for the expired session'
     statuses = [event['status'] for event in fleet.events(phone='wp', event='request', function='api-get_phone_status')]
@@ -176,8 +181,6 @@ def test_an_expired_session_is_logged_in_again_once_within_a_task(sim_fleet, run
 def test_a_second_login_elsewhere_ends_the_first_session_and_the_client_logs_in_once_more(sim_fleet, run_ansible, tmp_path):
     fleet = sim_fleet(spec={'phones': [{'name': 'wp', 'auth': 'session', 'single_session': True, 'latency': 0.3}]})
     phone = fleet.phone('wp')
-    config = csv_inventory(fleet, tmp_path)
-    reports = tmp_path / 'reports'
 
     # A browser logs in while the audit's session is open (fw 1.0.3.35 keeps one session per account): quickly, while
     # the audit's next call waits out the phone's latency.
@@ -185,14 +188,8 @@ def test_a_second_login_elsewhere_ends_the_first_session_and_the_client_logs_in_
         phone.set_latency(0)
         phone.login_session().close()
         phone.set_latency(0.3)
-    stop, thread = during(fleet, 'wp', [('request', {'function': 'api-get_accounts', 'status': 200}, browser)])
-    proc = run_ansible('ansible-playbook', '-i', config, REPO / 'playbooks' / 'registration_audit.yml',
-                       '-e', 'registration_audit_report_dir=%s' % reports)
-    stop.set()
-    thread.join(5)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    report = json.loads((reports / 'registration_audit.json').read_text())
-    assert report['phones'][0]['status'] == 'registered' and report['phones'][0]['phone_status'] == 'available'
+    row = audit_while(fleet, run_ansible, tmp_path, [('request', {'function': 'api-get_accounts', 'status': 200}, browser)])
+    assert row['status'] == 'registered' and row['phone_status'] == 'available'
     assert fleet.events(phone='wp', event='session_ended', cause='replaced')
     assert len(logins(fleet, 'wp', 'ok')) == 3, "the audit's login, the browser's, and the audit's one new login"
 
