@@ -121,6 +121,11 @@ class Phone(HttpServing, Telephony):
     def set_latency(self, seconds):
         self._latency = max(0.0, float(seconds))
 
+    def end_sessions(self, cause='replaced'):
+        """End every web session of the phone now, as a second login elsewhere (``replaced``, fw 1.0.3.35) or an idle
+        timeout (``expired``) does; the next request with an ended session gets the 401 it would get."""
+        return self.fleet.call(self.auth._end_sessions, cause)  # pylint: disable=protected-access
+
     def set_registered(self, registered=True, account=None):
         """Register (or unregister) every configured account, or the one with id ``account``; sticks across reboots."""
         return self.fleet.call(self._set_registered, bool(registered), account)
