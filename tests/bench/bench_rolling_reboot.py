@@ -1,6 +1,6 @@
 """The rolling reboot end to end: `ansible-playbook playbooks/rolling_reboot.yml` over a simulated fleet.
 
-The simulator runs in its own process (phonesim.py) and logs its events to a file. Every phone takes about
+The simulator runs in its own process (tests/simulator/phonesim) and logs its events to a file. Every phone takes about
 save_delay + down_time + register_delay seconds to reboot and register again. The run is compared with the ideal:
 for each batch, the slowest phone of the batch from its `reboot` event to its `registered` event, summed over the
 batches (what a perfect controller that starts the next batch the instant the last phone registers would take).
