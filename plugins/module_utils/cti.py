@@ -22,7 +22,7 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_answers
     ACCOUNT_KEYS, LINE_IDLE, LINE_KEYS, accounts_summary, normalize_account, normalize_keys, normalize_line,
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_http import (
-    MAX_BODY, ExchangeFailed, HTTPTransport, exception_chain,
+    MAX_BODY, ExchangeFailed, HTTPTransport,
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import AUTH_DIALECTS
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
@@ -516,9 +516,25 @@ def _as_list(body, client, function, keys):
     return items
 
 
+def _exception_chain(exc):
+    """The exception and everything it wraps (its cause, its context)."""
+    seen = []
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is item for item in seen) or len(seen) > 20:
+            continue
+        seen.append(current)
+        # ssl.SSLError has a string in .reason: follow exceptions only.
+        linked = [getattr(current, 'reason', None), getattr(current, '__cause__', None), getattr(current, '__context__', None)]
+        linked.extend(getattr(current, 'args', ()))
+        todo.extend(item for item in linked if isinstance(item, BaseException))
+    return seen
+
+
 def _short_cause(exc, secrets):
     """A few words for the cause: 'connection refused', 'name not found', ... never the URL."""
-    for item in exception_chain(exc):
+    for item in _exception_chain(exc):
         if isinstance(item, ConnectionRefusedError):
             return 'connection refused'
         if isinstance(item, ConnectionResetError):

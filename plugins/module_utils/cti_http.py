@@ -257,19 +257,3 @@ def _read_body(response, max_body):
         if size > max_body:
             raise ExchangeFailed(None, too_big=True, answered=True)
         chunks.append(chunk)
-
-
-def exception_chain(exc):
-    """The exception and everything it wraps (its cause, its context)."""
-    seen = []
-    todo = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or any(current is item for item in seen) or len(seen) > 20:
-            continue
-        seen.append(current)
-        # ssl.SSLError has a string in .reason: follow exceptions only.
-        linked = [getattr(current, 'reason', None), getattr(current, '__cause__', None), getattr(current, '__context__', None)]
-        linked.extend(getattr(current, 'args', ()))
-        todo.extend(item for item in linked if isinstance(item, BaseException))
-    return seen

@@ -96,7 +96,7 @@ class AccountsProbe(object):
         self._client.close()
 
 
-def port_check(connection, timeout):
+def web_port_check(connection, timeout):
     """A callable: True while the phone's web port accepts a TCP connection (nothing is sent)."""
     def check():
         return port_open(connection.host, connection.port, timeout)
@@ -165,7 +165,7 @@ class RebootWatch(object):
         self.fast_poll_wait = min(FAST_POLL_WAIT, options.poll_interval)
         self._clock = clock or time.monotonic
         if port_check is None:
-            port_check = globals()['port_check'](connection, min(options.connect_timeout, 1.0))
+            port_check = web_port_check(connection, min(options.connect_timeout, 1.0))
         self._port_open = port_check
         self._probe = probe
         self.started = self._clock()

@@ -70,7 +70,8 @@ def classify_accounts(accounts, required=None):
     return REGISTERED, None, None
 
 
-DEVICE_FIELDS = ('model', 'firmware', 'mac', 'default_password', 'auth')
+# What the phone tells of itself (cti_tasks.read_device); a failed read leaves each unknown, with the reason.
+PHONE_TOLD_FIELDS = ('model', 'firmware', 'mac', 'default_password')
 
 
 def audit_registration(required=None, device=True):
@@ -106,7 +107,7 @@ def audit_registration(required=None, device=True):
                 data['device'] = read_device(client)
             except CTIError as error:
                 data['device'] = {'auth': client.connection.auth,
-                                  'unknown_reason': dict((field, error.reason) for field in DEVICE_FIELDS[:4])}
+                                  'unknown_reason': dict((field, error.reason) for field in PHONE_TOLD_FIELDS)}
         return data
 
     return work
