@@ -8,17 +8,18 @@ STAGED := $(STAGE)/ansible_collections/phonefleet/grandstream
 TEST_PYTHON = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 PYTEST_ARGS ?=
 
-.PHONY: help venv stage sanity units integration lint docs-lint test test-matrix bench demo clean
+.PHONY: help lock venv stage sanity units integration lint docs-lint test test-matrix bench demo clean
 
 help:
 	@echo "make demo   simulated fleet: audit + rolling reboot, prints report paths"
 	@echo "make test   sanity, units, integration (simulator), ansible-lint"
 	@echo "make bench  benchmarks (figures printed, nothing asserted)"
 
-$(VENV)/.installed: requirements-dev.txt
+# requirements-dev.lock pins every package of the venv, transitive ones too (make lock refreshes it on purpose).
+$(VENV)/.installed: requirements-dev.txt requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c requirements-dev.lock
 	$(BIN)/python tests/tooling/install_offline_get_pip.py
 	touch $@
 
@@ -54,6 +55,16 @@ bench: venv
 
 demo: venv
 	$(BIN)/python tests/demo/demo.py
+
+# Re-resolve requirements-dev.txt in a scratch venv and pin the result (review the diff, then commit it).
+lock:
+	rm -rf .build/lock-venv
+	$(PYTHON) -m venv .build/lock-venv
+	.build/lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	{ sed -n '/^#/p' requirements-dev.lock; .build/lock-venv/bin/python -m pip freeze --all --exclude pip --exclude setuptools --exclude wheel; } > requirements-dev.lock.new
+	mv requirements-dev.lock.new requirements-dev.lock
+	rm -rf .build/lock-venv
+	@echo "requirements-dev.lock refreshed: review git diff requirements-dev.lock, run make test, commit"
 
 clean:
 	rm -rf .build tests/output demo-output

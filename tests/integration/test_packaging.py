@@ -11,6 +11,7 @@ simulated fleet with ANSIBLE_COLLECTIONS_PATH pointing only there: nothing of th
 import fnmatch
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -143,7 +144,8 @@ def test_installed_tarball_audits_a_fleet_on_its_own(tarball, sim_fleet, tmp_pat
     fleet.write_csv(inventory / 'phones.csv')
     (inventory / 'office.grandstream.yml').write_text('plugin: phonefleet.grandstream.csv\npath: phones.csv\n')
     report_dir = tmp_path / 'reports'
-    proc = run([tool('ansible-playbook'), installed / 'playbooks' / 'registration_audit.yml',
+    # -vv: every task says where it comes from ("task path: <file>:<line>").
+    proc = run([tool('ansible-playbook'), '-vv', installed / 'playbooks' / 'registration_audit.yml',
                 '-i', inventory / 'office.grandstream.yml', '-e', 'registration_audit_report_dir=%s' % report_dir],
                env, cwd=tmp_path)
     assert proc.returncode == 0, proc.output
@@ -151,5 +153,15 @@ def test_installed_tarball_audits_a_fleet_on_its_own(tarball, sim_fleet, tmp_pat
     assert report['summary']['total'] == 3
     assert report['summary']['registered'] == 3
     assert sorted(phone['name'] for phone in report['phones']) == sorted(phone.spec.name for phone in fleet.phones)
-    # Everything came from the installed copy: no path of this working tree in the output.
-    assert str(REPO) not in proc.stdout + proc.stderr
+    # Every task came from the installed copy, and no file of this working tree was used. (The tools themselves run
+    # from the dev venv, which may live inside the tree: their paths are not the collection's.)
+    output = proc.stdout + proc.stderr
+    task_files = set(re.findall(r'task path: (\S+?):\d+', output))
+    assert task_files, proc.output
+    role_files = [path for path in task_files if '/roles/' in path]
+    assert role_files, 'no task of the role ran: %s' % sorted(task_files)
+    assert all(path.startswith(str(installed) + os.sep) for path in task_files), sorted(task_files)
+    venv = str(BIN.parent) + os.sep
+    tree_paths = [path for path in re.findall(re.escape(str(REPO)) + r'[^\s\'":,)]*', output)
+                  if not (path + os.sep).startswith(venv)]
+    assert not tree_paths, 'paths of this working tree in the output: %s' % sorted(set(tree_paths))[:10]
