@@ -21,6 +21,20 @@ sys.path.insert(0, str(REPO / 'tests' / 'simulator'))
 from sim_fixtures import sim_fleet  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 
+@pytest.fixture(scope='session', autouse=True)
+def private_state_dir(tmp_path_factory):
+    """The per-user state directory (module_utils/state_dir.py) of every run in this session, the tests' own
+    processes included: never the real user's ledgers or remembered refusals."""
+    path = tmp_path_factory.mktemp('state')
+    old = os.environ.get('GRANDSTREAM_STATE_DIR')
+    os.environ['GRANDSTREAM_STATE_DIR'] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop('GRANDSTREAM_STATE_DIR', None)
+    else:
+        os.environ['GRANDSTREAM_STATE_DIR'] = old
+
+
 @pytest.fixture(scope='session')
 def ansible_env(tmp_path_factory):
     root = tmp_path_factory.mktemp('collections')
