@@ -9,9 +9,8 @@ Adding a format is one registry entry.
 The pieces: CSV rows that spreadsheets cannot turn into formulas, JUnit XML that stays valid whatever the
 text holds, the Prometheus text exposition format, and HTML pieces with inline CSS.
 
-Every file is replaced atomically and durably (temporary file in the same directory, fsync, rename, fsync of
-the directory), as node_exporter's textfile collector requires, as readers of the reports expect, and as the
-rolling reboot's ledger needs to survive a power loss.
+Every file is replaced atomically and durably (``module_utils/durable.write_atomic``), as node_exporter's textfile
+collector requires and as readers of the reports expect.
 """
 
 import csv
@@ -22,42 +21,9 @@ import json
 import math
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 
-
-def write_atomic(path, data, mode=0o644):
-    """Write text (UTF-8) or bytes to ``path`` through a temporary file and a rename, durably; returns ``path``.
-
-    When it returns, the new content is on disk: a crash or a power loss leaves the old file or the new one,
-    never half of one.
-    """
-    if not isinstance(data, bytes):
-        data = data.encode('utf-8')
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # A leading dot and a .tmp suffix: node_exporter only reads *.prom, and ls hides the file.
-    handle, temporary = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    # The rename is durable only once the directory is: without this, a power loss can bring back the old file.
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    return path
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.durable import write_atomic
 
 
 def write_reports(registry, report, directory, formats, directories=None):

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import write_atomic
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.durable import write_atomic
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import check_run_id, phone_key
 
 LEDGER_VERSION = 2
