@@ -45,7 +45,8 @@ def clone_line(block):
     assert match, 'a clone line the test does not understand: %r' % line
     assert match.group(1) == CLONE_URL, 'the README clones %s, galaxy.yml says %s' % (match.group(1), CLONE_URL)
     directory = Path(match.group(1)).stem
-    assert match.group(3) in (None, directory), '`git clone %s` creates %s/, not %s/' % (CLONE_URL, directory, match.group(3))
+    assert match.group(3) in (None, directory), '`git clone %s` creates %s/, not %s/' % (
+        CLONE_URL, directory, match.group(3))
     return line, directory
 
 
@@ -60,7 +61,8 @@ def user_env(tmp_path):
 def test_install_lines_name_this_collection(tmp_path):
     blocks = quick_start_blocks()
     core = blocks['core']
-    minimum = re.match(r"^>=(\d+\.\d+)\.0$", yaml.safe_load((REPO / 'meta' / 'runtime.yml').read_text())['requires_ansible'])
+    requires_ansible = yaml.safe_load((REPO / 'meta' / 'runtime.yml').read_text())['requires_ansible']
+    minimum = re.match(r'^>=(\d+\.\d+)\.0$', requires_ansible)
     assert minimum, 'meta/runtime.yml requires_ansible is not >=X.Y.0'
     pip = only_line(core, r'pip install')
     assert "'ansible-core>=%s'" % minimum.group(1) in pip, 'the README installs %r, meta/runtime.yml requires %s' % (
@@ -182,7 +184,8 @@ def test_first_block_clones_and_runs_make_demo(tmp_path):
     assert re.search(r'Rolling reboot: 47 rebooted', output), proc.output
     html = clone / 'demo-output' / 'audit' / 'registration_audit.html'
     assert str(html) in output and html.is_file(), proc.output
-    assert json.loads((clone / 'demo-output' / 'reboot' / 'rolling_reboot.json').read_text())['summary']['rebooted'] == 47
+    reboot = json.loads((clone / 'demo-output' / 'reboot' / 'rolling_reboot.json').read_text())
+    assert reboot['summary']['rebooted'] == 47
     assert 'pip install' not in output, 'make rebuilt the venv: %s' % proc.output
     for check in ('ansible-test sanity', 'ansible-test units', 'pytest tests/integration', 'ansible-lint',
                   'antsibull-docs lint-collection-docs'):
