@@ -69,7 +69,8 @@ class CTIClient(object):
         # Reboot probes poll on their own schedule and set 0: a retry would only stretch their timeouts.
         self.read_retries = read_retries
         self.max_body = max_body
-        self.login = None  # the session dialect's login answer: {'ver', 'mac', 'defaultAuth', ...} (never the sid)
+        self.login = None  # the web login's answer: {'ver', 'mac', 'defaultAuth', ...} (never the sid)
+        self.login_role = None  # 'admin' or 'user' (the login answers sha256(role + sid)), None when unknown
         self._sid = None
         self.cleaner = TextCleaner(self._secrets)
         self.reader = AnswerReader(connection.label, self.cleaner, connection.auth, connection.username,
@@ -206,12 +207,69 @@ class CTIClient(object):
         return model.strip()
 
     def login_facts(self):
-        """Firmware, MAC and factory-password flag from the session login (logs in if needed), or None for a
-        passcode phone, whose dialect does not tell them."""
-        if self.connection.auth == AUTH_PASSCODE:
+        """Firmware, MAC and factory-password flag from the web login (logs in if needed on a web-session phone), or
+        None for a passcode phone that has no web session in this task (its CTI dialect does not tell them)."""
+        if self.connection.auth == AUTH_PASSCODE and self._sid is None:
             return None
         self._ensure_login()
         return dict(self.login)
+
+    # -- the web interface (settings) -----------------------------------------------------------
+
+    def web_login(self):
+        """Log in to the phone's web interface, whatever its CTI dialect (settings need it on every phone; cti-api.md
+        section 6): the session of a web-session phone, else a web login with the same password.  One login per
+        client; returns the login facts."""
+        self._ensure_login()
+        return dict(self.login)
+
+    def web_probe(self, path):
+        """The HTTP status of a GET of ``path`` without credentials: what the phone offers, found out at no cost in
+        lockout attempts."""
+        return self._exchange('GET', self.connection.origin + path, path).status
+
+    def web_request(self, what, method, path, params=None, data=None, json_body=None, object_limit=None, text=False,
+                    text_limit=None):
+        """One request to the web interface with the session id; the clean JSON answer (or the clean text when
+        ``text``: a configuration file; strings keep their whitespace, at most ``text_limit`` characters each).  A session that expired (HTTP 401, or ``{"body": {"status": "session-expired"}}``) gets one new
+        login, then the request again; any other answer but HTTP 200 is a CTIError."""
+        self._ensure_login()
+        answer = self._web_exchange(what, method, path, params, data, json_body)
+        if self._session_ended(answer):
+            self._sid = None
+            self._login()
+            answer = self._web_exchange(what, method, path, params, data, json_body)
+        if self._session_ended(answer):
+            raise CTIError(self.connection.label, AUTH_FAILED, 'the phone ended the web session for %s right after the '
+                           'login.' % what, status=answer.status, hint='The user %s may not change settings (a user-role '
+                           'account?); log in as admin.' % self.connection.username)
+        if text:
+            if answer.status != 200:
+                raise self.reader.status_error(what, answer)
+            return self.cleaner.text(answer.body.decode('utf-8', 'replace'), limit=self.max_body, collapse=False)
+        return self.reader.json(what, answer, object_limit, text_limit=text_limit, collapse=False)
+
+    def _web_exchange(self, what, method, path, params, data, json_body):
+        params = dict(params or {})
+        if method in ('GET', 'PUT'):
+            params['sid'] = self._sid
+        else:
+            data = dict(data or {}, sid=self._sid)
+        return self._exchange(method, self.connection.origin + path, what, params=params or None, data=data,
+                              headers=self._session_headers(), json_body=json_body)
+
+    @staticmethod
+    def _session_ended(answer):
+        if answer.status == 401:
+            return True
+        if answer.status != 200 or b'session-expired' not in answer.body[:200]:
+            return False
+        try:
+            body = load_json(answer.body.decode('utf-8', 'replace'))[0]
+        except ValueError:
+            return False
+        return isinstance(body, dict) and isinstance(body.get('body'), dict) and \
+            body['body'].get('status') == 'session-expired'
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -264,12 +322,13 @@ class CTIClient(object):
                            "account can." % conn.username)
         return self.reader.classify(function, answer)
 
-    def _exchange(self, method, url, what, params=None, data=None, headers=None, max_body=None):
+    def _exchange(self, method, url, what, params=None, data=None, headers=None, max_body=None, json_body=None):
         conn = self.connection
         self.requests_sent += 1
+        extra = {'json_body': json_body} if json_body is not None else {}
         try:
             return self.transport.exchange(method, url, conn.timeout, verify=conn.verify, params=params, data=data,
-                                           headers=headers, max_body=max_body or self.max_body)
+                                           headers=headers, max_body=max_body or self.max_body, **extra)
         except ExchangeFailed as failure:
             raise self.reader.transport_error(what, failure)
 
@@ -373,25 +432,33 @@ class CTIClient(object):
 
     def _login(self):
         conn = self.connection
+        if not conn.passcode:
+            raise CTIError(conn.label, AUTH_FAILED, 'no passcode is set for the phone, so nothing was sent to it.',
+                           details={'reason': 'no_passcode'})
         self._before_credential()
-        if conn.auth == AUTH_SESSION:
+        nonce = None
+        if conn.auth != AUTH_SESSION_PLAIN:
             try:
                 nonce = self._login_step('access', {'access': _sha256(conn.username)}, carries_password=False)
-            except CTIError:
-                self._leave_gate()
-                raise
-            if not isinstance(nonce, str) or not nonce:
-                self._leave_gate()
-                raise self.reader.wrong_shape('/cgi-bin/access', 'a nonce string', nonce)
-            password = _sha256(conn.passcode + nonce)
-        else:
-            password = conn.passcode
+            except CTIError as error:
+                # A passcode phone without the nonce step is older firmware whose web login takes the plain password
+                # (cti-api.md section 5): finding out cost no attempt, nothing with the password was sent.
+                if not (conn.auth == AUTH_PASSCODE and error.status == 404):
+                    self._leave_gate()
+                    raise
+            else:
+                if not isinstance(nonce, str) or not nonce:
+                    self._leave_gate()
+                    raise self.reader.wrong_shape('/cgi-bin/access', 'a nonce string', nonce)
+        password = _sha256(conn.passcode + nonce) if nonce is not None else conn.passcode
         body = self._login_step('dologin', {'username': conn.username, 'password': password}, carries_password=True)
         if not isinstance(body, dict) or not isinstance(body.get('sid'), str) or not body['sid']:
             raise self.reader.wrong_shape('/cgi-bin/dologin', 'an object with a "sid"', body if not isinstance(body, dict)
                                           else dict((key, value) for key, value in body.items() if key != 'sid'))
         self._sid = body['sid']
         self.login = dict((key, value) for key, value in body.items() if key not in ('sid', 'role'))
+        role = body.get('role')
+        self.login_role = next((name for name in ('admin', 'user') if role == _sha256(name + self._sid)), None)
 
     def _login_step(self, step, form, carries_password):
         """POST one login form; returns the body of a success answer.  Never retried."""
@@ -423,9 +490,10 @@ class CTIClient(object):
 
     def _login_not_found(self, step, answer):
         if answer.status == 404 and step in ('access', 'dologin'):
+            hint = ('Does it speak the passcode dialect? Set grandstream_auth: passcode.' if self.connection.auth != AUTH_PASSCODE
+                    else 'Settings need the web login (cti-api.md section 6); this model or firmware does not offer it.')
             raise CTIError(self.connection.label, ERROR, 'the phone has no web-session login (/cgi-bin/%s answered HTTP '
-                           '404).' % step, status=404, hint='Does it speak the passcode dialect? Set grandstream_auth: '
-                                                           'passcode.')
+                           '404).' % step, status=404, hint=hint)
         return answer
 
     def _secrets(self):

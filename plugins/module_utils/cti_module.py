@@ -16,7 +16,7 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import 
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import AUTH_DIALECTS
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import PASSCODE_ENV
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import Redactor, redact
 
 
 def connection_argument_spec():
@@ -79,16 +79,18 @@ def connection_from_params(params):
     )
 
 
-def run_task(task, params, check_mode, transport=None):
+def run_task(task, params, check_mode, transport=None, secrets=()):
     """Run one task function against one phone; always returns a result dict, never raises.
 
-    Failures become ``failed: true`` with a sentence naming the phone and the error class.
+    Failures become ``failed: true`` with a sentence naming the phone and the error class.  ``secrets``: values of the
+    task (a password in ``settings``) that no string of the result may show, like the passcode.
     """
     passcode = params.get('passcode')
+    hidden = [passcode] + [value for value in secrets if value]
     try:
         connection = connection_from_params(params)
     except ValueError as exc:
-        return {'failed': True, 'changed': False, 'msg': redact('%s: %s' % (params.get('phone_name') or params.get('host') or 'phone', exc), [passcode])}
+        return {'failed': True, 'changed': False, 'msg': redact('%s: %s' % (params.get('phone_name') or params.get('host') or 'phone', exc), hidden)}
     client = None
     try:
         with CTIClient(connection, transport=transport) as client:
@@ -105,27 +107,28 @@ def run_task(task, params, check_mode, transport=None):
                          'report it.' % (connection.label, type(exc).__name__, ': ' + text if text else '')}
     if client is not None and client.cut_notes:
         result['cut'] = client.cut_notes
-    return _scrub(result, passcode)
+    return _scrub(result, Redactor(hidden))
 
 
-def _scrub(value, passcode):
-    """Last line of defence: no string in a result may carry the passcode."""
-    if not passcode:
-        return value
+def _scrub(value, redactor):
+    """Last line of defence: no string in a result may carry the passcode (or a secret of the task)."""
     if isinstance(value, dict):
-        return dict((key, _scrub(item, passcode)) for key, item in value.items())
+        return dict((key, _scrub(item, redactor)) for key, item in value.items())
     if isinstance(value, list):
-        return [_scrub(item, passcode) for item in value]
+        return [_scrub(item, redactor) for item in value]
     if isinstance(value, str):
-        return redact(value, [passcode])
+        return redactor.redact(value)
     return value
 
 
-def run_module(task_spec, task):
-    """main() of every CTI module."""
+def run_module(task_spec, task, secrets_of=None):
+    """main() of every CTI module.  ``secrets_of(params)``: values of the task that must never be shown (added to the
+    module's no-log values, so that neither the result nor its invocation shows them)."""
     from ansible.module_utils.basic import AnsibleModule
     module = AnsibleModule(argument_spec=argument_spec(task_spec), supports_check_mode=True)
-    result = run_task(task, module.params, module.check_mode)
+    secrets = secrets_of(module.params) if secrets_of else ()
+    module.no_log_values.update(secrets)
+    result = run_task(task, module.params, module.check_mode, secrets=secrets)
     if result.pop('failed', False):
         module.fail_json(**result)
     module.exit_json(**result)

@@ -44,8 +44,9 @@ class AnswerReader(object):
 
     # -- JSON ----------------------------------------------------------------------------
 
-    def json(self, what, answer, object_limit=None):
-        """The clean JSON value of a 200 answer (any shape), or CTIError (class ``error``)."""
+    def json(self, what, answer, object_limit=None, text_limit=None, collapse=True):
+        """The clean JSON value of a 200 answer (any shape), or CTIError (class ``error``).  ``text_limit`` and
+        ``collapse``: see TextCleaner.text (settings values keep their whitespace and may be longer)."""
         if answer.status != 200:
             raise self.status_error(what, answer)
         try:
@@ -56,7 +57,9 @@ class AnswerReader(object):
             nested = ' (%s)' % exc if str(exc) == 'nested too deeply' else ''
             raise CTIError(self.label, ERROR, 'the answer to %s is not CTI JSON (HTTP 200, %s)%s: %r.'
                            % (what, kind, nested, self.excerpt(answer.body)), status=200)
-        return self.cleaner.tree(value)
+        if text_limit is None:
+            return self.cleaner.tree(value, collapse=collapse)
+        return self.cleaner.tree(value, text_limit=text_limit, collapse=collapse)
 
     def envelope(self, what, answer):
         """The JSON envelope ``{"response": "success"|"error", "body": ...}`` of a 200 answer, or CTIError."""

@@ -37,3 +37,28 @@ def cti_dialect_of(model):
     """``'passcode'`` or ``'session'`` when every firmware of the model's family speaks it, else None."""
     family = family_of(model)
     return next((dialect for name, dummy, dialect in FAMILIES if name == family), None)
+
+
+# How a family reads and writes its settings (cti-api.md section 6): the form dialect (api.values.get/post) or the JSON
+# one (config_get / config_update).  GXP21xx changed with firmware 1.0.11.
+FORM_SETTINGS, JSON_SETTINGS = 'form', 'json'
+_SETTINGS_WIRE = {'GRP26xx': JSON_SETTINGS, 'WP8xx': JSON_SETTINGS, 'GXP16xx': FORM_SETTINGS, 'GXP17xx': FORM_SETTINGS,
+                  'GSC35xx': FORM_SETTINGS}
+_GXP21XX_JSON_FROM = (1, 0, 11)
+
+
+def version_tuple(version):
+    """``'1.0.7.81'`` -> (1, 0, 7, 81); None for anything that is not dotted numbers (never a guess)."""
+    parts = str(version or '').strip().split('.')
+    if not parts or not all(part.isdigit() and len(part) <= 6 for part in parts):
+        return None
+    return tuple(int(part) for part in parts)
+
+
+def settings_wire(model, firmware=None):
+    """``'form'`` or ``'json'`` when the model (and for GXP21xx the firmware) tells, else None (find out)."""
+    family = family_of(model)
+    if family == 'GXP21xx':
+        version = version_tuple(firmware)
+        return None if version is None else (JSON_SETTINGS if version[:3] >= _GXP21XX_JSON_FROM else FORM_SETTINGS)
+    return _SETTINGS_WIRE.get(family)

@@ -84,13 +84,14 @@ def load_json(text, object_limit=OBJECT_LIMIT):
     return value, seen[0]
 
 
-def printable(text):
+def printable(text, keep=''):
     """``text`` with every character that is not printable replaced one for one: whitespace (newlines, tabs) by a
     space, anything else (control and format characters such as ESC, NUL or a bidirectional override, lone
-    surrogates) by ``?``.  One for one, so that a cut after it cuts where it would have cut before."""
+    surrogates) by ``?``; the characters of ``keep`` (``'\n'`` for a multi-line value) stay.  One for one, so that a
+    cut after it cuts where it would have cut before."""
     if text.isprintable():
         return text
-    return ''.join(char if char.isprintable() else (' ' if char.isspace() else '?') for char in text)
+    return ''.join(char if char.isprintable() or char in keep else (' ' if char.isspace() else '?') for char in text)
 
 
 def _collapse(text):
@@ -119,6 +120,8 @@ class TextCleaner(object):
     def text(self, value, limit=TEXT_LIMIT, collapse=True):
         """One string from a phone, clean: redacted, printable, at most ``limit`` characters (plus a cut mark).
 
+        ``collapse``: runs of whitespace become one space (a name, a status); False keeps the text as it is, newlines
+        included (a setting's value, a configuration file), only control characters replaced.
         The whole string is redacted before anything is cut or collapsed, so that no cut keeps the first characters
         of a secret (the answer itself is bounded by the body cap, so this is bounded work)."""
         if value is None:
@@ -126,16 +129,16 @@ class TextCleaner(object):
         text = value if isinstance(value, str) else str(value)
         text = self._redact(text)
         cut = len(text) > limit
-        text = printable(text[:limit])  # one for one: cutting first is the same, and cheaper
+        text = printable(text[:limit], keep='' if collapse else '\n\t')  # one for one: cutting first is the same
         if collapse:
             text = _collapse(text)
         return text + CUT_MARK if cut else text
 
-    def tree(self, value, text_limit=TEXT_LIMIT, item_limit=None, depth=0):
+    def tree(self, value, text_limit=TEXT_LIMIT, item_limit=None, depth=0, collapse=True):
         """A parsed answer with every string (keys included) clean; lists longer than ``item_limit`` and CUT objects
         dropped, deeper levels than DEPTH_LIMIT dropped (with a note)."""
         if isinstance(value, str):
-            return self.text(value, text_limit)
+            return self.text(value, text_limit, collapse)
         if value is None or isinstance(value, (bool, int, float)):
             return value
         if depth >= DEPTH_LIMIT:
@@ -146,7 +149,7 @@ class TextCleaner(object):
             if len(items) > FIELD_LIMIT:
                 self.note('kept %d of %d fields of an object' % (FIELD_LIMIT, len(items)))
                 items = items[:FIELD_LIMIT]
-            return dict((self.text(key, KEY_LIMIT), self.tree(item, text_limit, item_limit, depth + 1))
+            return dict((self.text(key, KEY_LIMIT), self.tree(item, text_limit, item_limit, depth + 1, collapse))
                         for key, item in items)
         if isinstance(value, list):
             kept = [item for item in value if item is not CUT]
@@ -156,7 +159,7 @@ class TextCleaner(object):
             elif len(kept) < len(value):
                 self.note('kept %d of %d items of a list (the answer holds more objects than any phone sends)'
                           % (len(kept), len(value)))
-            return [self.tree(item, text_limit, item_limit, depth + 1) for item in kept]
+            return [self.tree(item, text_limit, item_limit, depth + 1, collapse) for item in kept]
         return None  # CUT outside a list
 
     def excerpt(self, raw, limit=80):

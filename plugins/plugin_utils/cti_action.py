@@ -81,7 +81,10 @@ class CTIActionModule(ActionBase):
                 msg = 'Unsupported parameters for (%s.%s) module: %s' % (COLLECTION, module.__name__.split('.')[-1], msg)
             return {'failed': True, 'msg': remove_values(msg, no_log_values)}
         params = validation.validated_parameters
-        result = run_task(module.TASK, params, self._task.check_mode)
+        secrets = getattr(module, 'SECRETS_OF', None)
+        secrets = secrets(params) if secrets else []
+        no_log_values = set(no_log_values) | set(secrets)
+        result = run_task(module.TASK, params, self._task.check_mode, secrets=secrets)
         result['invocation'] = {'module_args': remove_values(params, no_log_values)}
         return result
 
