@@ -50,7 +50,7 @@ def test_an_inventory_that_does_not_parse_fails_the_run_with_a_sentence(run_ansi
 
 def test_the_advised_settings_exist(run_ansible):
     proc = run_ansible('ansible-config', 'dump', '--format', 'json')
-    names = dict((setting['name'], setting) for setting in proc.json())
+    names = set(setting.get('name') for setting in proc.json() if isinstance(setting, dict))
     assert 'INVENTORY_ANY_UNPARSED_IS_FAILED' in names, 'ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED / any_unparsed_is_failed'
 
 
