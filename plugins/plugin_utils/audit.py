@@ -19,8 +19,9 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_firmw
     PHONE_TOLD_FIELDS, DevicePart, firmware_sentence,
 )
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import (
-    BAD_VARIABLES, FLAG, NO_PASSCODE, SCALAR, TEXT, CheckPart, FleetCheck, labeled_names, list_of, one_of,
+    BAD_VARIABLES, FLAG, NO_PASSCODE, SCALAR, TEXT, CheckPart, FleetCheck, labeled_names, list_of, one_of, short_why,
 )
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import clean_text
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import FirmwarePolicy
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import join_words, name_list, plural, short_number
 
@@ -176,11 +177,20 @@ class RegistrationPart(CheckPart):
         rows = report['phones']
         no_passcode = [row['name'] for row in rows if row.get('reason') == NO_PASSCODE]
         others = [row for row in rows if not row['compliant'] and row.get('reason') != NO_PASSCODE]
-        text = summary_sentence(report['summary'], labeled_names(others, SENTENCE_NAMES), SENTENCE_NAMES)
+        text = summary_sentence(report['summary'], labeled_names(others, SENTENCE_NAMES, _why), SENTENCE_NAMES)
         if no_passcode:
             text += ' No passcode for %s (%s): set grandstream_passcode or GRANDSTREAM_PASSCODE; nothing was sent to %s.' % (
                 plural(len(no_passcode), 'phone'), name_list(no_passcode, SENTENCE_NAMES), 'it' if len(no_passcode) == 1 else 'them')
         return text
+
+
+def _why(row):
+    """A few words on why a phone is not compliant: the classification's own short sentence for an unregistered phone
+    ('account 2 (1002@pbx.example.net) is not registered'), else the words of its error (fleet_check.short_why)."""
+    if row.get('status') == UNREGISTERED and row.get('error'):
+        text = clean_text(row['error'], 200, one_line=True).rstrip('.')
+        return text if len(text) <= 80 else text[:77].rstrip() + '...'
+    return short_why(row)
 
 
 # How many problem phones a message names (with why); the others are counted.  Bounded for 10,000 phones.

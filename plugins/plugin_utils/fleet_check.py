@@ -154,9 +154,10 @@ class CheckPart(object):
 class ReportPart(object):
     """How one part shows in each report format.  Every hook is optional."""
 
-    # (header, key or function of the row)
+    # (header, key or function of the row): the columns of the report's first release (0.2.0)
     csv_columns = ()
-    # Columns added after the report's first release go after every other part's, so that no column ever moves.
+    # Columns added later (a part added later has only these) go after every part's first columns, so that the
+    # columns people and scripts know never move.
     csv_columns_added = ()
 
     def junit_failure(self, row, report):
@@ -440,15 +441,16 @@ def set_stats_data(summary, problems, report_files, max_names):
     return data
 
 
-def labeled_names(rows, limit=10):
+def labeled_names(rows, limit=10, why=None):
     """The names of ``rows`` for a message, the first ``limit`` with a few words on why
-    (``gs0003 unreachable (connection refused)``): text.name_list shows those and counts the others."""
+    (``gs0003 unreachable (connection refused)``): text.name_list shows those and counts the others.
+    ``why(row)``: the few words (default :func:`short_why`)."""
     rows = list(rows)
-    return [labeled_name(row) for row in rows[:limit]] + [row['name'] for row in rows[limit:]]
+    return [labeled_name(row, why) for row in rows[:limit]] + [row['name'] for row in rows[limit:]]
 
 
-def labeled_name(row):
-    why = short_why(row)
+def labeled_name(row, why=None):
+    why = (why or short_why)(row)
     status = row.get('status') or row.get('reason') or 'failed'
     return '%s %s (%s)' % (row['name'], status, why) if why else '%s %s' % (row['name'], status)
 

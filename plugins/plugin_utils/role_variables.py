@@ -29,11 +29,13 @@ def declared_options(argument_specs):
 def unknown_variables(variable_names, prefix, known):
     """``[(name, closest known name or None)]`` for each name that starts with ``prefix`` and is not ``known``."""
     known = sorted(set(known))
+    # Compared without the prefix they all share, which would make any two names look alike.
+    suffixes = dict((name[len(prefix):], name) for name in known if name.startswith(prefix))
     unknown = []
     for name in sorted(set(str(name) for name in variable_names)):
         if name.startswith(prefix) and name not in known:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            unknown.append((name, close[0] if close else None))
+            close = difflib.get_close_matches(name[len(prefix):], sorted(suffixes), n=1, cutoff=0.6)
+            unknown.append((name, suffixes[close[0]] if close else None))
     return unknown
 
 
