@@ -24,7 +24,7 @@ description:
     V(auth_failed) with the RV(phones[].reason) V(no_passcode), and the message names such phones once.
   - When C(ansible-playbook) is killed (SIGKILL), the audit stops contacting phones within a second and writes no report.
   - With O(report_dir), writes the audit reports there (JSON, CSV, JUnit XML, HTML, Prometheus textfile; see O(report_formats)).
-    The set is replaced as a whole or not at all: when one file cannot be written (a full disk, a read-only directory)
+    The set is replaced as a whole or not at all. When one file cannot be written (a full disk, a read-only directory)
     the reports of the previous run stay as they were and the task fails saying so.
   - The role P(phonefleet.grandstream.registration_audit#role) wraps this module with a compliance threshold, C(set_stats) and a summary.
 author:
@@ -391,7 +391,7 @@ phones:
     reason:
       description:
         - Why the phone is not compliant, a code word; null when it is. V(account_not_registered), V(account_missing),
-          V(account_not_configured), V(no_account) for V(unregistered); V(no_passcode) (nothing was sent: no passcode is
+          V(account_not_configured), V(no_account) for V(unregistered); V(no_passcode) (nothing was sent, no passcode is
           set for the phone) and V(bad_variables) (its connection variables are unusable); otherwise the error class
           (V(unreachable), V(auth_failed), V(locked), V(forbidden), V(error), V(rejected), V(not_attempted), V(interrupted)).
       type: str
@@ -415,13 +415,44 @@ phones:
       sample: 0.104
 stats:
   description:
-    - What the role P(phonefleet.grandstream.registration_audit#role) publishes with C(set_stats) (key C(registration_audit)):
-      the summary, each list of phone names cut at O(stats_max_names) with its full count, and the report files.
+    - What the role P(phonefleet.grandstream.registration_audit#role) publishes with C(set_stats) (key C(registration_audit)).
+    - The summary, each list of phone names cut at O(stats_max_names) with its full count, and the report files.
   returned: always
   type: dict
   sample: {summary: {total: 1000, registered: 990}, non_compliant: [gs0042], non_compliant_count: 10, firmware_outdated: [],
            firmware_outdated_count: 0, report_files: {json: /var/lib/phonefleet/audit/registration_audit.json}}
   version_added: 0.2.0
+  contains:
+    summary:
+      description: The same as RV(summary).
+      type: dict
+      returned: always
+    non_compliant:
+      description: The first O(stats_max_names) names of RV(non_compliant).
+      type: list
+      elements: str
+      returned: always
+      sample: [gs0042]
+    non_compliant_count:
+      description: How many phones RV(non_compliant) names.
+      type: int
+      returned: always
+      sample: 10
+    firmware_outdated:
+      description: The first O(stats_max_names) names of RV(firmware_outdated).
+      type: list
+      elements: str
+      returned: always
+      sample: []
+    firmware_outdated_count:
+      description: How many phones RV(firmware_outdated) names.
+      type: int
+      returned: always
+      sample: 0
+    report_files:
+      description: The same as RV(report_files).
+      type: dict
+      returned: always
 report_files:
   description: Path of every report written, by format.
   returned: always

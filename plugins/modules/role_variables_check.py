@@ -83,7 +83,7 @@ msg:
   description: What was found; the sentences of the bad numbers when the task fails.
   returned: always
   type: str
-  sample: registration_audit_fail_under must be a number from 0 to 100, not 'ninety' (a percentage: 95 and 95% are the same).
+  sample: "registration_audit_fail_under must be a number from 0 to 100, not 'ninety' (a percentage: 95 and 95% are the same)."
 """
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import run_controller_only
