@@ -97,8 +97,8 @@ def firmware_sentence(summary, outdated_names, checked, limit=10, factory_names=
     parts = []
     if checked:
         if summary.get('firmware_outdated'):
-            parts.append('%s below the minimum firmware (%s)' % (plural(summary['firmware_outdated'], 'phone'),
-                                                                  name_list(outdated_names, limit)))
+            parts.append('%s below the minimum firmware (%s)' % (
+                plural(summary['firmware_outdated'], 'phone'), name_list(outdated_names, limit)))
         else:
             parts.append('no phone below the minimum firmware')
         if summary.get('firmware_unknown'):
@@ -107,4 +107,3 @@ def firmware_sentence(summary, outdated_names, checked, limit=10, factory_names=
         parts.append('%d still with the factory password%s' % (
             summary['default_password'], ' (%s)' % name_list(factory_names, limit) if factory_names else ''))
     return ('Firmware: %s.' % '; '.join(parts)) if parts else ''
-

@@ -13,6 +13,7 @@ and ``settings``): a part added to the audit (posture) is checked and kept by th
 """
 
 import json
+import math
 import os
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import registration_check
@@ -160,4 +161,4 @@ def _text(value):
 
 
 def _number(value):
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value else None
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None

@@ -15,9 +15,13 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware im
     COMPLIANT, FIRMWARE_STATUSES, NOT_CHECKED, OUTDATED, parse_version,
 )
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import NO_PASSCODE, ReportFamily, ReportPart
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import (  # noqa: F401  prometheus_text: for callers
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import (
     esc, html_bar, html_stacked_bar, html_table, prometheus_text,
 )
+
+# What other files take from here (prometheus_text writes registration_prometheus's families).
+__all__ = ['REGISTRATION', 'REGISTRATION_REPORTS', 'FirmwareReports', 'RegistrationReports', 'prometheus_text',
+           'registration_html', 'registration_junit', 'registration_prometheus']
 
 STATUS_ORDER = AUDIT_STATUSES
 STATUS_COLORS = {
@@ -201,8 +205,8 @@ class RegistrationReports(ReportPart):
         verdict = 'ok' if summary['registered'] == total else 'bad'
         cards = ['<div class="card big"><b class="%s">%.2f%%</b><span>compliant</span></div>' % (verdict, percent),
                  '<div class="card"><b>%d</b><span>phones audited</span></div>' % total]
-        cards += ['<div class="card"><b style="color:%s">%d</b><span>%s</span></div>' % (STATUS_COLORS[status], summary[status],
-                                                                                       esc(status)) for status in STATUS_ORDER]
+        cards += ['<div class="card"><b style="color:%s">%d</b><span>%s</span></div>' % (
+            STATUS_COLORS[status], summary[status], esc(status)) for status in STATUS_ORDER]
         parts = ['<div class="cards">%s</div>\n' % ''.join(cards),
                  html_stacked_bar([(status, summary[status], STATUS_COLORS[status]) for status in STATUS_ORDER]),
                  '<h2>Compliance per site</h2>\n', _group_table(phones, 'site', 'site')]
@@ -218,9 +222,9 @@ class RegistrationReports(ReportPart):
         parts = ['<h2>Phones that need attention (%d)</h2>\n' % len(problems)]
         no_passcode = [phone for phone in problems if phone.get('reason') == NO_PASSCODE]
         if no_passcode:
+            one = len(no_passcode) == 1
             parts.append('<p class="bad">No passcode for %d phone%s: set grandstream_passcode or GRANDSTREAM_PASSCODE; '
-                         'nothing was sent to %s.</p>\n' % (len(no_passcode), '' if len(no_passcode) == 1 else 's',
-                                                           'it' if len(no_passcode) == 1 else 'them'))
+                         'nothing was sent to %s.</p>\n' % (len(no_passcode), '' if one else 's', 'it' if one else 'them'))
         if problems:
             rows = [(esc(phone['name']), esc(_address(phone)), esc(phone.get('site')), esc(phone.get('model')),
                      esc(phone.get('firmware')), _status_badge(phone['status']), esc(phone.get('error')),

@@ -27,7 +27,7 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout impo
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import (
     clean_text, csv_text, esc, html_page, json_text, junit_xml, prometheus_text, utc_timestamp, write_report_set,
 )
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import name_list, plural
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import plural
 
 # The ``reason`` of a phone the check could not visit (a code word; ``error`` holds the sentence).
 NO_PASSCODE = 'no_passcode'      # neither grandstream_passcode nor GRANDSTREAM_PASSCODE: nothing was sent to it
@@ -86,8 +86,9 @@ def list_of(item, what, default=()):
 
 
 def dict_of(item, what):
-    return Field(lambda value: isinstance(value, dict) and all(isinstance(key, str) and item(element)
-                                                              for key, element in value.items()), what, {})
+    def accepts(value):
+        return isinstance(value, dict) and all(isinstance(key, str) and item(element) for key, element in value.items())
+    return Field(accepts, what, {})
 
 
 # The fields of every row, whatever the check.

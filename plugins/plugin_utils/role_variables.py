@@ -65,8 +65,8 @@ def number_value(name, value, minimum=None, maximum=None, percent=False):
     if number is not None and not math.isfinite(number):
         number = None
     if number is None or (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        raise ValueError('%s must be %s, not %s%s' % (name, _what(minimum, maximum), _shown(value),
-                                                     ' (a percentage: 95 and 95% are the same)' if percent else ''))
+        raise ValueError('%s must be %s, not %s%s' % (
+            name, _what(minimum, maximum), _shown(value), ' (a percentage: 95 and 95% are the same)' if percent else ''))
     return number
 
 

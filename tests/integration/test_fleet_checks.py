@@ -188,8 +188,8 @@ HOSTILE = '\x1b]0;owned\x07\x1b[2J\ud800\x00\x9b31m\u202e' + 'x' * 3000
 
 def test_hostile_text_from_a_phone_cannot_break_a_report_or_a_terminal(sim_fleet, run_ansible, tmp_path):
     fleet = sim_fleet(spec={'phones': [
-        {'name': 'evil', 'phone_status': HOSTILE, 'accounts': [{'sip_id': '\ud800\x1b[31m', 'sip_server': HOSTILE, 'name': HOSTILE,
-                                                                 'register': False}]},
+        {'name': 'evil', 'phone_status': HOSTILE,
+         'accounts': [{'sip_id': '\ud800\x1b[31m', 'sip_server': HOSTILE, 'name': HOSTILE, 'register': False}]},
         {'name': 'evil-wp', 'auth': 'session', 'model': 'WP826', 'version': HOSTILE},
         {'name': 'fine'}]})
     inventory = csv_inventory(fleet, tmp_path / 'inventory')
