@@ -18,6 +18,9 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import
 # What the phone tells of itself (cti_tasks.read_device); a failed read leaves each unknown, with why.
 PHONE_TOLD_FIELDS = ('model', 'firmware', 'mac', 'default_password')
 NOT_READ = 'the phone could not be read'
+# Where a row's model comes from (model_source).
+MODEL_FROM_PHONE = 'phone'
+MODEL_FROM_INVENTORY = 'inventory'
 
 
 class DevicePart(CheckPart):
@@ -25,7 +28,7 @@ class DevicePart(CheckPart):
 
     name = 'device'
     fields = {
-        'model_source': one_of(('phone', 'inventory', None)),
+        'model_source': one_of((MODEL_FROM_PHONE, MODEL_FROM_INVENTORY, None)),
         'firmware': TEXT, 'mac': TEXT, 'default_password': FLAG, 'auth': TEXT,
         'firmware_status': one_of(FIRMWARE_STATUSES, default=NOT_CHECKED),
         'firmware_compliant': FLAG, 'firmware_minimum': TEXT,
@@ -55,7 +58,7 @@ class DevicePart(CheckPart):
         device = (result.get('data') or {}).get('device') or {}
         inventory_model = row.get('model')
         row.update(model=device.get('model') or inventory_model,
-                   model_source='phone' if device.get('model') else ('inventory' if inventory_model else None),
+                   model_source=MODEL_FROM_PHONE if device.get('model') else (MODEL_FROM_INVENTORY if inventory_model else None),
                    firmware=device.get('firmware'), mac=device.get('mac'), default_password=device.get('default_password'),
                    auth=device.get('auth') or (target.connection.auth if target is not None and target.connection else None))
         verdict = self.policy.verdict(row['model'], row['firmware'])

@@ -10,9 +10,10 @@ module's and the role's option choices), a new part of the audit one ReportPart 
 
 import math
 
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import AUDIT_STATUSES
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, ERROR, FORBIDDEN, LOCKED, UNREACHABLE
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import AUDIT_STATUSES, REGISTERED, UNREGISTERED
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import (
-    COMPLIANT, FIRMWARE_STATUSES, NOT_CHECKED, OUTDATED, parse_version,
+    COMPLIANT, FIRMWARE_STATUSES, NO_RULE, NOT_CHECKED, OUTDATED, UNKNOWN, parse_version,
 )
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import NO_PASSCODE, ReportFamily, ReportPart
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import (
@@ -25,18 +26,18 @@ __all__ = ['REGISTRATION', 'REGISTRATION_REPORTS', 'FirmwareReports', 'Registrat
 
 STATUS_ORDER = AUDIT_STATUSES
 STATUS_COLORS = {
-    'registered': '#1a7f37', 'unregistered': '#d4a72c', 'unreachable': '#cf222e', 'auth_failed': '#8250df',
-    'locked': '#6e40c9', 'forbidden': '#bc4c00', 'error': '#57606a',
+    REGISTERED: '#1a7f37', UNREGISTERED: '#d4a72c', UNREACHABLE: '#cf222e', AUTH_FAILED: '#8250df',
+    LOCKED: '#6e40c9', FORBIDDEN: '#bc4c00', ERROR: '#57606a',
 }
 STATUS_MEANING = {
-    'registered': 'every required SIP account is registered',
-    'unregistered': 'the phone answers, but a required SIP account is not registered (or none is configured)',
-    'unreachable': 'no answer on the network: refused, timed out or reset',
-    'auth_failed': 'the phone rejected the passcode (not retried: five wrong passcodes lock it), or no passcode is set '
+    REGISTERED: 'every required SIP account is registered',
+    UNREGISTERED: 'the phone answers, but a required SIP account is not registered (or none is configured)',
+    UNREACHABLE: 'no answer on the network: refused, timed out or reset',
+    AUTH_FAILED: 'the phone rejected the passcode (not retried: five wrong passcodes lock it), or no passcode is set '
                    'for it (nothing was sent)',
-    'locked': 'the phone is locked after repeated wrong passcodes',
-    'forbidden': 'CTI is disabled on the phone or the controller IP is not allowed',
-    'error': 'the phone answered something that is not CTI, the function is not supported, its connection variables '
+    LOCKED: 'the phone is locked after repeated wrong passcodes',
+    FORBIDDEN: 'CTI is disabled on the phone or the controller IP is not allowed',
+    ERROR: 'the phone answered something that is not CTI, the function is not supported, its connection variables '
              'are unusable, or it was not read before the deadline',
 }
 MAX_HTML_PROBLEMS = 5000
@@ -49,7 +50,7 @@ def _accounts_text(accounts):
         if not account.get('configured'):
             continue
         parts.append('%s:%s@%s:%s' % (account.get('id'), account.get('sip_id'), account.get('sip_server') or '-',
-                                      'registered' if account.get('registered') else 'unregistered'))
+                                      REGISTERED if account.get('registered') else UNREGISTERED))
     return ' '.join(parts)
 
 
@@ -103,34 +104,33 @@ def _group_rows(phones, key):
     rows = []
     for group, counts in groups.items():
         total = sum(counts.values())
-        percent = math.floor(10000.0 * counts['registered'] / total) / 100.0
+        percent = math.floor(10000.0 * counts[REGISTERED] / total) / 100.0
         rows.append((percent, group, total, counts))
     rows.sort(key=lambda row: (row[0], row[1]))
     return rows
 
 
 def _status_badge(status):
-    text_color = '#1f2328' if status == 'unregistered' else '#fff'  # dark text on the light amber
+    text_color = '#1f2328' if status == UNREGISTERED else '#fff'  # dark text on the light amber
     return '<span class="badge" style="background:%s;color:%s">%s</span>' % (STATUS_COLORS.get(status, '#57606a'), text_color, esc(status))
 
 
 def _compliance_color(percent):
     if percent >= 100:
-        return STATUS_COLORS['registered']
-    return STATUS_COLORS['unregistered'] if percent >= 90 else STATUS_COLORS['unreachable']
+        return STATUS_COLORS[REGISTERED]
+    return STATUS_COLORS[UNREGISTERED] if percent >= 90 else STATUS_COLORS[UNREACHABLE]
 
 
 def _group_table(phones, key, title):
     rows = []
     for percent, group, total, counts in _group_rows(phones, key):
         problems = ', '.join('%d %s' % (counts[status], status) for status in STATUS_ORDER[1:] if counts[status])
-        rows.append((esc(group), str(total), str(counts['registered']), '%.2f%%' % percent, html_bar(percent, _compliance_color(percent)),
+        rows.append((esc(group), str(total), str(counts[REGISTERED]), '%.2f%%' % percent, html_bar(percent, _compliance_color(percent)),
                      esc(problems) or '<span class="ok">none</span>'))
     return html_table((title, 'phones', 'registered', 'compliance', '', 'problems'), rows, numeric=(1, 2, 3))
 
 
-FIRMWARE_COLORS = {'compliant': '#1a7f37', 'outdated': '#cf222e', 'unknown': '#57606a', 'no_rule': '#8c959f',
-                   'not_checked': '#8c959f'}
+FIRMWARE_COLORS = {COMPLIANT: '#1a7f37', OUTDATED: '#cf222e', UNKNOWN: '#57606a', NO_RULE: '#8c959f', NOT_CHECKED: '#8c959f'}
 
 
 def _version_key(text):
@@ -202,7 +202,7 @@ class RegistrationReports(ReportPart):
     def html_overview(self, report):
         summary, phones = report['summary'], report['phones']
         total, percent = summary['total'], summary['compliance_percent']
-        verdict = 'ok' if summary['registered'] == total else 'bad'
+        verdict = 'ok' if summary[REGISTERED] == total else 'bad'
         cards = ['<div class="card big"><b class="%s">%.2f%%</b><span>compliant</span></div>' % (verdict, percent),
                  '<div class="card"><b>%d</b><span>phones audited</span></div>' % total]
         cards += ['<div class="card"><b style="color:%s">%d</b><span>%s</span></div>' % (
@@ -250,7 +250,7 @@ class RegistrationReports(ReportPart):
         return [
             {'name': 'grandstream_phone_registered',
              'help': '1 when every required SIP account of the phone is registered, else 0 (also when the phone could not be read).',
-             'samples': [(_labels(phone), 1 if phone['status'] == 'registered' else 0) for phone in phones]},
+             'samples': [(_labels(phone), 1 if phone['status'] == REGISTERED else 0) for phone in phones]},
             {'name': 'grandstream_phone_reachable',
              'help': '1 when the phone answered on the network during the registration audit, else 0.',
              'samples': [(_labels(phone), 1 if phone.get('reachable') else 0) for phone in phones]},
