@@ -34,11 +34,11 @@ STATUS_MEANING = {
     UNREGISTERED: 'the phone answers, but a required SIP account is not registered (or none is configured)',
     UNREACHABLE: 'no answer on the network: refused, timed out or reset',
     AUTH_FAILED: 'the phone rejected the passcode (not retried: five wrong passcodes lock it), or no passcode is set '
-                   'for it (nothing was sent)',
+                 'for it (nothing was sent)',
     LOCKED: 'the phone is locked after repeated wrong passcodes',
     FORBIDDEN: 'CTI is disabled on the phone or the controller IP is not allowed',
     ERROR: 'the phone answered something that is not CTI, the function is not supported, its connection variables '
-             'are unusable, or it was not read before the deadline',
+           'are unusable, or it was not read before the deadline',
 }
 MAX_HTML_PROBLEMS = 5000
 _NO_GROUP = '(none)'
