@@ -19,6 +19,7 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import (
     esc, html_bar, html_stacked_bar, html_table, prometheus_text,
 )
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import name_list
 
 # What other files take from here (prometheus_text writes registration_prometheus's families).
 __all__ = ['REGISTRATION', 'REGISTRATION_REPORTS', 'FirmwareReports', 'RegistrationReports', 'prometheus_text',
@@ -160,9 +161,10 @@ def _firmware_section(phones, summary, audit):
                        summary.get('firmware_unknown', 0),
                        esc(', '.join('%s %s' % item for item in audit['firmware_minimum'].items()))))
     if summary.get('default_password'):
-        heading += '<p class="bad">%d phone%s still %s the factory password.</p>\n' % (
+        factory = [phone['name'] for phone in phones if phone.get('default_password') is True]
+        heading += '<p class="bad">%d phone%s still %s the factory password%s.</p>\n' % (
             summary['default_password'], '' if summary['default_password'] == 1 else 's',
-            'has' if summary['default_password'] == 1 else 'have')
+            'has' if summary['default_password'] == 1 else 'have', ': %s' % esc(name_list(factory, 50)) if factory else '')
     parts = [heading, html_table(('model', 'firmware', 'phones', 'minimum', 'verdict'), rows, numeric=(2,))]
     outdated = sorted((phone for phone in phones if phone.get('firmware_status') == OUTDATED),
                       key=lambda phone: ((phone.get('model') or '').lower(), _version_key(phone.get('firmware')), phone['name']))

@@ -179,6 +179,10 @@ def test_the_message_says_why_per_phone_and_names_factory_passwords(sim_fleet, r
     assert 'down1 unreachable (connection refused)' in output
     assert 'forbid forbidden (HTTP 403)' in output
     assert '1 still with the factory password (wp-factory)' in output
+    assert '1 phone still has the factory password: wp-factory.' in (tmp_path / 'r' / 'registration_audit.html').read_text()
+    proc = run_ansible('ansible-playbook', '-i', inventory, AUDIT, '-e', 'registration_audit_report_dir=%s' % (tmp_path / 'r'),
+                       '-e', 'registration_audit_concurrency=0')
+    assert proc.returncode == 2 and 'registration_audit_concurrency must be a number of at least 1, not 0' in proc.stdout
 
 
 # -- hostile text from a phone ---------------------------------------------------------------------------------------
