@@ -25,7 +25,7 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout impo
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import FirmwarePolicy
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import refused
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import (
-    ACCOUNT_DOWN, ACCOUNT_OK, PASSCODE, FakePhone, healthy, make_targets, success,
+    ACCOUNT_DOWN, ACCOUNT_OK, PASSCODE, FakePhone, healthy, make_targets,
 )
 
 
@@ -289,7 +289,3 @@ def test_set_stats_data_is_small_whatever_the_fleet():
     data = fleet_check.set_stats_data({'total': 10000}, {'non_compliant': names}, {'json': '/x'}, 100)
     assert len(data['non_compliant']) == 100 and data['non_compliant_count'] == 10000 and data['report_files'] == {'json': '/x'}
     assert list(data) == ['summary', 'non_compliant', 'non_compliant_count', 'report_files']
-
-
-def test_success_helper_is_used():
-    assert success('x')  # keeps the import list honest for readers of fake_sessions
