@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Merging the reports of a sliced registration audit, on the controller.
 
-Glue only: find and merge the slices' reports (plugin_utils/audit_merge), write the fleet's reports
-(plugin_utils/audit_reports), return the summary.
+Glue only: find and merge the slices' reports (plugin_utils/audit_merge: every slice is checked before anything is
+written), then publish the fleet's reports and task result as the audit does (fleet_check.publish).
 """
 
 import os
@@ -12,11 +12,11 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.phonefleet.grandstream.plugins.modules.registration_report_merge import ARGUMENT_SPEC
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import report_message
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import registration_check
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_merge import MergeError, find_reports, merge_reports
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_reports import REGISTRATION_REPORTS
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import OUTDATED
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import write_reports
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import publish
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import plural
 
 
 class ActionModule(ActionBase):
@@ -30,25 +30,23 @@ class ActionModule(ActionBase):
         self._supports_async = False
         result = super(ActionModule, self).run(tmp, task_vars)
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if args['stats_max_names'] < 0:
+            raise AnsibleActionFail('stats_max_names must be 0 or more, not %d.' % args['stats_max_names'])
         report_dir = os.path.abspath(args['report_dir'])
+        check = registration_check()
         try:
-            report, slices = merge_reports(find_reports(args['inputs'], exclude=report_dir))
+            report, slices = merge_reports(find_reports(args['inputs'], exclude=report_dir), check)
         except MergeError as exc:
             raise AnsibleActionFail('Nothing was merged: %s.' % str(exc).rstrip('.'))
         report['audit']['fail_on_firmware'] = args['fail_on_firmware']
         directories = {'prometheus': os.path.abspath(args['prometheus_dir'])} if args['prometheus_dir'] else None
         try:
-            report_files = write_reports(REGISTRATION_REPORTS, report, report_dir, args['report_formats'], directories)
+            result.update(publish(check, REGISTRATION_REPORTS, report, report_dir, args['report_formats'], directories,
+                                  stats_max_names=args['stats_max_names'],
+                                  note='Merged from %s.' % plural(len(slices), 'slice')))
         except OSError as exc:
-            raise AnsibleActionFail('The reports were merged but could not be written: %s: %s.'
-                                    % (exc.filename or report_dir, exc.strerror or exc))
-        phones = report['phones']
-        msg = '%s Merged from %d slice%s.' % (report_message(report), len(slices), '' if len(slices) == 1 else 's')
-        if report_files:
-            msg += ' Report: %s.' % report_files.get('html', sorted(report_files.values())[0])
-        result.update(changed=False, summary=report['summary'], slices=slices, report_files=report_files, msg=msg,
-                      non_compliant=[phone['name'] for phone in phones if not phone['compliant']],
-                      firmware_outdated=[phone['name'] for phone in phones if phone.get('firmware_status') == OUTDATED])
+            raise AnsibleActionFail('The reports were merged but could not be written: %s' % (str(exc).rstrip('.') + '.'))
+        result['slices'] = slices
         if args['return_phones']:
-            result['phones'] = phones
+            result['phones'] = report['phones']
         return result

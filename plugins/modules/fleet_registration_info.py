@@ -20,8 +20,12 @@ description:
     every configured account (non-empty C(sip_id)); a phone without any configured account is V(unregistered).
   - The phone status is read only after the accounts answered, so a wrong passcode is tried once per phone
     (five wrong passcodes lock a phone). A phone that does not support C(api-get_phone_status) is still classified by its accounts.
+  - A phone without a passcode (neither C(grandstream_passcode) nor E(GRANDSTREAM_PASSCODE)) is sent nothing; it is
+    V(auth_failed) with the RV(phones[].reason) V(no_passcode), and the message names such phones once.
+  - When C(ansible-playbook) is killed (SIGKILL), the audit stops contacting phones within a second and writes no report.
   - With O(report_dir), writes the audit reports there (JSON, CSV, JUnit XML, HTML, Prometheus textfile; see O(report_formats)).
-    Files are replaced atomically.
+    The set is replaced as a whole or not at all. When one file cannot be written (a full disk, a read-only directory)
+    the reports of the previous run stay as they were and the task fails saying so.
   - The role P(phonefleet.grandstream.registration_audit#role) wraps this module with a compliance threshold, C(set_stats) and a summary.
 author:
   - phonefleet.grandstream contributors (@phonefleet)
@@ -116,6 +120,13 @@ options:
       - Set to V(false) for large fleets when the reports are enough, to keep the task result (and C(-v) output) small.
     type: bool
     default: true
+  stats_max_names:
+    description:
+      - How many phone names each list of RV(stats) holds (RV(stats.non_compliant), RV(stats.firmware_outdated)); the
+        full counts are beside them.
+    type: int
+    default: 100
+    version_added: 0.2.0
 notes:
   - Runs on the controller only, inside the Ansible worker (no module process, no connection to the phones' hosts).
     C(delegate_to) is not supported.
@@ -340,6 +351,12 @@ phones:
       returned: always
       sample: firmware 1.0.7.70 is below the minimum 1.0.7.81 for GXP16*
       version_added: 0.2.0
+    firmware_error:
+      description: The same sentence as RV(phones[].firmware_reason), under the name every sentence of a row has.
+      type: str
+      returned: always
+      sample: firmware 1.0.7.70 is below the minimum 1.0.7.81 for GXP16*
+      version_added: 0.2.0
     status:
       description: One of V(registered), V(unregistered), V(unreachable), V(auth_failed), V(locked), V(forbidden), V(error).
       type: str
@@ -371,6 +388,16 @@ phones:
       type: str
       returned: always
       sample: account 1 (1042@pbx.example.net) is not registered.
+    reason:
+      description:
+        - Why the phone is not compliant, a code word; null when it is. V(account_not_registered), V(account_missing),
+          V(account_not_configured), V(no_account) for V(unregistered); V(no_passcode) (nothing was sent, no passcode is
+          set for the phone) and V(bad_variables) (its connection variables are unusable); otherwise the error class
+          (V(unreachable), V(auth_failed), V(locked), V(forbidden), V(error), V(rejected), V(not_attempted), V(interrupted)).
+      type: str
+      returned: always
+      sample: account_not_registered
+      version_added: 0.2.0
     hint:
       description: What to check; null when the phone is compliant.
       type: str
@@ -386,6 +413,46 @@ phones:
       type: float
       returned: always
       sample: 0.104
+stats:
+  description:
+    - What the role P(phonefleet.grandstream.registration_audit#role) publishes with C(set_stats) (key C(registration_audit)).
+    - The summary, each list of phone names cut at O(stats_max_names) with its full count, and the report files.
+  returned: always
+  type: dict
+  sample: {summary: {total: 1000, registered: 990}, non_compliant: [gs0042], non_compliant_count: 10, firmware_outdated: [],
+           firmware_outdated_count: 0, report_files: {json: /var/lib/phonefleet/audit/registration_audit.json}}
+  version_added: 0.2.0
+  contains:
+    summary:
+      description: The same as RV(summary).
+      type: dict
+      returned: always
+    non_compliant:
+      description: The first O(stats_max_names) names of RV(non_compliant).
+      type: list
+      elements: str
+      returned: always
+      sample: [gs0042]
+    non_compliant_count:
+      description: How many phones RV(non_compliant) names.
+      type: int
+      returned: always
+      sample: 10
+    firmware_outdated:
+      description: The first O(stats_max_names) names of RV(firmware_outdated).
+      type: list
+      elements: str
+      returned: always
+      sample: []
+    firmware_outdated_count:
+      description: How many phones RV(firmware_outdated) names.
+      type: int
+      returned: always
+      sample: 0
+    report_files:
+      description: The same as RV(report_files).
+      type: dict
+      returned: always
 report_files:
   description: Path of every report written, by format.
   returned: always
@@ -421,6 +488,7 @@ ARGUMENT_SPEC = dict(
     report_formats=dict(type='list', elements='str', choices=list(REPORT_FORMATS), default=list(REPORT_FORMATS)),
     prometheus_dir=dict(type='path'),
     return_phones=dict(type='bool', default=True),
+    stats_max_names=dict(type='int', default=100),
 )
 
 

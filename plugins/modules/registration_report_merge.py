@@ -11,8 +11,10 @@ description:
     jobs of a sliced AWX job template or runs with C(--limit), and writes the same set of reports for the whole fleet
     (JSON, CSV, JUnit XML, HTML, Prometheus textfile) with the summary counted again.
   - Refuses, before writing anything, a file that is not a registration audit report of this collection (another schema,
-    a version it does not know), a phone that is in two slices (a slice merged twice, an old report left in the
-    directory), and slices of different audits (other required accounts or firmware minimums).
+    a version it does not know, not JSON, nested beyond reason, a field of the wrong type), a phone that is in two slices
+    (a slice merged twice, an old report left in the directory), and slices of different audits (other required
+    accounts or firmware minimums). Each refusal names the file, the phone and the field.
+  - The merged set is replaced as a whole or not at all, as the audit's.
   - Talks to no phone; runs on the controller only.
   - The role P(phonefleet.grandstream.registration_audit#role) (entry point C(merge)) and the playbook
     C(phonefleet.grandstream.registration_audit_merge) wrap it with the compliance threshold and C(set_stats).
@@ -56,6 +58,11 @@ options:
     description: Return the merged per-phone records in RV(phones).
     type: bool
     default: false
+  stats_max_names:
+    description: How many phone names each list of RV(stats) holds; the full counts are beside them.
+    type: int
+    default: 100
+    version_added: 0.2.0
 notes:
   - Each phone keeps the verdicts its slice gave it (registration status, firmware verdict); only the counts are made again.
 seealso:
@@ -89,6 +96,12 @@ firmware_outdated:
   type: list
   elements: str
   sample: []
+stats:
+  description: What the role publishes with C(set_stats), as in M(phonefleet.grandstream.fleet_registration_info).
+  returned: always
+  type: dict
+  sample: {summary: {total: 3000, registered: 2990}, non_compliant: [gs0042], non_compliant_count: 10}
+  version_added: 0.2.0
 slices:
   description: The reports merged, with their phone counts and times.
   returned: always
@@ -127,6 +140,7 @@ ARGUMENT_SPEC = dict(
     prometheus_dir=dict(type='path'),
     fail_on_firmware=dict(type='bool', default=False),
     return_phones=dict(type='bool', default=False),
+    stats_max_names=dict(type='int', default=100),
 )
 
 

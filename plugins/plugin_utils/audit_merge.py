@@ -4,25 +4,28 @@
 
 :func:`find_reports` turns the inputs (directories, searched for ``registration_audit.json`` at any depth, and files)
 into report files; :func:`merge_reports` reads them, refuses what is not the report of one audit split in slices
-(another schema, phones in two slices, slices with other required accounts or firmware minimums) and returns one
-report with the summary counted again.  Every refusal is a sentence that names the file.
+(another schema, a file that is not JSON or nested beyond reason, a field of the wrong type, phones in two slices,
+slices with other settings) and returns one report with the summary counted again.  Every refusal is a sentence that
+names the file and what is wrong in it, and comes before anything is written.
+
+What a row may hold and which settings the slices must share are the check's (``fleet_check.FleetCheck.fields``
+and ``settings``): a part added to the audit (posture) is checked and kept by the merge without a line here.
 """
 
 import json
+import math
 import os
 
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import (
-    AUDIT_STATUSES, REPORT_SCHEMA, REPORT_VERSION, build_report,
-)
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import NOT_CHECKED
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import registration_check
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import row_problem
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import clean_text
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import name_list
 
 REPORT_FILE = 'registration_audit.json'
-# What a phone of a 0.1.x report (schema version 1) lacks; filled in so that every merged phone has the same fields.
-V1_DEFAULTS = {'model_source': None, 'firmware': None, 'mac': None, 'default_password': None, 'auth': None,
-               'firmware_status': NOT_CHECKED, 'firmware_compliant': None, 'firmware_minimum': None, 'firmware_reason': None}
-# The settings that make two slices parts of one audit: they must agree.
-AUDIT_SETTINGS = ('required_accounts', 'firmware_minimum')
+# A slice of 10,000 phones is about 10 MB; anything far beyond is not one of our reports.
+MAX_REPORT_BYTES = 512 * 1024 * 1024
+# How deep a value inside a row may nest (the audit's own rows nest three levels).
+MAX_DEPTH = 32
 
 
 class MergeError(ValueError):
@@ -58,52 +61,104 @@ def find_reports(inputs, exclude=None):
     return unique
 
 
-def load_report(path):
-    """A slice's report, checked; raises MergeError naming the file."""
+def load_report(path, check=None):
+    """A slice's report, checked; raises MergeError naming the file and what is wrong."""
+    check = check or registration_check()
     try:
+        size = os.path.getsize(path)
+        if size > MAX_REPORT_BYTES:
+            raise MergeError('%s: %d MB is far more than a report of this collection holds' % (path, size // (1024 * 1024)))
         with open(path, encoding='utf-8') as handle:
             report = json.load(handle)
+    except RecursionError:
+        raise MergeError('%s: cannot read it as a JSON report (its values are nested too deeply)' % path)
     except (OSError, ValueError) as exc:
-        raise MergeError('%s: cannot read it as a JSON report (%s)' % (path, exc))
+        raise MergeError('%s: cannot read it as a JSON report (%s)' % (path, clean_text(exc, 200, one_line=True)))
     if not isinstance(report, dict) or not isinstance(report.get('phones'), list) or not isinstance(report.get('summary'), dict):
         raise MergeError('%s: not a registration audit report (no "summary" and "phones")' % path)
-    schema = report.get('schema') or {'name': REPORT_SCHEMA, 'version': 1}  # 0.1.x wrote no marker
-    if not isinstance(schema, dict) or schema.get('name') != REPORT_SCHEMA:
-        raise MergeError('%s: a report of another kind (schema %r), not %s' % (path, schema, REPORT_SCHEMA))
-    if schema.get('version') not in (1, REPORT_VERSION):
-        raise MergeError('%s: report schema version %r, which this collection does not know (it writes %d)'
-                         % (path, schema.get('version'), REPORT_VERSION))
+    schema = report.get('schema') or {'name': check.schema_name, 'version': 1}  # 0.1.x wrote no marker
+    if not isinstance(schema, dict) or schema.get('name') != check.schema_name:
+        raise MergeError('%s: a report of another kind (schema %s), not %s' % (path, _shown(schema), check.schema_name))
+    if schema.get('version') not in check.accepted_versions:
+        raise MergeError('%s: report schema version %s, which this collection does not know (it writes %d)'
+                         % (path, _shown(schema.get('version')), check.schema_version))
+    audit = report.get('audit')
+    if audit is None:
+        report['audit'] = audit = {}
+    if not isinstance(audit, dict):
+        raise MergeError('%s: "audit" must be an object, not %s' % (path, _shown(audit)))
+    for key, spec in check.settings.items():
+        if audit.get(key) not in (None, '') and not spec.accepts(audit[key]):
+            raise MergeError('%s: "audit.%s" must be %s, not %s' % (path, key, spec.what, _shown(audit[key])))
+    fields = check.fields
+    status = fields.get('status')
     for number, phone in enumerate(report['phones'], 1):
-        if not isinstance(phone, dict) or not isinstance(phone.get('name'), str) or phone.get('status') not in AUDIT_STATUSES:
+        if not isinstance(phone, dict) or not isinstance(phone.get('name'), str) or not phone['name'] or \
+                (status is not None and not status.accepts(phone.get('status'))):
             raise MergeError('%s: phone %d has no name or no known status' % (path, number))
+        problem = row_problem(phone, fields) or _too_deep(phone)
+        if problem:
+            raise MergeError('%s: phone %d (%s): %s' % (path, number, clean_text(phone['name'], 60, one_line=True), problem))
     return report
 
 
-def merge_reports(paths):
+def _shown(value):
+    text = repr(value)
+    return clean_text(text if len(text) <= 80 else text[:77] + '...', one_line=True)
+
+
+def _too_deep(row):
+    """Why a row nests beyond MAX_DEPTH (a few words), or None."""
+    todo = [(value, 1, key) for key, value in row.items()]
+    while todo:
+        value, depth, key = todo.pop()
+        if depth > MAX_DEPTH:
+            return '"%s" is nested deeper than %d levels' % (key, MAX_DEPTH)
+        if isinstance(value, dict):
+            todo.extend((item, depth + 1, key) for item in value.values())
+        elif isinstance(value, list):
+            todo.extend((item, depth + 1, key) for item in value)
+    return None
+
+
+def merge_reports(paths, check=None):
     """One report from the reports of ``paths`` (see the module docstring); returns (report, slices)."""
+    check = check or registration_check()
+    settings_fields = check.settings
+    defaults = dict((field, spec.default) for field, spec in check.fields.items() if not spec.optional)
     phones, owner, slices, settings = [], {}, [], None
     for path in paths:
-        report = load_report(path)
-        audit = report.get('audit') or {}
-        these = dict((key, audit.get(key) or ([] if key == 'required_accounts' else {})) for key in AUDIT_SETTINGS)
+        report = load_report(path, check)
+        audit = report['audit']
+        these = dict((key, audit.get(key) or spec.default) for key, spec in settings_fields.items())
         if settings is None:
             settings, first = these, path
         elif these != settings:
             raise MergeError('%s and %s are reports of different audits (%s differ); merge the slices of one run'
-                             % (first, path, ' and '.join(key for key in AUDIT_SETTINGS if these[key] != settings[key])))
+                             % (first, path, ' and '.join(key for key in settings_fields if these[key] != settings[key])))
         twice = [phone['name'] for phone in report['phones'] if phone['name'] in owner]
         if twice:
             raise MergeError('%s is in %s and in %s: the slices overlap (the same slice twice, or an old report left in '
                              'the directory); merge the reports of one sliced run' % (name_list(twice, 5), owner[twice[0]], path))
         for phone in report['phones']:
             owner[phone['name']] = path
-            phones.append(dict(V1_DEFAULTS, **phone))
-        slices.append({'file': path, 'phones': len(report['phones']), 'started_at': audit.get('started_at'),
-                       'finished_at': audit.get('finished_at'), 'finished_epoch': audit.get('finished_epoch'),
-                       'duration_seconds': audit.get('duration_seconds')})
-    audit = dict(settings, merged_from=slices, slices=len(slices),
+            row = dict((field, default) for field, default in defaults.items() if field not in phone)
+            row.update(phone)
+            phones.append(row)
+        slices.append({'file': path, 'phones': len(report['phones']), 'started_at': _text(audit.get('started_at')),
+                       'finished_at': _text(audit.get('finished_at')), 'finished_epoch': _number(audit.get('finished_epoch')),
+                       'duration_seconds': _number(audit.get('duration_seconds'))})
+    audit = dict(settings or {}, merged_from=slices, slices=len(slices),
                  started_at=min((item['started_at'] for item in slices if item['started_at']), default=None),
                  finished_at=max((item['finished_at'] for item in slices if item['finished_at']), default=None),
                  finished_epoch=max((item['finished_epoch'] for item in slices if item['finished_epoch']), default=None),
                  duration_seconds=round(sum(item['duration_seconds'] or 0 for item in slices), 3))
-    return build_report(phones, audit), slices
+    return check.report(phones, audit), slices
+
+
+def _text(value):
+    return value if isinstance(value, str) else None
+
+
+def _number(value):
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None

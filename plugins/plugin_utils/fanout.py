@@ -147,7 +147,8 @@ def _unfinished(target, error_class, deadline):
     return _failure(result, target, error_class, reason, hint='Raise the deadline or the concurrency, or check why phones answer slowly.')
 
 
-def fan_out(targets, work, concurrency=DEFAULT_CONCURRENCY, deadline=None, transport_factory=None, client_options=None):
+def fan_out(targets, work, concurrency=DEFAULT_CONCURRENCY, deadline=None, transport_factory=None, client_options=None,
+            should_stop=None):
     """Run ``work(client, target)`` for every target, at most ``concurrency`` at a time.
 
     ``deadline``: seconds for the whole run (None or 0: none).  When it passes, phones not
@@ -155,6 +156,8 @@ def fan_out(targets, work, concurrency=DEFAULT_CONCURRENCY, deadline=None, trans
     threads are abandoned; a read is harmless, a command's effect is unknown).
     ``transport_factory(target)``: the HTTP transport of a target's client (tests); default a new
     ``cti_http.HTTPTransport`` per phone.  ``client_options``: keyword arguments for every CTIClient.
+    ``should_stop()``: True when the run must end now (ansible-playbook is gone: plugin_utils/controller.py); looked
+    at before each phone and at least twice a second, it ends the run as the deadline does.
 
     Returns one dict per target, in input order::
 
@@ -194,6 +197,8 @@ def fan_out(targets, work, concurrency=DEFAULT_CONCURRENCY, deadline=None, trans
                     return
                 if end is not None and time.monotonic() >= end:
                     return
+                if should_stop is not None and should_stop():
+                    return
                 index = state['next']
                 state['next'] += 1
             result = run_target(targets[index], work, transport_factory, client_options)
@@ -211,15 +216,18 @@ def fan_out(targets, work, concurrency=DEFAULT_CONCURRENCY, deadline=None, trans
         thread.start()
         threads.append(thread)
 
+    step = 1.0 if should_stop is None else 0.5
     with lock:
         while state['finished'] < count:
+            if should_stop is not None and should_stop():
+                break
             if end is None:
-                lock.wait(1.0)
+                lock.wait(step)
             else:
                 remaining = end - time.monotonic()
                 if remaining <= 0:
                     break
-                lock.wait(min(remaining, 1.0))
+                lock.wait(min(remaining, step))
             if not any(thread.is_alive() for thread in threads) and state['finished'] < count:
                 break  # every worker stopped at the deadline
         state['stopped'] = True

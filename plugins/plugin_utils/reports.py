@@ -1,50 +1,294 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Report writing for every report family: one durable atomic writer, one dispatcher, and the formats' pieces.
+"""Report writing for every report family: one writer of a whole report set, one dispatcher, the formats' pieces.
 
 A report family (``audit_reports.py``, ``rolling_reports.py``) is a registry ``{format: (file name, render)}``
-where ``render(report)`` returns the file's text; :func:`write_reports` writes the chosen formats of one report.
+where ``render(report)`` returns the file's text; :func:`write_report_set` writes the chosen formats of one report.
 Adding a format is one registry entry.
 
 The pieces: CSV rows that spreadsheets cannot turn into formulas, JUnit XML that stays valid whatever the
-text holds, the Prometheus text exposition format, and HTML pieces with inline CSS.
+text holds, the Prometheus text exposition format, and HTML pieces with inline CSS.  Every piece survives any
+Python string in any field (lone surrogates, control characters, NUL, newlines, a megabyte of text): text from a
+phone is cleaned where it enters, and again here, where it leaves.
 
-Every file is replaced atomically and durably (``module_utils/durable.write_atomic``), as node_exporter's textfile
-collector requires and as readers of the reports expect.
+A report set is replaced as a whole or not at all: every format is rendered first, then written to temporary
+files beside their targets, and only when all of them are on disk are they renamed into place.  A full disk or a
+read-only directory leaves the previous set as it was (and says so); a format that cannot be rendered leaves no
+file of an earlier run that could pass for current.  Temporary files that a killed run left behind are removed at
+the next write.
 """
 
 import csv
 import datetime
+import errno
 import html
 import io
 import json
 import math
 import os
 import re
+import tempfile
+import time
 import xml.etree.ElementTree as ET
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.durable import write_atomic
+try:  # POSIX: a writer locks its temporary files, so that a later run can tell a dead writer's leftovers
+    import fcntl
+except ImportError:  # pragma: no cover - the controller is POSIX
+    fcntl = None
+
+REPLACEMENT = '\ufffd'
+# Lone surrogates (a phone's "\ud800" is valid JSON) cannot be encoded; C0 and C1 controls, DEL and ESC among them,
+# can drive a terminal that shows a report.  Tab, newline and carriage return are kept where a format allows them.
+_UNSAFE_TEXT = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]')
+_UNSAFE_LINE = re.compile('[\x00-\x1f\x7f-\x9f\ud800-\udfff]')
+# How much of one text a human-readable format shows (the JSON report keeps every character).
+CSV_CELL_MAX = 32000        # a spreadsheet cell holds 32,767 characters
+HTML_TEXT_MAX = 2000
+JUNIT_TEXT_MAX = 8000
+LABEL_VALUE_MAX = 1000
+
+
+def clean_text(value, limit=None, one_line=False):
+    """``value`` as text a report or a terminal can hold: None is empty; lone surrogates and control characters
+    become U+FFFD (tab, newline and carriage return stay unless ``one_line``); at most ``limit`` characters,
+    the cut marked with an ellipsis."""
+    text = '' if value is None else value if isinstance(value, str) else str(value)
+    text = (_UNSAFE_LINE if one_line else _UNSAFE_TEXT).sub(REPLACEMENT, text)
+    if limit is not None and len(text) > limit:
+        text = text[:max(0, limit - 1)] + '\u2026'
+    return text
+
+
+class ReportSetError(OSError):
+    """A report set could not be written: ``str(error)`` says which file, why, and what was kept or removed.
+
+    ``filename`` and ``strerror`` are those of the failure, as for any OSError; ``written`` maps the formats
+    that were written anyway (a format that failed to render) to their paths.
+    """
+
+    def __init__(self, sentence, error_number=None, strerror=None, filename=None, written=None):
+        super(ReportSetError, self).__init__(error_number or errno.EIO, strerror or sentence)
+        self.filename = filename
+        self.sentence = sentence
+        self.written = dict(written or {})
+
+    def __str__(self):
+        return self.sentence
 
 
 def write_reports(registry, report, directory, formats, directories=None):
-    """Write the chosen ``formats`` of ``report``; returns ``{format: path}``.
+    """Write the chosen ``formats`` of ``report`` as one set (:func:`write_report_set`); returns ``{format: path}``.
+
+    Kept for the report families that call it by this name; raises ReportSetError (an OSError).
+    """
+    return write_report_set(registry, report, directory, formats, directories)
+
+
+def write_report_set(registry, report, directory, formats, directories=None, now=None):
+    """Render the chosen ``formats`` of ``report``, then replace that set of files as a whole; returns ``{format: path}``.
 
     ``registry``: ``{format: (file name, render)}``; ``directories``: ``{format: directory}`` for a format that
     goes elsewhere (the Prometheus textfile into node_exporter's directory).  Directories are created.
+
+    - Every format is rendered before anything is written.  A format whose renderer fails is not written, and the
+      file of that format from an earlier run is removed, so that it cannot pass for this run's; the others are
+      written, and ReportSetError names the format that failed.
+    - Every file is written to a temporary file beside its target and synced; when one of them cannot be written
+      (a full disk, a read-only directory), every temporary file is removed and the previous set stays as it was:
+      ReportSetError names the file, the cause and the files kept.
+    - Only then are the files renamed into place, and their directories synced.
     """
     unknown = sorted(set(formats) - set(registry))
     if unknown:
         raise ValueError('unknown report format(s) %s; known: %s' % (', '.join(unknown), ', '.join(registry)))
-    written = {}
-    for kind, (file_name, render) in registry.items():
-        if kind in formats:
-            target = (directories or {}).get(kind) or directory
-            written[kind] = write_atomic(os.path.join(target, file_name), render(report))
+    chosen = [kind for kind in registry if kind in formats]
+    paths = dict((kind, os.path.join(os.path.abspath((directories or {}).get(kind) or directory), registry[kind][0]))
+                 for kind in chosen)
+    rendered, render_failures = {}, {}
+    for kind in chosen:
+        try:
+            rendered[kind] = registry[kind][1](report).encode('utf-8', 'replace')
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # A bug in one format must not cost the others; it is named below, never hidden.
+            render_failures[kind] = '%s: %s' % (type(exc).__name__, clean_text(exc, 200, one_line=True))
+
+    temporaries, failed = {}, directory
+    try:
+        for folder in sorted(set(os.path.dirname(path) for path in paths.values())):
+            failed = folder
+            os.makedirs(folder, exist_ok=True)
+            remove_stale_temporaries(folder, [os.path.basename(path) for path in paths.values()
+                                              if os.path.dirname(path) == folder], now=now)
+        for kind in chosen:
+            if kind in rendered:
+                failed = paths[kind]
+                temporaries[kind] = _write_temporary(paths[kind], rendered[kind])
+    except OSError as exc:
+        for temporary in temporaries.values():
+            _remove(temporary)
+        failed = failed if exc.filename is None or str(exc.filename).endswith('.tmp') else exc.filename
+        kept = [path for path in (paths[other] for other in chosen) if os.path.exists(path)]
+        raise ReportSetError(
+            '%s: %s. Nothing of this run was written%s.' % (
+                failed, exc.strerror or exc,
+                '; the previous reports were kept as they were: %s' % ', '.join(kept) if kept else ''),
+            exc.errno, exc.strerror, failed)
+
+    written, renamed = {}, []
+    try:
+        for kind in chosen:
+            if kind in temporaries:
+                os.replace(temporaries[kind], paths[kind])
+                written[kind] = paths[kind]
+                renamed.append(kind)
+    except OSError as exc:
+        # Very unlikely once every file is on disk; never leave files of two runs side by side.
+        for temporary in temporaries.values():
+            _remove(temporary)
+        removed = [paths[other] for other in chosen if other not in renamed and _remove(paths[other])]
+        raise ReportSetError('%s: %s while the reports were put in place. Written: %s%s.' % (
+            exc.filename or paths[kind], exc.strerror or exc, ', '.join(written.values()) or 'none',
+            '; removed, so that they do not pass for this run: %s' % ', '.join(removed) if removed else ''),
+            exc.errno, exc.strerror, exc.filename or paths[kind], written)
+    for folder in sorted(set(os.path.dirname(path) for path in written.values())):
+        _sync_directory(folder)
+
+    if render_failures:
+        removed = [paths[kind] for kind in render_failures if _remove(paths[kind])]
+        raise ReportSetError(
+            'the %s report could not be made (%s). The other reports were written: %s%s. This is a bug in the '
+            'collection; please report it.' % (
+                ' and '.join(sorted(render_failures)), '; '.join('%s: %s' % item for item in sorted(render_failures.items())),
+                ', '.join(written.values()) or 'none',
+                '; the earlier %s was removed, so that it does not pass for this run\'s' % ', '.join(removed) if removed else ''),
+            errno.EINVAL, 'a report could not be made', paths[sorted(render_failures)[0]], written)
     return written
 
 
+def _write_temporary(target, data):
+    """Write ``data`` to a new temporary file beside ``target``, locked while it is written, and sync it; returns its path.
+
+    The name (``.<file name>.XXXXXXXX.tmp``, hidden, not ending in .prom) is the one remove_stale_temporaries knows.
+    """
+    directory, name = os.path.split(target)
+    handle, temporary = tempfile.mkstemp(prefix='.%s.' % name, suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    pass  # a file system without locks: remove_stale_temporaries goes by age there
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+    except BaseException:
+        _remove(temporary)
+        raise
+    return temporary
+
+
+# A temporary file left by a killed writer is removed when nobody holds its lock and it is older than this;
+# where locks do not work, when it is older than STALE_UNLOCKED_SECONDS.
+STALE_LOCKED_SECONDS = 60
+STALE_UNLOCKED_SECONDS = 600
+
+
+def temporary_pattern(file_name):
+    """The names of the temporary files of ``file_name`` (tempfile's 8 random characters between the dots)."""
+    return re.compile(r'^\.%s\.[a-z0-9_]{8}\.tmp$' % re.escape(file_name))
+
+
+def remove_stale_temporaries(directory, file_names, now=None):
+    """Remove the temporary files of ``file_names`` in ``directory`` that a killed writer left behind; returns their paths.
+
+    Only names of our own pattern are touched.  A file whose lock someone holds (a writer at work) is left alone;
+    so is one younger than a minute (its writer may not have locked it yet).
+    """
+    patterns = [temporary_pattern(name) for name in file_names]
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return removed
+    for entry in entries:
+        if not any(pattern.match(entry) for pattern in patterns):
+            continue
+        path = os.path.join(directory, entry)
+        try:
+            age = now - os.lstat(path).st_mtime
+        except OSError:
+            continue
+        if age < STALE_LOCKED_SECONDS:
+            continue
+        if _abandoned(path, age) and _remove(path):
+            removed.append(path)
+    return removed
+
+
+def _abandoned(path, age):
+    """True when no process holds the lock of ``path`` (or, without working locks, when it is old)."""
+    if fcntl is None:
+        return age >= STALE_UNLOCKED_SECONDS
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False  # a writer holds it
+        return age >= STALE_UNLOCKED_SECONDS
+    finally:
+        os.close(descriptor)
+    return True
+
+
+def _remove(path):
+    """Remove a file; True when it was there."""
+    try:
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+
+
+def _sync_directory(directory):
+    """A rename is durable only once its directory is: without this, a power loss can bring back the old file."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+# Characters JSON may hold raw but that must not reach a file as they are: lone surrogates (they cannot be encoded)
+# and C1 controls (a terminal may act on them).  JSON escapes them as \uXXXX, so the report keeps every character.
+_JSON_ESCAPED = re.compile('[\x7f-\x9f\ud800-\udfff]')
+
+
 def json_text(data):
-    return json.dumps(data, indent=1, sort_keys=False, ensure_ascii=False) + '\n'
+    """The JSON report: UTF-8 text a terminal can show, whatever the strings hold; values JSON has no type for are text."""
+    text = json.dumps(data, indent=1, sort_keys=False, ensure_ascii=False, default=_json_default)
+    if _JSON_ESCAPED.search(text):
+        text = _JSON_ESCAPED.sub(lambda match: '\\u%04x' % ord(match.group()), text)
+    return text + '\n'
+
+
+def _json_default(value):
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode('utf-8', 'replace')
+    return str(value)
 
 
 _FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
@@ -58,7 +302,7 @@ def csv_cell(value):
         return 'true' if value else 'false'
     if isinstance(value, (int, float)):
         return str(value)
-    text = str(value)
+    text = clean_text(value, CSV_CELL_MAX)
     if text.startswith(_FORMULA_START):
         return "'" + text
     return text
@@ -68,18 +312,22 @@ def csv_text(rows, columns):
     """CSV with a header row.  ``columns``: (header, key) pairs; key is a dict key or a function of the row."""
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator='\r\n')
-    writer.writerow([header for header, dummy in columns])
+    writer.writerow([csv_cell(header) for header, dummy in columns])
     for row in rows:
         writer.writerow([csv_cell(key(row) if callable(key) else row.get(key)) for dummy, key in columns])
     return stream.getvalue()
 
 
-# XML 1.0 forbids most control characters even when escaped; ElementTree would write them as they are.
-_XML_INVALID = re.compile('[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
+# XML 1.0 forbids most control characters even when escaped (ElementTree would write them as they are), and lone
+# surrogates cannot be encoded; DEL and the C1 controls are allowed but could drive a terminal.
+_XML_INVALID = re.compile('[^\u0009\u000a\u000d\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
 
 
-def xml_safe(value):
-    return _XML_INVALID.sub('\ufffd', '' if value is None else str(value))
+def xml_safe(value, limit=JUNIT_TEXT_MAX):
+    text = _XML_INVALID.sub(REPLACEMENT, '' if value is None else value if isinstance(value, str) else str(value))
+    if limit is not None and len(text) > limit:
+        text = text[:limit - 1] + '\u2026'
+    return text
 
 
 def junit_xml(suite_name, cases, timestamp=None, properties=None):
@@ -92,7 +340,7 @@ def junit_xml(suite_name, cases, timestamp=None, properties=None):
     failures = sum(1 for case in cases if case.get('failure'))
     errors = sum(1 for case in cases if case.get('error'))
     skipped = sum(1 for case in cases if case.get('skipped'))
-    total_time = '%.3f' % sum(float(case.get('time') or 0) for case in cases)
+    total_time = '%.3f' % sum(_seconds(case.get('time')) for case in cases)
     counts = {'tests': str(tests), 'failures': str(failures), 'errors': str(errors), 'skipped': str(skipped), 'time': total_time}
     root = ET.Element('testsuites', dict(counts, name=xml_safe(suite_name)))
     suite_attributes = dict(counts, name=xml_safe(suite_name))
@@ -107,7 +355,7 @@ def junit_xml(suite_name, cases, timestamp=None, properties=None):
         testcase = ET.SubElement(suite, 'testcase', {
             'classname': xml_safe(case.get('classname') or suite_name),
             'name': xml_safe(case['name']),
-            'time': '%.3f' % float(case.get('time') or 0),
+            'time': '%.3f' % _seconds(case.get('time')),
         })
         for kind in ('failure', 'error'):
             problem = case.get(kind)
@@ -124,13 +372,24 @@ def junit_xml(suite_name, cases, timestamp=None, properties=None):
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + '\n'
 
 
+def _seconds(value):
+    """A duration for the report: a finite number of seconds, else 0."""
+    try:
+        value = float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
 _METRIC_NAME = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*$')
 _LABEL_NAME = re.compile(r'^[a-zA-Z_][a-zA-Z0-9_]*$')
 METRIC_TYPES = ('gauge', 'counter', 'untyped')
 
 
 def _label_value(value):
-    return str('' if value is None else value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+    # The format escapes backslash, quote and newline; any other control character (or a lone surrogate) is replaced.
+    text = clean_text(value, LABEL_VALUE_MAX).replace('\r', REPLACEMENT).replace('\t', ' ')
+    return text.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
 
 
 def _sample_value(value):
@@ -164,7 +423,8 @@ def prometheus_text(families):
         kind = family.get('type', 'gauge')
         if kind not in METRIC_TYPES:
             raise ValueError('metric type %r is not one of %s' % (kind, ', '.join(METRIC_TYPES)))
-        lines.append('# HELP %s %s' % (name, str(family.get('help', '')).replace('\\', '\\\\').replace('\n', '\\n')))
+        help_text = clean_text(family.get('help', ''), LABEL_VALUE_MAX).replace('\r', ' ').replace('\t', ' ')
+        lines.append('# HELP %s %s' % (name, help_text.replace('\\', '\\\\').replace('\n', '\\n')))
         lines.append('# TYPE %s %s' % (name, kind))
         for labels, value in family.get('samples', ()):
             for label in labels:
@@ -175,9 +435,9 @@ def prometheus_text(families):
     return '\n'.join(lines) + '\n'
 
 
-def esc(value):
-    """HTML-escaped text (quotes included); None is empty."""
-    return html.escape('' if value is None else str(value), quote=True)
+def esc(value, limit=HTML_TEXT_MAX):
+    """HTML-escaped text (quotes included), cleaned (clean_text) and cut at ``limit`` characters; None is empty."""
+    return html.escape(clean_text(value, limit), quote=True)
 
 
 HTML_STYLE = """

@@ -98,3 +98,44 @@ def test_overlapping_slices_other_reports_and_nothing_are_refused(sim_fleet, run
 
     proc = merge([str(tmp_path / 'nowhere')])
     assert proc.returncode != 0 and 'no such file or directory' in proc.stdout
+
+
+def test_a_malformed_slice_is_refused_by_name_and_nothing_is_written(sim_fleet, run_ansible, tmp_path):
+    fleet = sim_fleet(count=2)
+    fleet.write_csv(tmp_path / 'phones.csv')
+    config = tmp_path / 'phones.grandstream.yml'
+    config.write_text('plugin: phonefleet.grandstream.csv\npath: phones.csv\n')
+    first, second = (phone.spec.name for phone in fleet.phones)
+    launch = tmp_path / 'launch'
+    run_slices(run_ansible, config, launch, [first, second])
+    good = json.loads((launch / 'job2' / 'registration_audit.json').read_text())
+    merged = tmp_path / 'merged'
+    merged.mkdir()
+    (merged / 'registration_audit.prom').write_text('# the previous merge\n')
+
+    variants = {
+        'deep': '{"phones": ' + '[' * 50000 + ']' * 50000 + ', "summary": {}}',
+        'type': json.dumps(dict(good, phones=[dict(good['phones'][0], accounts={'id': 1})])),
+        'status': json.dumps(dict(good, phones=[dict(good['phones'][0], status='fine')])),
+        'settings': json.dumps(dict(good, audit=dict(good['audit'], required_accounts='1'))),
+    }
+    for variant, content in variants.items():
+        (launch / 'job2' / 'registration_audit.json').write_text(content)
+        proc = run_ansible('ansible-playbook', MERGE, '-e', 'registration_audit_merge_inputs=%s' % launch,
+                           '-e', 'registration_audit_report_dir=%s' % merged)
+        text = ' '.join(proc.stdout.split())
+        assert proc.returncode != 0, variant
+        assert 'Nothing was merged: %s' % (launch / 'job2' / 'registration_audit.json') in text, (variant, text[-2000:])
+        assert 'Traceback' not in proc.stdout + proc.stderr
+        assert sorted(path.name for path in merged.iterdir()) == ['registration_audit.prom'], 'nothing is written'
+        assert (merged / 'registration_audit.prom').read_text() == '# the previous merge\n'
+
+    # A slice whose phone told a lone surrogate (valid JSON) is no malformed slice: every report of the merge is written.
+    good['phones'][0]['phone_status'] = '\ud800\x1b[2J'
+    (launch / 'job2' / 'registration_audit.json').write_text(json.dumps(good))
+    proc = run_ansible('ansible-playbook', MERGE, '-e', 'registration_audit_merge_inputs=%s' % launch,
+                       '-e', 'registration_audit_report_dir=%s' % merged)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert len(list(merged.iterdir())) == 5
+    assert json.loads((merged / 'registration_audit.json').read_text())['phones'][1]['phone_status'] == '\ud800\x1b[2J'
+    assert (merged / 'registration_audit.prom').read_text() != '# the previous merge\n'

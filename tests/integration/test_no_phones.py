@@ -22,12 +22,12 @@ def inventory(tmp_path, csv_text, name='phones'):
     return config
 
 
-def run_playbook(run_ansible, tmp_path, playbook, config, *extra):
+def run_playbook(run_ansible, tmp_path, playbook, config, *extra, env=None):
     work, options = PLAYBOOKS[playbook]
     options = [option.format(state=tmp_path / 'state') for option in options]
-    # Default settings: the environment sets no ANSIBLE_INVENTORY_* option.
+    # Default settings: the environment sets no ANSIBLE_INVENTORY_* option (unless env does).
     proc = run_ansible('ansible-playbook', '-i', config, REPO / 'playbooks' / ('%s.yml' % playbook),
-                       '-e', '%s_report_dir=%s' % (playbook, tmp_path / 'reports'), *(options + list(extra)))
+                       '-e', '%s_report_dir=%s' % (playbook, tmp_path / 'reports'), *(options + list(extra)), env=env)
     return proc, work
 
 
@@ -39,8 +39,19 @@ def test_an_inventory_that_does_not_parse_fails_the_run_with_a_sentence(run_ansi
     assert proc.returncode != 0, output
     assert "phones.csv:2: port '70000' is not a number" in output, 'the plugin names the bad cell (file:line)'
     assert SENTENCE % 'grandstream' in output and 'so nothing was %s' % work in output
-    assert 'inventory_unparsed_failed = true' in output and 'ANSIBLE_INVENTORY_UNPARSED_FAILED=True' in output
+    # The advice names settings that exist (ansible-config), and following it makes the bad inventory an error.
+    assert 'any_unparsed_is_failed = true' in output and 'ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true' in output
+    assert 'inventory_unparsed_failed' not in output and 'ANSIBLE_INVENTORY_UNPARSED_FAILED=' not in output
     assert not (tmp_path / 'reports').exists(), 'no report claims an audit of nothing'
+    strict, dummy = run_playbook(run_ansible, tmp_path, playbook, config, env={'ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED': 'true'})
+    assert strict.returncode != 0 and SENTENCE % 'grandstream' not in strict.stdout, 'the inventory itself stops the run'
+    assert "phones.csv:2: port '70000' is not a number" in strict.stdout + strict.stderr
+
+
+def test_the_advised_settings_exist(run_ansible):
+    proc = run_ansible('ansible-config', 'dump', '--format', 'json')
+    names = set(setting.get('name') for setting in proc.json() if isinstance(setting, dict))
+    assert 'INVENTORY_ANY_UNPARSED_IS_FAILED' in names, 'ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED / any_unparsed_is_failed'
 
 
 @pytest.mark.parametrize('playbook', sorted(PLAYBOOKS))

@@ -272,7 +272,7 @@ def test_bad_role_variables_fail_before_any_phone_is_contacted(sim_fleet, run_an
     proc = run_ansible('ansible-playbook', '-i', inventory, PLAYBOOK, '-e', 'registration_audit_fail_under=150',
                        '-e', 'registration_audit_report_dir=%s' % (tmp_path / 'reports'))
     assert proc.returncode == 2
-    assert 'registration_audit_fail_under is a percentage from 0 to 100' in proc.stdout
+    assert 'registration_audit_fail_under must be a number from 0 to 100, not 150' in proc.stdout
     proc = run_ansible('ansible-playbook', '-i', inventory, PLAYBOOK, '-e', '{"registration_audit_formats": ["pdf"]}',
                        '-e', 'registration_audit_report_dir=%s' % (tmp_path / 'reports'))
     assert proc.returncode == 2

@@ -85,3 +85,67 @@ def test_nothing_to_merge_is_an_error():
 
 def test_the_module_offers_exactly_the_registered_formats():
     assert list(registration_report_merge.REPORT_FORMATS) == list(REGISTRATION_REPORTS)
+
+
+def deep(levels):
+    value = 'x'
+    for dummy in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize('change, words', [
+    (lambda phone: phone.update(accounts=5), 'phone 1 (a): "accounts" must be a list of accounts'),
+    (lambda phone: phone.update(accounts=[{'id': 1, 'configured': 'yes', 'registered': True}]), '"accounts" must be'),
+    (lambda phone: phone.update(site=['hq']), 'phone 1 (a): "site" must be a string or null, not [\'hq\']'),
+    (lambda phone: phone.update(port='80'), '"port" must be a whole number or null'),
+    (lambda phone: phone.update(compliant='true'), '"compliant" must be true, false or null'),
+    (lambda phone: phone.update(seconds=float('nan')), '"seconds" must be a number or null'),
+    (lambda phone: phone.update(firmware_status='great'), '"firmware_status" must be one of compliant, outdated'),
+    (lambda phone: phone.update(extra=deep(40)), '"extra" is nested deeper than 32 levels'),
+    (lambda phone: phone.update(name='\x1b[2Jevil'), None),
+])
+def test_a_malformed_phone_is_refused_with_the_file_the_phone_and_the_field(tmp_path, change, words):
+    row = phone('a', 'unregistered', site='hq', accounts=[])
+    change(row)
+    path = write(tmp_path / 'slice.json', [row])
+    if words is None:  # a hostile name is not malformed: it is kept, and every report shows it safely
+        report, dummy = merge_reports([str(path)])
+        assert report['phones'][0]['name'] == '\x1b[2Jevil'
+        return
+    with pytest.raises(MergeError) as caught:
+        merge_reports([str(write(tmp_path / 'ok.json', [phone('z')])), str(path)])
+    assert str(path) in str(caught.value) and words in str(caught.value)
+    assert '\x1b' not in str(caught.value)
+
+
+@pytest.mark.parametrize('content, words', [
+    ('[' * 100000 + ']' * 100000, 'nested too deeply'),
+    (b'\xff\xfe not utf-8', 'cannot read it as a JSON report'),
+    (json.dumps({'schema': 'x', 'summary': {}, 'phones': []}), "a report of another kind (schema 'x')"),
+    (json.dumps({'summary': {}, 'phones': [], 'audit': []}), '"audit" must be an object, not []'),
+    (json.dumps({'summary': {}, 'phones': [], 'audit': {'required_accounts': 'all'}}),
+     '"audit.required_accounts" must be a list of account numbers'),
+    (json.dumps({'summary': {}, 'phones': [], 'audit': {'firmware_minimum': ['GXP16*']}}), '"audit.firmware_minimum" must be'),
+    (json.dumps({'summary': {}, 'phones': [5]}), 'phone 1 has no name or no known status'),
+])
+def test_a_malformed_file_is_refused_by_name(tmp_path, content, words):
+    path = tmp_path / 'x.json'
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(MergeError) as caught:
+        merge_reports([str(path)])
+    assert str(path) in str(caught.value) and words in str(caught.value)
+
+
+def test_a_slice_with_a_lone_surrogate_merges_and_every_report_renders(tmp_path):
+    path = tmp_path / 'slice.json'
+    report = build_report([phone('a', 'unregistered', error='bad \ud800 \x1b[31m', site='h\udc00q', accounts=[])],
+                          {'required_accounts': [], 'firmware_minimum': {}})
+    path.write_text(json.dumps(report))  # ensure_ascii: "\ud800" escaped, valid JSON
+    merged, dummy = merge_reports([str(path)])
+    assert merged['phones'][0]['error'] == 'bad \ud800 \x1b[31m'
+    for file_name, render in REGISTRATION_REPORTS.values():
+        render(merged).encode('utf-8')

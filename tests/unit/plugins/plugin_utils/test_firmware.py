@@ -80,7 +80,7 @@ def test_records_and_summary_count_outdated_unknown_and_factory_passwords():
     assert (summary['firmware_outdated'], summary['firmware_unknown'], summary['default_password']) == (1, 2, 1)
     assert report['schema'] == {'name': 'phonefleet.grandstream.registration_audit', 'version': 2}
     message = audit.report_message(report)
-    assert 'Firmware: 1 phone below the minimum firmware (a); firmware unknown on 2; 1 still with the factory password.' in message
+    assert 'Firmware: 1 phone below the minimum firmware (a); firmware unknown on 2; 1 still with the factory password (a).' in message
 
 
 def test_reports_show_the_firmware():
