@@ -6,7 +6,7 @@ firmware reaches the minimum for its model (``firmware.py``).  A part of ``fleet
 """
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIError
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_tasks import read_device
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.phone_facts import read_device
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import (
     FIRMWARE_STATUSES, NOT_CHECKED, OUTDATED, UNKNOWN, FirmwarePolicy,
 )
@@ -15,7 +15,7 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check
 )
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import name_list, plural
 
-# What the phone tells of itself (cti_tasks.read_device); a failed read leaves each unknown, with why.
+# What the phone tells of itself (phone_facts.read_device); a failed read leaves each unknown, with why.
 PHONE_TOLD_FIELDS = ('model', 'firmware', 'mac', 'default_password')
 NOT_READ = 'the phone could not be read'
 # Where a row's model comes from (model_source).
