@@ -18,7 +18,13 @@ description:
     case-insensitive. Leading and trailing spaces are removed from every cell, except from a C(passcode) cell in double quotes
     (V(" pass word ") keeps its spaces); an empty cell means "not set".'
   - 'C(host) (required): IP address or DNS name of the phone, becomes C(ansible_host).'
-  - 'C(name): inventory hostname, defaults to the value of C(host).'
+  - 'C(name): inventory hostname, defaults to the value of C(host). Letters, digits, C(.), C(-), C(_), C(:) and C(@), at most
+    253 characters, unique in the file. Ansible reads a host''s variables from C(host_vars/<name>) and
+    C(host_vars/<name>.yml) (C(.yaml), C(.json)), so a name that starts with C(.) (C(.) and C(..) are whole directories:
+    the other phones'' variables) or ends in C(.yml), C(.yaml) or C(.json) (C(gs1.yml) would get the variables of C(gs1))
+    is refused. So is the name of a group - C(all), C(ungrouped), O(default_group), a group of a C(groups) cell, a group
+    made by O(compose), O(groups) or O(keyed_groups), or a group of another inventory source: a phone named C(all) makes
+    C(ansible-inventory --list --export), what AWX imports, lose every other phone.'
   - 'C(port): becomes C(grandstream_port), a number from 1 to 65535.'
   - 'C(scheme): becomes C(grandstream_scheme), V(http) or V(https).'
   - 'C(auth): becomes C(grandstream_auth), how the modules log in to the phone: V(passcode) (the CTI passcode in every request,
@@ -32,6 +38,8 @@ description:
   - Every other column (C(site), C(model), C(mac), ...) becomes a host variable of the same (lower-case) name, as a string.
     A column name must be a valid variable name and must not be a name Ansible reserves (C(inventory_hostname), C(hostvars),
     C(ansible_host), Python keywords, ...).
+  - Only a regular file (or a symbolic link to one) of at most 64 MiB is read. A directory, a named pipe, a device such as
+    C(/dev/zero), a socket or a larger file is refused at once, without being read.
   - The file is UTF-8, with or without the byte order mark Excel writes (UTF-16, Excel's "Unicode Text", is refused).
     Cells are separated by commas, semicolons, tabs or C(|), detected from the header row (see O(delimiter)).
     Cells in double quotes may contain the delimiter and line breaks. A row with more cells than the header row is an error,
@@ -140,6 +148,11 @@ notes:
     AWX and Automation Controller fail an inventory update when its source cannot be parsed. The command line only warns
     by default and goes on without the phones; set E(ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true)
     (C(any_unparsed_is_failed = true) in the C([inventory]) section of C(ansible.cfg)) so that cron jobs stop instead.
+  - >-
+    Ansible prints the failed attempt of every enabled inventory plugin after this plugin's error (30 lines for one bad
+    row with the default plugins). C(enable_plugins = phonefleet.grandstream.csv, host_list) in the C([inventory])
+    section of C(ansible.cfg) leaves this plugin's message alone (12 lines); add C(yaml), C(ini) or C(auto) only if other
+    inventories need them.
 seealso:
   - name: Constructed inventory plugin
     description: The options O(compose), O(groups) and O(keyed_groups) work as in ansible.builtin.constructed.
