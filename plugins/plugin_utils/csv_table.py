@@ -215,6 +215,8 @@ CHECKED_COLUMNS = tuple((column, VARIABLE_OF[column], check) for column, check i
 
 # --- from a file to bytes to records ------------------------------------------------------------------------------
 
+# O_NONBLOCK: opening a named pipe that slipped past the check waits for no writer; O_NOCTTY: a terminal stays as it is
+OPEN_FLAGS = os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_NOCTTY', 0) | getattr(os, 'O_CLOEXEC', 0)
 FILE_KINDS = ((stat.S_ISDIR, 'a directory'), (stat.S_ISFIFO, 'a named pipe (FIFO)'), (stat.S_ISCHR, 'a character device'),
               (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'))
 
@@ -234,7 +236,7 @@ def read_csv_bytes(path, limit=MAX_FILE_BYTES):
         mode = os.stat(path).st_mode  # follows symbolic links, never blocks
         if not stat.S_ISREG(mode):
             raise _not_a_regular_file(path, mode)
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_NOCTTY', 0) | getattr(os, 'O_CLOEXEC', 0))
+        descriptor = os.open(path, OPEN_FLAGS)
     except FileNotFoundError:
         raise CsvInventoryError("%s: the CSV file does not exist (a relative 'path' is resolved against the directory "
                                 "of the configuration file)" % path) from None
@@ -246,16 +248,16 @@ def read_csv_bytes(path, limit=MAX_FILE_BYTES):
             if not stat.S_ISREG(status.st_mode):  # swapped since the check above
                 raise _not_a_regular_file(path, status.st_mode)
             if status.st_size > limit:
-                raise CsvInventoryError(too_large(path, status.st_size, limit))
+                raise CsvInventoryError(_too_large(path, status.st_size, limit))
             data = csv_file.read(limit + 1)
         except OSError as exc:
             raise CsvInventoryError("%s: cannot read the CSV file: %s" % (path, exc.strerror or exc)) from None
     if len(data) > limit:  # it grew while being read
-        raise CsvInventoryError(too_large(path, len(data), limit))
+        raise CsvInventoryError(_too_large(path, len(data), limit))
     return data
 
 
-def too_large(path, size, limit):
+def _too_large(path, size, limit):
     mebibytes, rest = divmod(limit, 1024 * 1024)
     cap = '%d MiB' % mebibytes if mebibytes and not rest else '%d bytes' % limit
     return "%s: the CSV file has %d bytes, more than the %s the plugin reads: is it the right file?" % (path, size, cap)
