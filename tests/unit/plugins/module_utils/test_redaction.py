@@ -71,19 +71,19 @@ def test_a_long_text_with_many_secrets_is_cut_cheaply():
 
 def random_text(rng, secrets):
     pieces = []
-    for _ in range(rng.randint(0, 12)):
+    for dummy in range(rng.randint(0, 12)):
         if secrets and rng.random() < 0.4:
             secret = rng.choice(secrets)
             pieces.append(rng.choice([secret, secret[:-1], redaction.quote(secret, safe='')]))
         else:
-            pieces.append(''.join(rng.choice('ab%&+ #.') for _ in range(rng.randint(0, 5))))
+            pieces.append(''.join(rng.choice('ab%&+ #.') for dummy in range(rng.randint(0, 5))))
     return ''.join(pieces)
 
 
 def test_the_many_secrets_path_gives_what_the_few_secrets_path_gives():
     rng = random.Random(20251125)
-    for _ in range(300):
-        secrets = [''.join(rng.choice('ab&+ #.') for _ in range(rng.randint(1, 6))) for _ in range(rng.randint(1, 6))]
+    for dummy in range(300):
+        secrets = [''.join(rng.choice('ab&+ #.') for dummy in range(rng.randint(1, 6))) for dummy in range(rng.randint(1, 6))]
         text = random_text(rng, secrets)
         few = Redactor(secrets)
         many = Redactor(secrets + ['zz-filler-%d' % number for number in range(100)])  # beyond _FEW_FORMS: the other path
@@ -96,8 +96,8 @@ def test_the_many_secrets_path_gives_what_the_few_secrets_path_gives():
 def test_no_character_of_a_secret_occurrence_survives():
     """No form of any secret is left in the text, even where two occurrences overlap."""
     rng = random.Random(7)
-    for _ in range(300):
-        secrets = [''.join(rng.choice(string.ascii_lowercase[:3]) for _ in range(rng.randint(2, 5))) for _ in range(3)]
+    for dummy in range(300):
+        secrets = [''.join(rng.choice(string.ascii_lowercase[:3]) for dummy in range(rng.randint(2, 5))) for dummy in range(3)]
         text = random_text(rng, secrets)
         cleaned = Redactor(secrets).redact(text)
         for secret in secrets:
