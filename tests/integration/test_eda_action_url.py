@@ -637,6 +637,7 @@ def test_a_flood_from_outside_allowed_networks_loses_no_push_of_the_phones(sourc
     async def scenario():
         args = {'allowed_networks': ALLOWED, 'token': TOKEN, 'max_connections': 32}
         async with Running(source, args) as running:
+            started = asyncio.get_running_loop().time()
             stop = threading.Event()
             flooder = asyncio.ensure_future(asyncio.to_thread(flood, STRANGER, running.port, stop))
             await asyncio.sleep(1.0)  # the flood is under way: 300 connections, far more than 32
@@ -644,14 +645,15 @@ def test_a_flood_from_outside_allowed_networks_loses_no_push_of_the_phones(sourc
                         for n in range(15)]
             stop.set()
             opened = await flooder
-            return statuses, running.events(), opened
+            return statuses, running.events(), opened, asyncio.get_running_loop().time() - started
 
-    statuses, events, opened = run(scenario())
+    statuses, events, opened, seconds = run(scenario())
     assert opened > 100, 'the flood did not get going'
     assert statuses == [200] * 15
     assert [event['grandstream']['params']['n'] for event in events] == [str(n) for n in range(15)]
     stranger_lines = [line for line in caplog.text.splitlines() if STRANGER in line]
-    assert len(stranger_lines) <= 2, stranger_lines  # the first refusal, then (here, at stop) the count of the others
+    # the first refusal, then a count of the others every 10 s and at stop
+    assert len(stranger_lines) <= 2 + int(seconds // 10), stranger_lines
     assert 'request from %s refused (HTTP 403): not in allowed_networks' % STRANGER in stranger_lines[0]
     assert re.search(r'\d+ more requests from %s refused in the last \d+ s' % re.escape(STRANGER), stranger_lines[-1])
 
@@ -670,7 +672,7 @@ def test_slow_senders_inside_allowed_networks_hold_only_their_share(source, capl
             for sender in slow_senders:
                 for _n in range(10):
                     held.append(await asyncio.to_thread(open_and_hold, sender, running.port, b'GET /grandstream/x'))
-            # the refused ones are closed at once: read what each got, with a short timeout for the ones still held
+            # per sender, the first 4 connections hold a slot (nothing answered yet), the other 6 got 503 at once
             answers = await asyncio.to_thread(first_bytes, held)
             statuses = [await running.status(PHONE, get('/grandstream/registered?n=%d' % n)) for n in range(5)]
             for client in held:
@@ -678,20 +680,20 @@ def test_slow_senders_inside_allowed_networks_hold_only_their_share(source, capl
             return answers, statuses, running.events()
 
     answers, statuses, events = run(scenario())
-    per_sender = [answers[number * 10:number * 10 + 10] for number in range(len(slow_senders))]
-    for got in per_sender:
-        assert got.count(b'') == 4, got  # held: nothing answered yet
-        assert all(answer.startswith(b'HTTP/1.1 503 ') for answer in got if answer), got
+    for number in range(len(slow_senders)):
+        got = answers[number * 10:number * 10 + 10]
+        assert got[:4] == [b''] * 4, got
+        assert all(answer.startswith(b'HTTP/1.1 503 ') for answer in got[4:]), got
     assert statuses == [200] * 5 and len(events) == 5
     assert 'max_connections_per_sender' in caplog.text
 
 
-def first_bytes(clients, wait=1.0):
-    """What each client has received within ``wait`` seconds (b'' for nothing yet)."""
-    deadline = time.monotonic() + wait
+def first_bytes(clients, per_sender=10, holding=4):
+    """What each client received: the refused ones are read until their answer comes; for the ones expected to hold
+    a slot, half a second of silence is the answer (b'')."""
     answers = []
-    for client in clients:
-        client.settimeout(max(0.01, deadline - time.monotonic()))
+    for index, client in enumerate(clients):
+        client.settimeout(0.5 if index % per_sender < holding else CLIENT_TIMEOUT)
         try:
             answers.append(client.recv(100))
         except socket.timeout:
