@@ -18,7 +18,13 @@ description:
     case-insensitive. Leading and trailing spaces are removed from every cell, except from a C(passcode) cell in double quotes
     (V(" pass word ") keeps its spaces); an empty cell means "not set".'
   - 'C(host) (required): IP address or DNS name of the phone, becomes C(ansible_host).'
-  - 'C(name): inventory hostname, defaults to the value of C(host).'
+  - 'C(name): inventory hostname, defaults to the value of C(host). Letters, digits, C(.), C(-), C(_), C(:) and C(@), at most
+    253 characters, unique in the file. Ansible reads a host''s variables from C(host_vars/<name>) and
+    C(host_vars/<name>.yml) (C(.yaml), C(.json)), so a name that starts with C(.) (C(.) and C(..) are whole directories:
+    the other phones'' variables) or ends in C(.yml), C(.yaml) or C(.json) (C(gs1.yml) would get the variables of C(gs1))
+    is refused. So is the name of a group - C(all), C(ungrouped), O(default_group), a group of a C(groups) cell, a group
+    made by O(compose), O(groups) or O(keyed_groups), or a group of another inventory source: a phone named C(all) makes
+    C(ansible-inventory --list --export), what AWX imports, lose every other phone.'
   - 'C(port): becomes C(grandstream_port), a number from 1 to 65535.'
   - 'C(scheme): becomes C(grandstream_scheme), V(http) or V(https).'
   - 'C(auth): becomes C(grandstream_auth), how the modules log in to the phone: V(passcode) (the CTI passcode in every request,
@@ -32,6 +38,8 @@ description:
   - Every other column (C(site), C(model), C(mac), ...) becomes a host variable of the same (lower-case) name, as a string.
     A column name must be a valid variable name and must not be a name Ansible reserves (C(inventory_hostname), C(hostvars),
     C(ansible_host), Python keywords, ...).
+  - Only a regular file (or a symbolic link to one) of at most 64 MiB is read. A directory, a named pipe, a device such as
+    C(/dev/zero), a socket or a larger file is refused at once, without being read.
   - The file is UTF-8, with or without the byte order mark Excel writes (UTF-16, Excel's "Unicode Text", is refused).
     Cells are separated by commas, semicolons, tabs or C(|), detected from the header row (see O(delimiter)).
     Cells in double quotes may contain the delimiter and line breaks. A row with more cells than the header row is an error,
@@ -140,6 +148,11 @@ notes:
     AWX and Automation Controller fail an inventory update when its source cannot be parsed. The command line only warns
     by default and goes on without the phones; set E(ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true)
     (C(any_unparsed_is_failed = true) in the C([inventory]) section of C(ansible.cfg)) so that cron jobs stop instead.
+  - >-
+    Ansible prints the failed attempt of every enabled inventory plugin after this plugin's error (30 lines for one bad
+    row with the default plugins). C(enable_plugins = phonefleet.grandstream.csv, host_list) in the C([inventory])
+    section of C(ansible.cfg) leaves this plugin's message alone (12 lines); add C(yaml), C(ini) or C(auto) only if other
+    inventories need them.
 seealso:
   - name: Constructed inventory plugin
     description: The options O(compose), O(groups) and O(keyed_groups) work as in ansible.builtin.constructed.
@@ -245,7 +258,7 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.inventory import BaseFileInventoryPlugin, Constructable
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import Redactor
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.csv_table import (
     RESERVED_GROUPS,
     CsvInventoryError,
@@ -253,6 +266,7 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.csv_table i
     as_value,
     decode_csv,
     is_identifier,
+    read_csv_bytes,
 )
 
 CONFIG_SUFFIXES = ('grandstream.yml', 'grandstream.yaml')
@@ -308,7 +322,7 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
         on_error = self.get_option('on_error')
         try:
             table = PhoneTable(self._read_text(csv_path), csv_path, delimiter=self.get_option('delimiter'),
-                               connection=self.get_option('connection') or '')
+                               connection=self.get_option('connection') or '', default_group=default_group)
         except CsvInventoryError as exc:
             raise AnsibleParserError(str(exc)) from None
 
@@ -321,7 +335,10 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
         # what was there before, so that a failing construct step can take this source's phones and groups out again
         hosts_before, groups_before = set(self.inventory.hosts), set(self.inventory.groups)
         self._populate(table, default_group, hosts_before)
-        self._construct(table, on_error, hosts_before, groups_before)
+        self._skip_or_fail(table, on_error, self._construct(table), hosts_before, groups_before,
+                           'failed compose, groups or keyed_groups with strict: true')
+        self._skip_or_fail(table, on_error, self._group_name_problems(table), hosts_before, groups_before,
+                           'named like a group')
 
     def _default_group(self, config_path):
         default_group = self.get_option('default_group') or ''
@@ -340,16 +357,7 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
         return os.path.join(os.path.dirname(config_path), csv_path)
 
     def _read_text(self, csv_path):
-        try:
-            with open(csv_path, 'rb') as csv_file:
-                data = csv_file.read()
-        except FileNotFoundError:
-            raise CsvInventoryError("%s: the CSV file does not exist (a relative 'path' is resolved against the directory "
-                                    "of the configuration file)" % csv_path) from None
-        except IsADirectoryError:
-            raise CsvInventoryError("%s: is a directory, not a CSV file" % csv_path) from None
-        except OSError as exc:
-            raise CsvInventoryError("%s: cannot read the CSV file: %s" % (csv_path, exc.strerror or exc)) from None
+        data = read_csv_bytes(csv_path)
         if data.startswith(b'$ANSIBLE_VAULT;'):
             data = self._decrypt(csv_path)
         return decode_csv(data, csv_path)
@@ -411,12 +419,13 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
                     known_groups.add(group)
                 inventory.add_child(group, name)
 
-    def _construct(self, table, on_error, hosts_before, groups_before):
+    def _construct(self, table):
+        """compose, groups and keyed_groups for every phone: (line, host, message) for each phone that failed."""
         compose = self.get_option('compose')
         groups = self.get_option('groups')
         keyed_groups = self.get_option('keyed_groups')
         if not (compose or groups or keyed_groups):
-            return
+            return []
         strict = self.get_option('strict')
         self._use_extra_vars = self.get_option('use_extra_vars')
         # The common case, keyed_groups on columns (key: site), reads one host variable per entry: Host.vars holds
@@ -441,6 +450,20 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
                 self._add_host_to_keyed_groups(keyed_groups, variables, phone.name, strict=strict)
             except AnsibleError as exc:
                 problems.append((phone.line, host, to_native(exc.message)))
+        return problems
+
+    def _group_name_problems(self, table):
+        """(line, host, message) for each phone named like a group that compose, groups, keyed_groups or another
+        inventory source made (the table refuses the names of Ansible's groups, default_group and 'groups' cells).
+        Constructed group names cannot be paths: Ansible makes them identifiers."""
+        groups, hosts = self.inventory.groups, self.inventory.hosts
+        return [(phone.line, hosts[phone.name], "name %r is also the name of a group (made by compose, groups, keyed_groups or "
+                 "another inventory source): a host and a group must not share a name" % phone.name)
+                for phone in table.phones if phone.name in groups and phone.name in hosts]
+
+    def _skip_or_fail(self, table, on_error, problems, hosts_before, groups_before, what):
+        """Phones that failed a step after the table's checks: skipped with a warning each (on_error: warn), else the
+        whole source is taken out again and one error lists them all."""
         if not problems:
             return
         problems = self._redact_construct_problems(table, problems)
@@ -453,8 +476,8 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
                     self.display.warning('%s:%d: skipped this row: %s' % (table.source, line, message))
             return
         self._remove_this_source(hosts_before, groups_before)
-        raise AnsibleParserError('%s: %d phone%s failed compose, groups or keyed_groups with strict: true, no phone loaded:\n%s' % (
-            table.source, len(problems), '' if len(problems) == 1 else 's',
+        raise AnsibleParserError('%s: %d phone%s %s, no phone loaded:\n%s' % (
+            table.source, len(problems), '' if len(problems) == 1 else 's', what,
             '\n'.join('%s:%d: %s' % (table.source, line, message) for line, dummy, message in problems),
         ))
 
@@ -487,17 +510,21 @@ class InventoryModule(BaseFileInventoryPlugin, Constructable):
             passcode = self.inventory.get_host(phone.name).vars.get('grandstream_passcode')
             if isinstance(passcode, str) and passcode.strip():
                 secrets.add(passcode)
-        secrets = sorted(secrets, key=lambda secret: (-len(secret), secret))
-        return [(line, host, redact(message, secrets)) for line, host, message in problems]
+        redactor = Redactor(secrets)
+        return [(line, host, redactor.redact(message)) for line, host, message in problems]
 
     def _remove_this_source(self, hosts_before, groups_before):
         """A failed source must not leave its phones behind: Ansible would go on with the other sources."""
         for name in set(self.inventory.hosts) - hosts_before:
             self.inventory.remove_host(self.inventory.get_host(name))
         for name in set(self.inventory.groups) - groups_before:
+            self._remove_group(name)
+
+    def _remove_group(self, name):
+        if name in self.inventory.groups:
             self.inventory.remove_group(self.inventory.groups[name])  # ansible-core 2.19+ takes the group
-            if name in self.inventory.groups:
-                self.inventory.remove_group(name)  # ansible-core 2.18 takes its name
+        if name in self.inventory.groups:
+            self.inventory.remove_group(name)  # ansible-core 2.18 takes its name
 
     def _compose(self, template, variables, disable_lookups=...):
         # keyed_groups on a plain column name (key: site) is the common case: read the variable instead of starting

@@ -14,12 +14,14 @@ import csv
 import io
 import ipaddress
 import keyword
+import os
 import re
+import stat
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import (
     ADDRESS_VARIABLE, AUTH_DIALECTS, VARIABLE_OF,
 )
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import Redactor
 
 # A CSV cell is data, never a template. Only a string with a brace can hold a Jinja2 expression, statement or
 # comment ({{ }}, {% %}, {# #}), so only those are marked as data; every other string is marked as a plain string,
@@ -63,6 +65,16 @@ RESERVED_VARIABLES = frozenset(COLUMN_TO_VARIABLE.values()) | frozenset((
     'true', 'false', 'none',
 ))
 RESERVED_GROUPS = frozenset(('all', 'ungrouped'))
+
+# The longest inventory hostname: a DNS name's (RFC 1035).
+MAX_NAME_LENGTH = 253
+# Ansible's host_group_vars plugin reads host_vars/<name> (a file, or every file of a directory) and then
+# host_vars/<name>.yml, .yaml or .json (the same for groups and group_vars/): a name must not lead it to another file.
+VARS_FILE_EXTENSIONS = ('.yml', '.yaml', '.json')
+# The largest CSV file read: 64 MiB is about a million phones, and what /dev/zero or a runaway export is stopped at.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+# How much of a cell a message quotes (passcodes hidden first).
+CELL_EXCERPT = 80
 
 SCHEMES = ('http', 'https')
 
@@ -131,6 +143,29 @@ def host_problem(host, show=repr):
     return "host %s is neither an IP address nor a valid DNS name" % show(host)
 
 
+def name_problem(name, show=repr):
+    """Why name (from a 'name' cell, else the 'host' cell) is not a usable inventory hostname, or None.
+
+    Ansible reads a host's variables from host_vars/<name> and host_vars/<name>.yml (.yaml, .json): the name must
+    lead it to a file of that host's own. INVENTORY_NAME leaves out '/', '\\', NUL and spaces.
+    """
+    if len(name) > MAX_NAME_LENGTH:
+        return "name %s is longer than %d characters (a DNS name's limit)" % (show(name), MAX_NAME_LENGTH)
+    if not INVENTORY_NAME.match(name):
+        return "name %s is not a usable inventory hostname: use letters, digits, '.', '-', '_', ':' or '@'" % show(name)
+    if name.startswith('.'):
+        return ("name %s starts with '.': Ansible would read host_vars/<name> as the phone's variables (for '.' and '..' "
+                "a whole directory: the variables of other phones, passcodes included)" % show(name))
+    extension = next((extension for extension in VARS_FILE_EXTENSIONS if name.lower().endswith(extension)), None)
+    if extension:
+        return ("name %s ends in %s: Ansible would give this phone the variables of the phone %s (host_vars/<name>%s)"
+                % (show(name), extension, show(name[:-len(extension)]), extension))
+    if name in RESERVED_GROUPS:
+        return ("name %s is the name of one of Ansible's own groups: a phone of that name makes "
+                "ansible-inventory --list --export (what AWX imports) lose the other phones" % show(name))
+    return None
+
+
 def group_problem(group, show=repr):
     """Why group (from a 'groups' cell) is not a usable group name, or None."""
     if group in RESERVED_GROUPS:
@@ -178,7 +213,55 @@ CHECKED_COLUMNS = tuple((column, VARIABLE_OF[column], check) for column, check i
     ('port', port_value), ('scheme', scheme_value), ('auth', auth_value), ('username', username_value)))
 
 
-# --- from bytes to records ---------------------------------------------------------------------------------------
+# --- from a file to bytes to records ------------------------------------------------------------------------------
+
+# O_NONBLOCK: opening a named pipe that slipped past the check waits for no writer; O_NOCTTY: a terminal stays as it is
+OPEN_FLAGS = os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_NOCTTY', 0) | getattr(os, 'O_CLOEXEC', 0)
+FILE_KINDS = ((stat.S_ISDIR, 'a directory'), (stat.S_ISFIFO, 'a named pipe (FIFO)'), (stat.S_ISCHR, 'a character device'),
+              (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'))
+
+
+def _not_a_regular_file(path, mode):
+    kind = next((name for test, name in FILE_KINDS if test(mode)), 'not a regular file')
+    return CsvInventoryError("%s: is %s, not a CSV file (only a regular file is read)" % (path, kind))
+
+
+def read_csv_bytes(path, limit=MAX_FILE_BYTES):
+    """The bytes of the CSV file at path: a regular file (after symbolic links) of at most ``limit`` bytes.
+
+    Anything else is refused with a sentence naming the file, without reading it: /dev/zero would be read until
+    memory runs out, a named pipe would hang the read (and its open, without O_NONBLOCK) until something writes.
+    """
+    try:
+        mode = os.stat(path).st_mode  # follows symbolic links, never blocks
+        if not stat.S_ISREG(mode):
+            raise _not_a_regular_file(path, mode)
+        descriptor = os.open(path, OPEN_FLAGS)
+    except FileNotFoundError:
+        raise CsvInventoryError("%s: the CSV file does not exist (a relative 'path' is resolved against the directory "
+                                "of the configuration file)" % path) from None
+    except OSError as exc:
+        raise CsvInventoryError("%s: cannot read the CSV file: %s" % (path, exc.strerror or exc)) from None
+    with os.fdopen(descriptor, 'rb') as csv_file:
+        try:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):  # swapped since the check above
+                raise _not_a_regular_file(path, status.st_mode)
+            if status.st_size > limit:
+                raise CsvInventoryError(_too_large(path, status.st_size, limit))
+            data = csv_file.read(limit + 1)
+        except OSError as exc:
+            raise CsvInventoryError("%s: cannot read the CSV file: %s" % (path, exc.strerror or exc)) from None
+    if len(data) > limit:  # it grew while being read
+        raise CsvInventoryError(_too_large(path, len(data), limit))
+    return data
+
+
+def _too_large(path, size, limit):
+    mebibytes, rest = divmod(limit, 1024 * 1024)
+    cap = '%d MiB' % mebibytes if mebibytes and not rest else '%d bytes' % limit
+    return "%s: the CSV file has %d bytes, more than the %s the plugin reads: is it the right file?" % (path, size, cap)
+
 
 def decode_csv(data, source):
     """Text of the file, without the byte order mark Excel writes; a clear error for anything that is not UTF-8."""
@@ -334,10 +417,13 @@ class PhoneTable:
     for rows that were loaded but look wrong. ``rows``: how many rows with a value there were (valid or not).
     A problem with the file or its header raises CsvInventoryError.
     ``secrets``: every value of the passcode column; no message contains one (see redact()).
+    ``default_group``: the group every phone joins, which no phone may be named after.
     """
 
-    def __init__(self, text, source, delimiter='auto', connection='local'):
+    def __init__(self, text, source, delimiter='auto', connection='local', default_group=''):
         self.source = source
+        self._default_group = default_group
+        self._redactor = None
         self.phones = []
         self.problems = []
         self.bad_rows = []
@@ -366,14 +452,17 @@ class PhoneTable:
         next(rows)  # the header
         for line, last_line, raw_cells in rows:
             self._read_row(line, last_line, raw_cells)
+        self._refuse_phones_named_like_a_group()
 
-    def redact(self, text):
-        """text without any passcode of the file."""
-        return redact(text, self.secrets)
+    def redact(self, text, limit=None):
+        """text without any passcode of the file (cut after ``limit`` characters, if given)."""
+        if self._redactor is None:  # prepared once, when the first message needs it: a clean file never pays for it
+            self._redactor = Redactor(self.secrets)
+        return self._redactor.redact(text, limit)
 
     def _show(self, cell):
-        """A cell quoted for a message, without passcodes."""
-        return repr(self.redact(cell))
+        """A cell quoted for a message, without passcodes, at most CELL_EXCERPT characters of it."""
+        return repr(self.redact(cell, CELL_EXCERPT))
 
     def _value(self, text):
         """as_value(text), computed once per distinct text."""
@@ -508,8 +597,12 @@ class PhoneTable:
     def _name_problems(self, name, line):
         if not name:
             return []
-        if not INVENTORY_NAME.match(name):
-            return ["name %s is not a usable inventory hostname: use letters, digits, '.', '-', '_', ':' or '@'" % self._show(name)]
+        problem = name_problem(name, self._show)
+        if problem:
+            return [problem]
+        if name == self._default_group:
+            return ["name %s is the name of the group every phone joins (default_group): a host and a group must not "
+                    "share a name" % self._show(name)]
         first_line = self._first_line_of_name[name]
         if first_line != line:
             return ["name %s is already used on line %d (Ansible would silently merge the two phones)" % (self._show(name), first_line)]
@@ -558,6 +651,23 @@ class PhoneTable:
         if first_line != line:
             self.warnings.append((line, "%s has the same host %s and port as the phone on line %d"
                                   % (self.redact(name), self._show(host), first_line)))
+
+    def _refuse_phones_named_like_a_group(self):
+        """A phone named after a group of a 'groups' cell (of any row) is a bad row: Ansible would mix up the two."""
+        line_of_group = {}
+        for phone in self.phones:
+            for group in phone.groups:
+                line_of_group.setdefault(group, phone.line)
+        clashing = [phone for phone in self.phones if phone.name in line_of_group]
+        if not clashing:
+            return
+        for phone in clashing:
+            self._add_problems(phone.line, phone.line, [
+                "name %s is also the name of a group (the 'groups' cell of line %d): a host and a group must not share "
+                "a name" % (self._show(phone.name), line_of_group[phone.name])])
+        self.phones = [phone for phone in self.phones if phone.name not in line_of_group]
+        self.problems.sort(key=lambda problem: problem[0])  # stable: a row's problems keep their order
+        self.bad_rows.sort()
 
     def _add_problems(self, line, last_line, problems):
         if last_line > line:

@@ -5,9 +5,14 @@ groups the phones by site (keyed_groups), and an INI file with the same hosts, v
 with `ansible-inventory -i X --list > /dev/null`, the two alternating, several times; the best time of each and
 their ratio are printed. Then one more run of each, with timers inside the process, shows where the time goes:
 Ansible's imports, the inventory parse (for the csv plugin: its import, reading and checking the CSV file, hosts and
-variables, keyed_groups), Ansible's per-host variables and the JSON output. Nothing is asserted.
+variables, keyed_groups), Ansible's per-host variables and the JSON output.
+
+Then a file of 100,000 phones, each with its own passcode, is loaded once clean and once with 1,000 bad rows
+(on_error: warn, a warning per bad row): every problem message is redacted against every passcode of the file, so
+this shows whether redaction costs grow with the number of passcodes. Nothing is asserted.
 
     .venv/bin/python tests/bench/bench_inventory.py [--phones 10000] [--runs 5] [--no-phases]
+                                                    [--bad-rows-phones 100000] [--bad-rows 1000 (0: skip)]
 """
 
 import argparse
@@ -122,6 +127,34 @@ def write_sources(directory, count):
     return config_path, ini_path
 
 
+def write_bad_rows_sources(directory, count, bad):
+    """A CSV file of ``count`` phones with a passcode each, ``bad`` of them (spread evenly) with a port that is not a
+    number, and its configuration with on_error: warn; returns (clean config, config with bad rows)."""
+    bad_every = count // bad if bad else 0
+    paths = []
+    for kind in ('clean', 'bad'):
+        csv_path = os.path.join(directory, 'passcodes-%s.csv' % kind)
+        with open(csv_path, 'w', encoding='utf-8') as csv_file:
+            csv_file.write('name,host,port,passcode,site\n')
+            for number, row in enumerate(phones(count), 1):
+                # '#' and '&' give each passcode URL-encoded forms too; each row's passcode is different
+                port = '80x' if kind == 'bad' and bad_every and number % bad_every == 0 else '80'
+                csv_file.write('%s,%s,%s,pw#%07d&k,%s\n' % (row['name'], row['host'], port, number * 7919 % 10000019, row['site']))
+        config_path = os.path.join(directory, 'passcodes-%s.grandstream.yml' % kind)
+        with open(config_path, 'w', encoding='utf-8') as config_file:
+            config_file.write('plugin: phonefleet.grandstream.csv\npath: %s\non_error: warn\n' % os.path.basename(csv_path))
+        paths.append(config_path)
+    return paths
+
+
+def time_with_warnings(source, env):
+    """Seconds of one ansible-inventory --list, and how many warnings it printed."""
+    start = time.perf_counter()
+    proc = subprocess.run([os.path.join(BIN_DIR, 'ansible-inventory'), '-i', source, '--list'], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=env, text=True, check=True)
+    return time.perf_counter() - start, proc.stderr.count('[WARNING]')
+
+
 def time_once(source, env):
     start = time.perf_counter()
     subprocess.run([os.path.join(BIN_DIR, 'ansible-inventory'), '-i', source, '--list'], stdout=subprocess.DEVNULL, env=env, check=True)
@@ -145,6 +178,8 @@ def main():
     parser.add_argument('--phones', type=int, default=10000)
     parser.add_argument('--runs', type=int, default=5)
     parser.add_argument('--no-phases', dest='phases', action='store_false', help='skip the timed run that splits the time into phases')
+    parser.add_argument('--bad-rows-phones', type=int, default=100000, help='phones of the file with passcodes and bad rows')
+    parser.add_argument('--bad-rows', type=int, default=1000, help='bad rows in it (0 skips this part)')
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix='bench-inventory-') as directory:
@@ -167,15 +202,20 @@ def main():
         print('  phonefleet.grandstream.csv (keyed_groups on site): %.2f s' % csv_seconds)
         print('  ansible.builtin.ini (same hosts, vars and groups):  %.2f s' % ini_seconds)
         print('  csv / ini: %.2f' % (csv_seconds / ini_seconds))
-        if not args.phases:
-            return
-        csv_phases, ini_phases = phases_of(config_path, env), phases_of(ini_path, env)
-
-    print('where the time goes (one more run of each, timers inside ansible-inventory, seconds):')
-    print('  %-32s %6s %6s' % ('', 'csv', 'ini'))
-    for phase, label in PHASES:
-        figures = ['%.2f' % seconds[phase] if phase in seconds else '-' for seconds in (csv_phases, ini_phases)]
-        print('  %-32s %6s %6s' % (label, figures[0], figures[1]))
+        if args.phases:
+            csv_phases, ini_phases = phases_of(config_path, env), phases_of(ini_path, env)
+            print('where the time goes (one more run of each, timers inside ansible-inventory, seconds):')
+            print('  %-32s %6s %6s' % ('', 'csv', 'ini'))
+            for phase, label in PHASES:
+                figures = ['%.2f' % seconds[phase] if phase in seconds else '-' for seconds in (csv_phases, ini_phases)]
+                print('  %-32s %6s %6s' % (label, figures[0], figures[1]))
+        if args.bad_rows:
+            clean_path, bad_path = write_bad_rows_sources(directory, args.bad_rows_phones, args.bad_rows)
+            clean_seconds, dummy = time_with_warnings(clean_path, env)
+            bad_seconds, warnings = time_with_warnings(bad_path, env)
+            print('ansible-inventory --list, %d phones with a passcode each, on_error: warn, one run each:' % args.bad_rows_phones)
+            print('  clean:                 %.2f s' % clean_seconds)
+            print('  with %d bad rows:    %.2f s (%d warnings)' % (args.bad_rows, bad_seconds, warnings))
 
 
 if __name__ == '__main__':

@@ -56,7 +56,7 @@ FLEET = {
 # The collection's Event-Driven Ansible source listens here; every simulated phone pushes its events to it by HTTP GET
 # from its own address, as real phones do with their Action URL settings.
 EDA_ADDRESS = '127.88.255.1'
-EDA_TOKEN = 'demo-token'
+EDA_TOKEN = 'demo-token-of-the-simulated-fleet'  # 16 characters or more: no warning
 EDA_EVENTS = ('reboot', 'setup_completed', 'registered', 'unregistered')
 
 
@@ -67,7 +67,9 @@ def free_port(address):
 
 
 class EventSource(object):
-    """extensions/eda/plugins/event_source/action_url.py on an asyncio loop in a thread, as ansible-rulebook runs it."""
+    """extensions/eda/plugins/event_source/action_url.py on an asyncio loop in a thread, as ansible-rulebook runs it:
+    its main() is a task that is cancelled to stop it, and the loop is closed only when every task has ended (a
+    task left pending, or a CancelledError let out of the thread, would print a traceback as the demo ends)."""
 
     def __init__(self, port, inventory):
         self.port = port
@@ -76,25 +78,32 @@ class EventSource(object):
         self.events = []
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, daemon=True)
+        self.source_task = self.collector = None
+
+    async def _collect(self, queue):
+        while True:
+            self.events.append(await queue.get())
 
     def _run(self):
-        source = runpy.run_path(str(REPO / 'extensions' / 'eda' / 'plugins' / 'event_source' / 'action_url.py'))
-        queue = asyncio.Queue()
-
-        async def collect():
-            while True:
-                self.events.append(await queue.get())
         asyncio.set_event_loop(self.loop)
-        self.loop.create_task(collect())
-        self.loop.run_until_complete(source['main'](queue, self.args))
+        (outcome,) = self.loop.run_until_complete(asyncio.gather(self.source_task, return_exceptions=True))
+        if not isinstance(outcome, asyncio.CancelledError) and isinstance(outcome, BaseException):
+            print('The event source stopped: %s' % outcome, file=sys.stderr, flush=True)
+        self.collector.cancel()
+        self.loop.run_until_complete(asyncio.gather(self.collector, return_exceptions=True))
+        self.loop.close()
 
     def __enter__(self):
+        main = runpy.run_path(str(REPO / 'extensions' / 'eda' / 'plugins' / 'event_source' / 'action_url.py'))['main']
+        queue = asyncio.Queue()
+        self.source_task = self.loop.create_task(main(queue, self.args))
+        self.collector = self.loop.create_task(self._collect(queue))
         self.thread.start()
         return self
 
     def __exit__(self, *exc_info):
-        self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(self.loop)])
-        self.thread.join(5)
+        self.loop.call_soon_threadsafe(self.source_task.cancel)
+        self.thread.join(10)
 
 
 # The firmware the audit asks for: the GRP phones speak the passcode dialect, which reports no firmware (no rule here).

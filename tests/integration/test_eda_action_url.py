@@ -10,13 +10,18 @@ afterwards.
 import ast
 import asyncio
 import contextlib
+import ipaddress
+import json
 import logging
 import os
 import re
 import runpy
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -133,6 +138,18 @@ class Running:
         return not self.task.done()
 
 
+async def event_once_named(running, sender, name, timeout=15):
+    """Push from sender until its event carries ``name`` (the source picks up a changed inventory within a second
+    or so); that event, or the last one."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        assert await running.status(sender, get('/grandstream/registered?token=%s' % TOKEN)) == 200
+        (event,) = running.events()
+        if event['meta']['hosts'] == name or asyncio.get_running_loop().time() > deadline:
+            return event
+        await asyncio.sleep(0.1)
+
+
 def run(coroutine):
     return asyncio.run(asyncio.wait_for(coroutine, 240))
 
@@ -162,10 +179,9 @@ def test_events_carry_the_phone_and_its_inventory_name(source, tmp_path, caplog)
             assert await running.status(OTHER_PHONE, get('/grandstream/Setup-Completed?token=%s&ip=$phone_ip' % TOKEN)) == 200
             assert await running.status(UNLISTED_PHONE, get('/grandstream/registered/?token=%s&mac=000b82000007' % TOKEN)) == 200
             first, second, third = running.events()
-            # The inventory changes while the source runs: it is read again.
+            # The inventory changes while the source runs: it is read again (checked once a second, off the loop).
             write_inventory(tmp_path / 'office.csv', ['name,host', 'gs-new,%s' % UNLISTED_PHONE, 'gs-lobby,%s' % PHONE])
-            assert await running.status(UNLISTED_PHONE, get('/grandstream/registered?token=%s' % TOKEN)) == 200
-            (fourth,) = running.events()
+            fourth = await event_once_named(running, UNLISTED_PHONE, 'gs-new')
             assert running.still_running()
             return first, second, third, fourth
 
@@ -235,7 +251,9 @@ def test_refused_requests_get_their_status_and_make_no_event(source, caplog):
     async def scenario():
         answers = {}
         async with Running(source, {'allowed_networks': ALLOWED, 'token': TOKEN, 'rate_burst': 100}) as running:
-            for name, sender, data, _status in REFUSED:
+            for number, (name, sender, data, _status) in enumerate(REFUSED, 1):
+                # each from a phone of its own: after a sender's first refusal the others are counted, not logged
+                sender = '127.88.1.%d' % number if sender == PHONE else sender
                 answer = await running.send(sender, data, shutdown=(name == 'cut short'))
                 answers[name] = (status_of(answer), answer, running.events())
                 assert running.still_running(), name
@@ -486,3 +504,371 @@ def requests_get(url):
     with requests.Session() as session:
         session.trust_env = False
         return session.get(url, timeout=10).status_code
+
+
+# ----- issue 17: the standalone mode listens where told; a stopped source prints nothing
+
+def test_the_standalone_mode_listens_on_the_host_it_is_given(tmp_path):
+    port = free_port()
+    env = dict(os.environ, ACTION_URL_TOKEN=TOKEN)
+    proc = subprocess.Popen([sys.executable, str(SOURCE_FILE), '--host', SERVER, str(port), '127.88.0.0/16'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for _attempt in range(200):
+            try:
+                connect_and_close(PROBE, port)
+                break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.05)
+        with socket.socket() as other:  # another address of this host: nothing listens there
+            other.settimeout(CLIENT_TIMEOUT)
+            with pytest.raises(ConnectionRefusedError):
+                other.connect(('127.88.0.2', port))
+        assert status_of(exchange(PHONE, port, get('/grandstream/registered?token=%s&mac=m1' % TOKEN))) == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert json.loads(stdout.splitlines()[0])['grandstream']['mac'] == 'm1'
+    assert 'listening on %s port %d' % (SERVER, port) in stderr
+    assert 'Traceback' not in stderr and TOKEN not in stdout + stderr
+    usage = subprocess.run([sys.executable, str(SOURCE_FILE), '--help'], capture_output=True, text=True, check=True)
+    assert '--host' in usage.stdout and '0.0.0.0' in usage.stdout
+
+
+STOPPERS = {
+    # tests/demo/demo.py's EventSource: the source on a loop in a thread, stopped by cancelling its task
+    'demo': r'''
+import sys
+sys.path.insert(0, DEMO_DIR)
+import demo
+with demo.EventSource(PORT, INVENTORY) as source:
+    in_flight = hold_and_push(source.port)
+''',
+    # ansible-rulebook: main() is a task of the rulebook's loop, cancelled at shutdown and awaited
+    'ansible-rulebook': r'''
+import asyncio, runpy
+async def rulebook():
+    main = runpy.run_path(SOURCE_FILE)['main']
+    task = asyncio.ensure_future(main(asyncio.Queue(), {'host': '127.88.255.1', 'port': PORT, 'token': 'demo-token-of-the-simulated-fleet',
+                                                        'allowed_networks': ['127.88.0.0/16'], 'inventory': INVENTORY}))
+    in_flight = await asyncio.to_thread(hold_and_push, PORT)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+asyncio.run(rulebook())
+''',
+}
+
+HOLD_AND_PUSH = r'''
+import socket, time
+def hold_and_push(port):
+    """One connection that never finishes its request (in flight when the source stops), then one event."""
+    for _attempt in range(200):
+        try:
+            socket.create_connection(('127.88.255.1', port), timeout=5, source_address=('127.88.0.254', 0)).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    slow = socket.socket()
+    slow.bind(('127.88.0.9', 0))
+    slow.connect(('127.88.255.1', port))
+    slow.sendall(b'GET /grandstream/registered?mac=')
+    with socket.socket() as phone:
+        phone.bind(('127.88.0.5', 0))
+        phone.connect(('127.88.255.1', port))
+        phone.sendall(b'GET /grandstream/registered?token=demo-token-of-the-simulated-fleet HTTP/1.1\r\n\r\n')
+        assert phone.recv(100).startswith(b'HTTP/1.1 200 ')
+    return slow
+'''
+
+
+@pytest.mark.parametrize('runner', sorted(STOPPERS))
+def test_a_stopped_source_ends_quietly(tmp_path, runner):
+    """`make demo` printed an asyncio.CancelledError traceback when its source stopped: the source ends its
+    connections and its helpers when cancelled, and the demo's runner (like ansible-rulebook) awaits the task."""
+    inventory = write_inventory(tmp_path / 'phones.csv', ['name,host', 'gs1,127.88.0.5'])
+    script = 'PORT = %d\nINVENTORY = %r\nSOURCE_FILE = %r\nDEMO_DIR = %r\n%s\n%s\nprint("stopped", flush=True)\n' % (
+        free_port(), inventory, str(SOURCE_FILE), str(REPO / 'tests' / 'demo'), HOLD_AND_PUSH, STOPPERS[runner])
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=120, check=False,
+                          cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == 'stopped'
+    assert proc.stderr == '', proc.stderr
+
+
+# ----- issue 18.13: strangers, slow senders and a swapped inventory cannot crowd out the phones
+
+def open_and_hold(source_address, port, data=b'GET /grandstream/registered?'):
+    """A connection that sends ``data`` and then neither sends nor reads anything: the caller closes it."""
+    client = socket.socket()
+    client.settimeout(CLIENT_TIMEOUT)
+    client.bind((source_address, 0))
+    client.connect((SERVER, port))
+    client.sendall(data)
+    return client
+
+
+def flood(source_address, port, stop, rate=300):
+    """``rate`` connections a second from ``source_address``, each kept open until ``stop`` is set."""
+    held, interval, next_at = [], 1.0 / rate, time.monotonic()
+    try:
+        while not stop.is_set():
+            try:
+                held.append(open_and_hold(source_address, port))
+            except OSError:
+                pass
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+    finally:
+        for client in held:
+            client.close()
+    return len(held)
+
+
+def test_a_flood_from_outside_allowed_networks_loses_no_push_of_the_phones(source, caplog):
+    """One address outside allowed_networks at 300 connections a second, each left open: it used to take every
+    slot (its refusals lingered), and most of the phones' pushes got 503. Now it is refused at accept."""
+    caplog.set_level(logging.INFO)
+
+    async def scenario():
+        args = {'allowed_networks': ALLOWED, 'token': TOKEN, 'max_connections': 32}
+        async with Running(source, args) as running:
+            started = asyncio.get_running_loop().time()
+            stop = threading.Event()
+            flooder = asyncio.ensure_future(asyncio.to_thread(flood, STRANGER, running.port, stop))
+            await asyncio.sleep(1.0)  # the flood is under way: 300 connections, far more than 32
+            statuses = [await running.status(PHONE, get('/grandstream/registered?token=%s&n=%d' % (TOKEN, n)))
+                        for n in range(15)]
+            stop.set()
+            opened = await flooder
+            return statuses, running.events(), opened, asyncio.get_running_loop().time() - started
+
+    statuses, events, opened, seconds = run(scenario())
+    assert opened > 100, 'the flood did not get going'
+    assert statuses == [200] * 15
+    assert [event['grandstream']['params']['n'] for event in events] == [str(n) for n in range(15)]
+    stranger_lines = [line for line in caplog.text.splitlines() if STRANGER in line]
+    # the first refusal, then a count of the others every 10 s and at stop
+    assert len(stranger_lines) <= 2 + int(seconds // 10), stranger_lines
+    assert 'request from %s refused (HTTP 403): not in allowed_networks' % STRANGER in stranger_lines[0]
+    assert re.search(r'\d+ more requests from %s refused in the last \d+ s' % re.escape(STRANGER), stranger_lines[-1])
+
+
+def test_slow_senders_inside_allowed_networks_hold_only_their_share(source, caplog):
+    """Slowloris from allowed addresses: each slow sender gets max_connections_per_sender connections, the
+    others are refused at once with 503, and another phone is still served."""
+    caplog.set_level(logging.INFO)
+    slow_senders = ['127.88.3.%d' % number for number in range(1, 4)]
+
+    async def scenario():
+        args = {'allowed_networks': ALLOWED, 'max_connections': 16, 'max_connections_per_sender': 4,
+                'request_timeout': 30}
+        async with Running(source, args) as running:
+            held = []
+            for sender in slow_senders:
+                for _n in range(10):
+                    held.append(await asyncio.to_thread(open_and_hold, sender, running.port, b'GET /grandstream/x'))
+            # per sender, the first 4 connections hold a slot (nothing answered yet), the other 6 got 503 at once
+            answers = await asyncio.to_thread(first_bytes, held)
+            statuses = [await running.status(PHONE, get('/grandstream/registered?n=%d' % n)) for n in range(5)]
+            for client in held:
+                client.close()
+            return answers, statuses, running.events()
+
+    answers, statuses, events = run(scenario())
+    for number in range(len(slow_senders)):
+        got = answers[number * 10:number * 10 + 10]
+        assert got[:4] == [b''] * 4, got
+        assert all(answer.startswith(b'HTTP/1.1 503 ') for answer in got[4:]), got
+    assert statuses == [200] * 5 and len(events) == 5
+    assert 'max_connections_per_sender' in caplog.text
+
+
+def first_bytes(clients, per_sender=10, holding=4):
+    """What each client received: the refused ones are read until their answer comes; for the ones expected to hold
+    a slot, half a second of silence is the answer (b'')."""
+    answers = []
+    for index, client in enumerate(clients):
+        client.settimeout(0.5 if index % per_sender < holding else CLIENT_TIMEOUT)
+        try:
+            answers.append(client.recv(100))
+        except socket.timeout:
+            answers.append(b'')
+    return answers
+
+
+def make_hostile(path, kind):
+    """Swap the inventory at ``path`` (a symbolic link) for something that is not a readable CSV file."""
+    target = path.parent / ('hostile-%s' % kind)
+    if kind == 'dev_zero':
+        target = Path('/dev/zero')
+    elif kind == 'fifo':
+        os.mkfifo(str(target))
+    elif kind == 'directory':
+        target.mkdir()
+    elif kind == 'oversized':
+        with open(str(target), 'wb') as sparse:
+            sparse.write(b'name,host\n')
+            sparse.truncate(64 * 1024 * 1024 + 1)
+    elif kind == 'missing':
+        target = path.parent / 'nothing-here'
+    swapped = path.parent / 'swapped'
+    swapped.symlink_to(target)
+    os.replace(str(swapped), str(path))
+
+
+@pytest.mark.parametrize('kind, message', [
+    ('dev_zero', 'is a character device, not a CSV file'),
+    ('fifo', 'is a named pipe (FIFO), not a CSV file'),
+    ('directory', 'is a directory, not a CSV file'),
+    ('oversized', 'is larger than 64 MiB'),
+    ('missing', 'cannot be read: No such file or directory'),
+])
+def test_a_swapped_inventory_keeps_the_last_good_names_and_the_loop_free(source, tmp_path, caplog, kind, message):
+    """The inventory used to be read in the event loop on every request: /dev/zero blocked the source for good.
+    Now it is checked once a second in a thread; a file that cannot be read is logged once, and the phones read
+    before keep their names."""
+    caplog.set_level(logging.INFO)
+    good = write_inventory(tmp_path / 'good.csv', ['name,host', 'gs-lobby,%s' % PHONE])
+    inventory = tmp_path / 'office.csv'
+    inventory.symlink_to(good)
+
+    async def scenario():
+        args = {'allowed_networks': ALLOWED, 'inventory': str(inventory), 'rate_burst': 100}
+        async with Running(source, args) as running:
+            make_hostile(inventory, kind)
+            for _attempt in range(200):  # the next check finds it
+                if message in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+            statuses = []
+            started = asyncio.get_running_loop().time()
+            while asyncio.get_running_loop().time() - started < 2.5:  # more checks: the file is not read again
+                statuses.append(await running.status(PHONE, get('/grandstream/registered')))
+                await asyncio.sleep(0.1)
+            return statuses, running.events()
+
+    statuses, events = run(scenario())
+    assert statuses and statuses == [200] * len(statuses)
+    assert {event['meta']['hosts'] for event in events} == {'gs-lobby'}
+    errors = [line for line in caplog.text.splitlines() if message in line]
+    assert len(errors) == 1, errors
+    assert 'Using the 1 phones read before.' in errors[0]
+
+
+@pytest.mark.parametrize('kind, message', [
+    ('dev_zero', 'is a character device, not a CSV file'),
+    ('fifo', 'is a named pipe (FIFO), not a CSV file'),
+    ('oversized', 'is larger than 64 MiB'),
+])
+def test_an_inventory_that_is_not_a_regular_file_stops_the_source_at_start(source, tmp_path, kind, message):
+    inventory = tmp_path / 'office.csv'
+    inventory.symlink_to(tmp_path / 'placeholder')
+    make_hostile(inventory, kind)
+    with pytest.raises(ValueError) as error:
+        run(source['main'](asyncio.Queue(), {'allowed_networks': ALLOWED, 'inventory': str(inventory), 'host': SERVER,
+                                             'port': free_port()}))
+    assert str(error.value) == 'phonefleet.grandstream.action_url: inventory %s %s%s' % (
+        inventory, message, '.' if 'CSV file' in message else ': is it the right file?')
+
+
+@pytest.mark.parametrize('query, status, params', [
+    ('token={t}&Token={t}&mac=m', 400, None),
+    ('token={t}&TOKEN={t}', 400, None),
+    ('Token={t}&mac=m', 200, {'mac': 'm'}),
+    ('TOKEN={t}&mac=m', 200, {'mac': 'm'}),
+    ('toKen=wrong&mac=m', 403, None),
+    ('mac=m&tOkEn={t}', 200, {'mac': 'm'}),
+    ('token=wrong&Token={t}', 400, None),
+])
+def test_the_token_parameter_in_any_case_never_reaches_the_event(source, caplog, query, status, params):
+    caplog.set_level(logging.DEBUG)
+
+    async def scenario():
+        async with Running(source, {'allowed_networks': ALLOWED, 'token': TOKEN}) as running:
+            got = await running.status(PHONE, get('/grandstream/registered?' + query.format(t=TOKEN)))
+            return got, running.events()
+
+    got, events = run(scenario())
+    assert got == status
+    assert [event['grandstream']['params'] for event in events] == ([params] if params else [])
+    assert TOKEN.lower() not in caplog.text.lower() and TOKEN not in json.dumps(events)
+
+
+def test_without_a_token_option_token_parameters_are_dropped_too(source):
+    async def scenario():
+        async with Running(source, {'allowed_networks': ALLOWED}) as running:
+            assert await running.status(PHONE, get('/grandstream/registered?Token=s3cret&mac=m')) == 200
+            return running.events()
+
+    (event,) = run(scenario())
+    assert event['grandstream']['params'] == {'mac': 'm'}
+
+
+# ----- the rules, with a fake clock
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_refusal_log_one_line_per_sender_per_interval_with_a_count(source):
+    clock, lines = FakeClock(), []
+    log = source['RefusalLog'](lambda level, message, *args: lines.append(message % args), interval=10, max_senders=2,
+                               clock=clock)
+    for _n in range(500):
+        log.refused('127.99.0.7', 403, 'not in allowed_networks')
+    log.refused('127.88.0.5', 400, 'cut short')
+    assert lines == ['phonefleet.grandstream.action_url: request from 127.99.0.7 refused (HTTP 403): not in allowed_networks.',
+                     'phonefleet.grandstream.action_url: request from 127.88.0.5 refused (HTTP 400): cut short.']
+    clock.now += 5
+    log.flush()
+    assert len(lines) == 2  # the interval is not over
+    log.refused('127.66.0.1', 403, 'not in allowed_networks')  # a third sender: counted with the other senders
+    log.refused('127.66.0.2', 403, 'not in allowed_networks')
+    clock.now += 5
+    log.flush()
+    assert lines[2:] == ['phonefleet.grandstream.action_url: 499 more requests from 127.99.0.7 refused in the last 10 s '
+                         '(the last: HTTP 403, not in allowed_networks).']
+    for _n in range(7):
+        log.refused('127.99.0.7', 403, 'not in allowed_networks')
+    clock.now += 10
+    log.flush()
+    assert lines[3:] == ['phonefleet.grandstream.action_url: 7 more requests from 127.99.0.7 refused in the last 10 s '
+                         '(the last: HTTP 403, not in allowed_networks).',
+                         'phonefleet.grandstream.action_url: 2 more requests from other senders refused in the last 15 s '
+                         '(the last: HTTP 403, not in allowed_networks).']
+    clock.now += 10
+    log.flush()
+    assert len(lines) == 5 and log.windows == {}  # quiet senders are forgotten
+    log.refused('127.99.0.7', 403, 'not in allowed_networks')
+    assert lines[5].endswith('request from 127.99.0.7 refused (HTTP 403): not in allowed_networks.')
+    log.refused('127.99.0.7', 403, 'not in allowed_networks')
+    log.flush(everything=True)
+    assert lines[6].startswith('phonefleet.grandstream.action_url: 1 more requests from 127.99.0.7 refused')
+
+
+def test_phone_directory_check_keeps_the_last_good_names_and_logs_once(source, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    good = tmp_path / 'office.csv'
+    write_inventory(good, ['name,host', 'gs1,10.1.4.10'])
+    directory = source['PhoneDirectory'](str(good))
+    address = ipaddress.ip_address('10.1.4.10')
+    assert directory.name_for(address) == 'gs1'
+    good.unlink()
+    good.symlink_to('/dev/zero')
+    for _n in range(3):
+        directory.check()
+    assert directory.name_for(address) == 'gs1'
+    assert caplog.text.count('is a character device, not a CSV file') == 1
+    good.unlink()
+    write_inventory(good, ['name,host', 'gs-renamed,10.1.4.10'])
+    directory.check()
+    assert directory.name_for(address) == 'gs-renamed'

@@ -12,6 +12,7 @@ for every problem, without a traceback and without the passcode.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -507,6 +508,43 @@ ERROR_CASES = {
          "{csv}:3: Could not generate group for host gs2 from site entry",
          "{csv}:4: Could not generate group for host gs3 from site entry"],
     ),
+    # issue 18: names Ansible would read as another path (host_vars/. is the whole directory) or mix up with a group
+    'names_that_are_paths': (
+        'name,host,passcode\ngs1,10.0.0.1,{p}\n.,10.0.0.2,{p}\n..,10.0.0.3,{p}\n.hidden,10.0.0.4,{p}\ngs1.yml,10.0.0.5,{p}\n'
+        'gs1.JSON,10.0.0.6,{p}\n"a/b",10.0.0.7,{p}\n"a\\b",10.0.0.8,{p}\n" ../x",10.0.0.9,{p}\n'.format(p=PASSCODE), '',
+        ["{csv}: 8 problems in 8 rows, no phone loaded",
+         "{csv}:3: name '.' starts with '.': Ansible would read host_vars/<name> as the phone's variables (for '.' and '..' "
+         "a whole directory: the variables of other phones, passcodes included)",
+         "{csv}:4: name '..' starts with '.'",
+         "{csv}:5: name '.hidden' starts with '.'",
+         "{csv}:6: name 'gs1.yml' ends in .yml: Ansible would give this phone the variables of the phone 'gs1' (host_vars/<name>.yml)",
+         "{csv}:7: name 'gs1.JSON' ends in .json",
+         "{csv}:8: name 'a/b' is not a usable inventory hostname",
+         "{csv}:9: name 'a\\\\b' is not a usable inventory hostname",
+         "{csv}:10: name '../x' is not a usable inventory hostname"],
+    ),
+    'names_of_groups': (
+        'name,host,groups,passcode\nall,10.0.0.1,,{p}\nungrouped,10.0.0.2,,{p}\ngrandstream,10.0.0.3,,{p}\n'
+        'lobby,10.0.0.4,,{p}\ngs5,10.0.0.5,lobby,{p}\n'.format(p=PASSCODE), '',
+        ["{csv}: 4 problems in 4 rows, no phone loaded",
+         "{csv}:2: name 'all' is the name of one of Ansible's own groups: a phone of that name makes ansible-inventory "
+         "--list --export (what AWX imports) lose the other phones",
+         "{csv}:3: name 'ungrouped' is the name of one of Ansible's own groups",
+         "{csv}:4: name 'grandstream' is the name of the group every phone joins (default_group): a host and a group must "
+         "not share a name",
+         "{csv}:5: name 'lobby' is also the name of a group (the 'groups' cell of line 6): a host and a group must not share a name"],
+    ),
+    'name_of_a_keyed_group': (
+        'name,host,site,passcode\ngs1,10.0.0.1,hq,{p}\nsite_hq,10.0.0.2,lab,{p}\n'.format(p=PASSCODE),
+        'keyed_groups:\n  - key: site\n    prefix: site\n',
+        ["{csv}: 1 phone named like a group, no phone loaded:",
+         "{csv}:3: name 'site_hq' is also the name of a group (made by compose, groups, keyed_groups or another inventory "
+         "source): a host and a group must not share a name"],
+    ),
+    'name_longer_than_a_dns_name': (
+        'name,host,passcode\n%s,10.0.0.1,{p}\n'.format(p=PASSCODE) % ('g' * 254), '',
+        ["{csv}:2: name '%s...' is longer than 253 characters (a DNS name's limit)" % ('g' * 80)],
+    ),
 }
 
 
@@ -577,3 +615,156 @@ def test_a_csv_without_phones_is_not_a_silent_success(ansible, tmp_path, csv_tex
     assert json.loads(proc.stdout)['_meta']['hostvars'] == {}
     assert 'Traceback' not in proc.stderr
     assert PASSCODE not in proc.stdout + proc.stderr
+
+
+# --- hostile files (issue 18): the CSV path is not a regular file, or is huge --------------------------------------
+
+def make_special(tmp_path, kind):
+    """Turn tmp_path/phones.csv into a file of the given kind; returns what must stay open meanwhile (or None)."""
+    csv_path = tmp_path / 'phones.csv'
+    if kind == 'fifo':
+        os.mkfifo(str(csv_path))
+    elif kind == 'symlink_to_dev_zero':
+        csv_path.symlink_to('/dev/zero')
+    elif kind == 'symlink_to_a_fifo':
+        os.mkfifo(str(tmp_path / 'pipe'))
+        csv_path.symlink_to(tmp_path / 'pipe')
+    elif kind == 'directory':
+        csv_path.mkdir()
+    elif kind == 'oversized':
+        with open(str(csv_path), 'wb') as sparse:  # 64 MiB and one byte, sparse: neither disk space nor time
+            sparse.write(b'name,host\n')
+            sparse.truncate(64 * 1024 * 1024 + 1)
+    elif kind == 'socket':
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(csv_path))
+        return server
+    return None
+
+
+@pytest.mark.parametrize('kind, message', [
+    ('fifo', '{csv}: is a named pipe (FIFO), not a CSV file (only a regular file is read)'),
+    ('symlink_to_a_fifo', '{csv}: is a named pipe (FIFO), not a CSV file (only a regular file is read)'),
+    ('symlink_to_dev_zero', '{csv}: is a character device, not a CSV file (only a regular file is read)'),
+    ('dev_zero', '/dev/zero: is a character device, not a CSV file (only a regular file is read)'),
+    ('directory', '{csv}: is a directory, not a CSV file (only a regular file is read)'),
+    ('socket', '{csv}: is a socket, not a CSV file (only a regular file is read)'),
+    ('oversized', '{csv}: the CSV file has 67108865 bytes, more than the 64 MiB the plugin reads: is it the right file?'),
+])
+def test_a_csv_path_that_is_not_a_regular_file_fails_at_once(ansible, tmp_path, kind, message):
+    """/dev/zero used to be read until memory ran out (3.8 GB in 8.5 s), a FIFO hung the run: now each is one
+    sentence naming the file, and nothing is read. subprocess.run's timeout turns a hang into a failure."""
+    kept = make_special(tmp_path, kind)
+    csv_path = '/dev/zero' if kind == 'dev_zero' else tmp_path / 'phones.csv'
+    config_path = tmp_path / 'office.grandstream.yml'
+    config_path.write_text('plugin: phonefleet.grandstream.csv\npath: %s\n' % csv_path)
+    try:
+        proc = ansible('ansible-inventory', '-i', config_path, '--list')
+    finally:
+        if kept:
+            kept.close()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert in_output(message.format(csv=csv_path), proc.stderr), proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+# --- names that would read another phone's host_vars (issue 18) --------------------------------------------------
+
+def test_a_row_named_dot_cannot_take_the_other_phones_vaulted_passcodes(ansible, tmp_path):
+    """A row named '.' made Ansible read host_vars/. (the whole directory) as that phone's variables: the passcode of
+    every phone went to the address of that row. Now the row is refused (on_error: fail) or skipped (warn), and no
+    phone gets another phone's variables."""
+    inventory = tmp_path / 'inventory'
+    (inventory / 'host_vars' / 'gs-ceo').mkdir(parents=True)
+    (inventory / 'host_vars' / 'gs-ceo' / 'vault.yml').write_text('grandstream_passcode: ceo-passcode-never-leaks\n')
+    (inventory / 'host_vars' / 'gs-cfo.yml').write_text('grandstream_passcode: cfo-passcode-never-leaks\n')
+    (tmp_path / 'phones').mkdir()
+    (tmp_path / 'phones' / 'office.csv').write_text(
+        'name,host\ngs-ceo,10.1.4.10\ngs-cfo,10.1.4.11\n.,10.66.6.6\n..,10.66.6.7\ngs-cfo.yml,10.66.6.8\nall,10.66.6.9\n')
+    config = inventory / 'office.grandstream.yml'
+    config.write_text('plugin: phonefleet.grandstream.csv\npath: ../phones/office.csv\n')
+    csv_path = inventory / '..' / 'phones' / 'office.csv'  # as the plugin names it: path resolved against the config's directory
+
+    refused = ansible('ansible-inventory', '-i', inventory, '--list')
+    assert refused.returncode == 1
+    for line, name in ((4, '.'), (5, '..'), (6, 'gs-cfo.yml'), (7, 'all')):
+        assert in_output("%s:%d: name '%s' " % (csv_path, line, name), refused.stderr), refused.stderr
+    assert 'never-leaks' not in refused.stdout + refused.stderr
+
+    config.write_text('plugin: phonefleet.grandstream.csv\npath: ../phones/office.csv\non_error: warn\n')
+    skipped = ansible('ansible-inventory', '-i', inventory, '--list', '--export')
+    assert skipped.returncode == 0, skipped.stderr
+    hostvars = json.loads(skipped.stdout)['_meta']['hostvars']
+    assert sorted(hostvars) == ['gs-ceo', 'gs-cfo']
+    assert hostvars['gs-ceo']['grandstream_passcode'] == 'ceo-passcode-never-leaks'
+    for line in (4, 5, 6, 7):
+        assert in_output('%s:%d: skipped this row: name' % (csv_path, line), skipped.stderr)
+
+
+# --- issue 17: ansible.cfg makes a bad row fail the run; the quick start's enable_plugins --------------------------
+
+QUICK_START_CFG = '''[inventory]
+# Only the plugins the quick start needs: an inventory error then is the CSV plugin's message alone
+enable_plugins = phonefleet.grandstream.csv, host_list
+# An inventory that does not parse (a bad CSV row) is an error, not a warning and a run over no phone
+any_unparsed_is_failed = true
+'''
+
+
+def quick_start(tmp_path, csv_text):
+    """The README's quick start layout: inventory/office.grandstream.yml, phones/office.csv, ansible.cfg."""
+    (tmp_path / 'inventory').mkdir()
+    (tmp_path / 'phones').mkdir()
+    (tmp_path / 'inventory' / 'office.grandstream.yml').write_text('plugin: phonefleet.grandstream.csv\npath: ../phones/office.csv\n')
+    (tmp_path / 'phones' / 'office.csv').write_text(csv_text)
+    return 'inventory/../phones/office.csv'  # the end of the path the plugin names in its messages
+
+
+@pytest.mark.parametrize('cfg', ['[inventory]\nany_unparsed_is_failed = true\n', QUICK_START_CFG])
+def test_ansible_cfg_any_unparsed_is_failed_makes_a_bad_row_fail_the_run(ansible, tmp_path, cfg):
+    csv_path = quick_start(tmp_path, 'name,host,passcode\ngs1,10.1.4.10,%s\ngs2,,%s\n' % (PASSCODE, PASSCODE))
+    (tmp_path / 'ansible.cfg').write_text(cfg)
+    proc = ansible('ansible-inventory', '-i', 'inventory/office.grandstream.yml', '--list', strict=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert in_output("%s:3: the 'host' cell is empty" % csv_path, proc.stderr)
+    assert PASSCODE not in proc.stdout + proc.stderr
+    # the key the README used to name does not exist: Ansible ignores it and only warns
+    (tmp_path / 'ansible.cfg').write_text('[inventory]\ninventory_unparsed_failed = true\n')
+    ignored = ansible('ansible-inventory', '-i', 'inventory/office.grandstream.yml', '--list', strict=False)
+    assert ignored.returncode == 0
+    assert in_output('Unable to parse', ignored.stderr)
+
+
+def test_the_quick_start_enable_plugins_keeps_the_error_short_and_the_inventory_working(ansible, tmp_path):
+    """With every default plugin enabled Ansible prints each one's failed attempt after the CSV error; with
+    QUICK_START_CFG only the CSV plugin's message is left, and good inventories, -i inventory/ with group_vars,
+    ad hoc host lists and playbooks work as before."""
+    csv_path = quick_start(tmp_path, 'name,host\ngs1,10.1.4.10\ngs2,10.1.4.300\n')
+    (tmp_path / 'ansible.cfg').write_text('[inventory]\nany_unparsed_is_failed = true\n')
+    noisy = ansible('ansible-inventory', '-i', 'inventory/office.grandstream.yml', '--list', strict=False)
+    (tmp_path / 'ansible.cfg').write_text(QUICK_START_CFG)
+    short = ansible('ansible-inventory', '-i', 'inventory/office.grandstream.yml', '--list', strict=False)
+    for proc in (noisy, short):
+        assert proc.returncode == 1
+        assert in_output("%s:3: host '10.1.4.300' is neither an IP address nor a valid DNS name" % csv_path, proc.stderr)
+    assert "with 'yaml' plugin" in noisy.stderr and "with 'ini' plugin" in noisy.stderr
+    assert "'yaml' plugin" not in short.stderr and "'ini' plugin" not in short.stderr and "'auto' plugin" not in short.stderr
+    assert len(short.stderr.splitlines()) < len(noisy.stderr.splitlines())
+    print('error lines: %d with the default plugins, %d with the quick start ansible.cfg'
+          % (len(noisy.stderr.splitlines()), len(short.stderr.splitlines())))
+
+    (tmp_path / 'phones' / 'office.csv').write_text('name,host\ngs1,10.1.4.10\ngs2,10.1.4.11\n')
+    (tmp_path / 'inventory' / 'group_vars').mkdir()
+    (tmp_path / 'inventory' / 'group_vars' / 'grandstream.yml').write_text('grandstream_timeout: 7\n')
+    for source in ('inventory/office.grandstream.yml', 'inventory/'):
+        good = ansible('ansible-inventory', '-i', source, '--list', strict=False)
+        assert_ok(good)
+        assert json.loads(good.stdout)['_meta']['hostvars']['gs2']['grandstream_timeout'] == 7
+    ad_hoc = ansible('ansible-inventory', '-i', '10.1.4.20,10.1.4.21', '--list', strict=False)
+    assert_ok(ad_hoc)
+    assert all_hosts(json.loads(ad_hoc.stdout)) == ['10.1.4.20', '10.1.4.21']
+    (tmp_path / 'play.yml').write_text('- name: Every phone\n  hosts: grandstream\n  gather_facts: false\n  tasks:\n'
+                                       '    - name: Say its address\n      ansible.builtin.debug:\n        msg: "at {{ ansible_host }}"\n')
+    play = ansible('ansible-playbook', '-i', 'inventory/', 'play.yml', strict=False)
+    assert play.returncode == 0, play.stdout + play.stderr
+    assert 'at 10.1.4.11' in play.stdout and '[WARNING]' not in play.stderr

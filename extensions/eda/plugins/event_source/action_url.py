@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import os
 import re
+import stat
 import time
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -34,15 +35,21 @@ description:
     "meta": {"hosts": NAME}}). C(phone_ip) is the address the request came from; C(mac) is the C(mac) parameter
     (null without one); C(meta.hosts) is the inventory name of the phone with that address in O(inventory), else
     the address itself, so that C(run_playbook) and C(run_job_template) are limited to that phone.'
-  - Only senders in O(allowed_networks) are answered (others get HTTP 403). With O(token), a request without the
-    right token gets HTTP 403. Only GET is accepted (HTTP 405), without a body (HTTP 400); the request line is at
-    most 4096 bytes (HTTP 414) and the header at most 8192 bytes in 64 fields (HTTP 431); a sender above
-    O(rate_limit) gets HTTP 429; a connection that sends no complete request within O(request_timeout) seconds is
-    closed. None of these makes an event, each is logged without the token, and the source keeps running.
+  - >-
+    Only senders in O(allowed_networks) are answered. A connection from any other address gets HTTP 403 and is
+    closed at once, before anything is read, and holds none of the O(max_connections). With O(token), a request
+    without the right token gets HTTP 403. Only GET is accepted (HTTP 405), without a body (HTTP 400); the request
+    line is at most 4096 bytes (HTTP 414) and the header at most 8192 bytes in 64 fields (HTTP 431); a sender above
+    O(rate_limit) gets HTTP 429, a sender with O(max_connections_per_sender) connections open gets HTTP 503; a
+    connection that sends no complete request within O(request_timeout) seconds is closed. None of these makes an
+    event. The source answers and closes without waiting for the rest of the request, logs the first refusal of a
+    sender with its reason, then at most one line per sender every 10 seconds with a count (never the token), and
+    keeps running.
 options:
   host:
     description:
-      - The address to listen on. V(0.0.0.0) listens on every IPv4 address, V(::) on every address.
+      - The address to listen on. V(0.0.0.0) listens on every IPv4 address, V(::) on every address; an address of
+        the host (the one in the voice VLAN, say) listens there only.
     type: str
     default: "0.0.0.0"
   port:
@@ -61,13 +68,18 @@ options:
     description:
       - A shared secret that every request must carry as the query parameter C(token). It is compared in constant
         time, never logged and never part of an event. Use a long random string of letters and digits.
+      - The parameter's name is matched in any case (C(Token), C(TOKEN)); a request with more than one is refused
+        (HTTP 400). Without O(token) such parameters are dropped from the event all the same.
       - Without it, every host in O(allowed_networks) can send events.
     type: str
   inventory:
     description:
       - Path of the collection's CSV inventory file (columns C(name) and C(host), in any case; other columns are
         ignored; blank lines and lines starting with C(#) are skipped). The phone whose C(host) is the sender's IP
-        address gives C(meta.hosts) its C(name). The file is read again when it changes.
+        address gives C(meta.hosts) its C(name).
+      - The file is checked once a second, off the event loop, and read again when it changed. Only a regular file
+        of at most 64 MiB is read (a named pipe, a device such as C(/dev/zero) or a larger file is refused); when a
+        new version cannot be read, the source logs why once and keeps the phones it read before.
       - Rows whose C(host) is a DNS name match no sender; an event from such a phone has its IP address as C(meta.hosts).
     type: str
   rate_limit:
@@ -89,9 +101,16 @@ options:
     default: 5
   max_connections:
     description:
-      - Connections served at the same time. Further connections get HTTP 503 until one ends.
+      - Connections from O(allowed_networks) served at the same time. Further connections get HTTP 503 until one
+        ends.
     type: int
     default: 256
+  max_connections_per_sender:
+    description:
+      - Connections one sender address may have open at the same time. Further connections from it get HTTP 503,
+        so that a few slow or stuck senders cannot take O(max_connections) from the other phones.
+    type: int
+    default: 8
 """
 
 EXAMPLES = r"""
@@ -122,11 +141,14 @@ MAX_HEADER_BYTES = 8192
 MAX_HEADER_FIELDS = 64
 MAX_PARAMS = 64
 READ_CHUNK = 4096
-# After an answer, what the client still sends is read and dropped for a moment before the socket closes: closing
-# with unread data makes the kernel reset the connection, and the client may lose the answer.
-LINGER_SECONDS = 2.0
-LINGER_BYTES = 65536
 MIN_TOKEN_LENGTH = 16
+TOKEN_PARAMETER = "token"
+# How often the inventory file is checked (off the event loop), and the largest file read.
+INVENTORY_CHECK_SECONDS = 1.0
+MAX_INVENTORY_BYTES = 64 * 1024 * 1024
+# Refusals: the first of a sender is logged with its reason, then one line per sender per interval with a count.
+REFUSAL_LOG_SECONDS = 10.0
+MAX_LOGGED_SENDERS = 1024
 
 EVENT_NAME = re.compile(r"[a-z0-9_]{1,64}\Z")
 METHOD = re.compile(r"[A-Za-z]{1,16}\Z")
@@ -141,7 +163,7 @@ REASONS = {
 }
 
 OPTIONS = ("host", "port", "allowed_networks", "token", "inventory", "rate_limit", "rate_burst", "request_timeout",
-           "max_connections")
+           "max_connections", "max_connections_per_sender")
 
 
 class Refused(Exception):
@@ -197,6 +219,7 @@ class Settings:
         self.rate_burst = _number(args, "rate_burst", 20, 1, integer=True)
         self.request_timeout = _number(args, "request_timeout", 5, 0.01)
         self.max_connections = _number(args, "max_connections", 256, 1, integer=True)
+        self.max_connections_per_sender = _number(args, "max_connections_per_sender", 8, 1, integer=True)
 
     @staticmethod
     def _networks(value: Any) -> list:
@@ -263,49 +286,96 @@ class RateLimiter:
                 del self.buckets[sender]
 
 
+FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_inventory_bytes(path: str, limit: int = MAX_INVENTORY_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; ValueError with a sentence for anything else.
+
+    Nothing else is opened for reading: /dev/zero would be read until memory runs out, a named pipe would wait for a
+    writer. The same rule as the collection's CSV inventory plugin (plugins/plugin_utils/csv_table.py).
+    """
+    def not_a_file(mode):
+        kind = next((name for test, name in FILE_KINDS if test(mode)), "not a regular file")
+        return ValueError("%s: inventory %s is %s, not a CSV file." % (SOURCE, path, kind))
+
+    try:
+        mode = os.stat(path).st_mode  # follows symbolic links, never blocks
+        if not stat.S_ISREG(mode):
+            raise not_a_file(mode)
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):  # swapped since the check above
+                raise not_a_file(status.st_mode)
+            data = handle.read(limit + 1) if status.st_size <= limit else None
+    except OSError as exc:
+        raise ValueError("%s: inventory %s cannot be read: %s." % (SOURCE, path, exc.strerror or exc)) from None
+    if data is None or len(data) > limit:
+        raise ValueError("%s: inventory %s is larger than %d MiB: is it the right file?" % (SOURCE, path, limit >> 20))
+    return data
+
+
 class PhoneDirectory:
-    """Sender address -> inventory name, from the collection's CSV inventory file; read again when it changes."""
+    """Sender address -> inventory name, from the collection's CSV inventory file.
+
+    Read at start (a bad file stops the source), then checked by ``watch()`` once a second in a thread, so that
+    neither a large file nor a slow disk holds the event loop, and read again when it changed. A new version that
+    cannot be read is logged once; the names read before stay in use.
+    """
 
     def __init__(self, path: str):
         self.path = path
-        self.names: dict = {}
-        self.signature = None
-        self.failed_signature = None
-        self.load()  # at start, a bad file stops the source with the reason
+        signature = self._stat_signature()  # raises ValueError: the source does not start
+        self.names: dict = self._load()
+        self.signature = signature   # of the file last read
+        self.failed = None           # what last failed (a signature, or "missing"), logged once
 
     def _stat_signature(self):
-        stat = os.stat(self.path)
-        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-    def load(self) -> None:
         try:
-            signature = self._stat_signature()
-            with open(self.path, "rb") as handle:
-                data = handle.read()
+            found = os.stat(self.path)
         except OSError as exc:
             raise ValueError("%s: inventory %s cannot be read: %s." % (SOURCE, self.path, exc.strerror or exc)) from None
-        names, notes = read_phone_directory(data, self.path)
+        return (found.st_mtime_ns, found.st_size, found.st_ino, found.st_mode)
+
+    def _load(self) -> dict:
+        names, notes = read_phone_directory(read_inventory_bytes(self.path), self.path)
         for note in notes:
             logger.warning("%s", note)
-        self.names, self.signature = names, signature
         logger.info("%s: %d phone addresses from %s", SOURCE, len(names), self.path)
+        return names
 
-    def name_for(self, address) -> str | None:
+    def check(self) -> None:
+        """Read the file again if it changed since it was last read. Blocking: ``watch()`` runs it in a thread."""
         try:
             signature = self._stat_signature()
-        except OSError as exc:
-            if self.failed_signature != "missing":
-                self.failed_signature = "missing"
-                logger.error("%s: inventory %s cannot be read (%s); using the %d phones read before.",
-                             SOURCE, self.path, exc.strerror or exc, len(self.names))
-            return self.names.get(address)
-        if signature not in (self.signature, self.failed_signature):
-            try:
-                self.load()
-                self.failed_signature = None
-            except ValueError as exc:
-                self.failed_signature = signature
-                logger.error("%s Using the %d phones read before.", exc, len(self.names))
+        except ValueError as exc:
+            self._failed("missing", exc)
+            return
+        if signature == self.signature:
+            self.failed = None
+            return
+        if signature == self.failed:
+            return
+        try:
+            names = self._load()
+        except ValueError as exc:
+            self._failed(signature, exc)
+            return
+        self.names, self.signature, self.failed = names, signature, None
+
+    def _failed(self, what, exc: ValueError) -> None:
+        if what != self.failed:
+            self.failed = what
+            logger.error("%s Using the %d phones read before.", exc, len(self.names))
+
+    async def watch(self, interval: float = INVENTORY_CHECK_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await asyncio.to_thread(self.check)
+
+    def name_for(self, address) -> str | None:
         return self.names.get(address)
 
 
@@ -488,6 +558,48 @@ def _response(status: int, headers: tuple = ()) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
 
 
+class RefusalLog:
+    """Log lines about refused requests: a sender's first refusal with its reason, then at most one line per sender
+    per ``interval`` with the number refused since. A flood makes a handful of lines, not one per connection."""
+
+    def __init__(self, say, interval: float = REFUSAL_LOG_SECONDS, max_senders: int = MAX_LOGGED_SENDERS,
+                 clock=time.monotonic):
+        self.say = say
+        self.interval = interval
+        self.max_senders = max_senders
+        self.clock = clock
+        self.windows: dict = {}  # sender (or "other senders") -> [start of its interval, refused since, last reason]
+
+    def refused(self, sender, status: int, why: str) -> None:
+        window = self.windows.get(sender)
+        if window is None and len(self.windows) >= self.max_senders:
+            sender, window = "other senders", self.windows.setdefault("other senders", [self.clock(), 0, None])
+        if window is None:
+            self.windows[sender] = [self.clock(), 0, None]
+            self.say(logging.WARNING, "%s: request from %s refused (HTTP %d): %s.", SOURCE, sender, status, why)
+            return
+        window[1] += 1
+        window[2] = (status, why)
+
+    def flush(self, everything: bool = False) -> None:
+        """The counts of the intervals that are over (all of them with ``everything``, when the source stops)."""
+        now = self.clock()
+        for sender, (started, count, last) in list(self.windows.items()):
+            if now - started < self.interval and not everything:
+                continue
+            if count:
+                self.say(logging.WARNING, "%s: %d more requests from %s refused in the last %d s (the last: HTTP %d, %s).",
+                         SOURCE, count, sender, max(1, round(now - started)), last[0], last[1])
+                self.windows[sender] = [now, 0, None]
+            else:
+                del self.windows[sender]
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.flush()
+
+
 class ActionUrlServer:
     """Answers one request per connection: an event, or an error status and a log line."""
 
@@ -497,9 +609,10 @@ class ActionUrlServer:
         self.directory = directory
         self.token = settings.token.encode("utf-8") if settings.token else None
         self.limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
+        self.refusals = RefusalLog(self._say)
         self.connections = 0
-        self.log_bucket = TokenBucket(10, time.monotonic())  # log lines about strangers: 10 at once, then 1 in 6 s
-        self.unlogged = 0
+        self.connections_of: dict = {}  # sender -> connections it has open
+        self.tasks: set = set()          # the tasks serving a connection, cancelled when the source stops
 
     def _say(self, level: int, message: str, *args) -> None:
         """Log a line; the token never appears in it, whatever a request carried."""
@@ -508,42 +621,68 @@ class ActionUrlServer:
             text = re.sub(re.escape(self.settings.token), "********", text, flags=re.IGNORECASE)
         logger.log(level, "%s", text)
 
+    def _admission(self, sender) -> tuple | None:
+        """(status, reason) when a new connection from sender is refused before it is read, else None."""
+        if not any(sender in network for network in self.settings.allowed_networks):
+            return 403, "not in allowed_networks"
+        if self.connections_of.get(sender, 0) >= self.settings.max_connections_per_sender:
+            return 503, "it has %d connections open already (max_connections_per_sender)" % self.connections_of[sender]
+        if self.connections >= self.settings.max_connections:
+            return 503, "more than %d connections at once (max_connections)" % self.settings.max_connections
+        return None
+
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
         try:
-            await self._serve(reader, writer)
+            peer = writer.get_extra_info("peername") or ("?",)
+            sender = ipaddress.ip_address(str(peer[0]).split("%", maxsplit=1)[0])
+        except ValueError:
+            writer.transport.abort()
+            return
+        if sender.version == 6 and sender.ipv4_mapped:
+            sender = sender.ipv4_mapped
+        refusal = self._admission(sender)
+        if refusal:
+            # at once: no slot, no read, no waiting for the client (a flood of these must not crowd out the phones)
+            writer.write(_response(refusal[0]))
+            writer.close()
+            self.refusals.refused(sender, *refusal)
+            return
+        self.connections += 1
+        self.connections_of[sender] = self.connections_of.get(sender, 0) + 1
+        task = asyncio.current_task()
+        self.tasks.add(task)
+        try:
+            await self._serve(reader, writer, sender)
+        except asyncio.CancelledError:
+            # stop(): the source is stopping. Ended, not cancelled: on Python 3.11 asyncio's stream callback would
+            # print a traceback for a cancelled connection task.
+            pass
         except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
             logger.debug("%s: connection ended early: %s", SOURCE, exc)
         except Exception as exc:  # pylint: disable=broad-exception-caught  # one bad connection must not end the source
             logger.error("%s: unexpected error while serving a connection: %s", SOURCE, exc)
             logger.debug("details", exc_info=True)
         finally:
+            self.tasks.discard(task)
             self.connections -= 1
+            self.connections_of[sender] -= 1
+            if not self.connections_of[sender]:
+                del self.connections_of[sender]
             writer.close()
-            try:
-                await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername") or ("?",)
-        sender = ipaddress.ip_address(str(peer[0]).split("%", maxsplit=1)[0])
-        if sender.version == 6 and sender.ipv4_mapped:
-            sender = sender.ipv4_mapped
-        if self.connections > self.settings.max_connections:
-            await self._answer(reader, writer, 503)
-            self._say(logging.WARNING, "%s: %s refused: more than %d connections at once (HTTP 503).",
-                      SOURCE, sender, self.settings.max_connections)
-            return
-        if not any(sender in network for network in self.settings.allowed_networks):
-            await self._answer(reader, writer, 403)
-            self._stranger(sender)
-            return
+    async def stop(self) -> None:
+        """End the connections being served (the source is stopping) and log the refusals not logged yet."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.refusals.flush(everything=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, sender) -> None:
         now = time.monotonic()
         bucket = self.limiter.bucket(sender, now)
         if not bucket.take(now, self.limiter.per_second, self.limiter.burst):
             retry_after = max(1, int((1.0 - bucket.tokens) / self.limiter.per_second + 0.999))
-            await self._answer(reader, writer, 429, (("Retry-After", str(retry_after)),))
+            await self._answer(writer, 429, (("Retry-After", str(retry_after)),))
             bucket.refused += 1
             if bucket.refused == 1:
                 self._say(logging.WARNING, "%s: %s sends more than %g requests per minute: refused (HTTP 429) until "
@@ -560,23 +699,13 @@ class ActionUrlServer:
                 return  # connected and closed without a byte: a port check, nothing to answer
             event = self._event(sender, head)
         except Refused as refused:
-            await self._answer(reader, writer, refused.status, refused.headers)
-            self._say(logging.WARNING, "%s: request from %s refused (HTTP %d): %s.",
-                      SOURCE, sender, refused.status, refused.why)
+            await self._answer(writer, refused.status, refused.headers)
+            self.refusals.refused(sender, refused.status, refused.why)
             return
         await self.queue.put(event)
-        await self._answer(reader, writer, 200)
+        await self._answer(writer, 200)
         self._say(logging.INFO, "%s: event %s from %s (%s).", SOURCE, event["grandstream"]["event"], sender,
                   event["meta"]["hosts"])
-
-    def _stranger(self, sender) -> None:
-        if self.log_bucket.take(time.monotonic(), 1 / 6.0, 10):
-            more = " (and %d more requests from outside allowed_networks)" % self.unlogged if self.unlogged else ""
-            self.unlogged = 0
-            self._say(logging.WARNING, "%s: request from %s refused (HTTP 403): not in allowed_networks%s.",
-                      SOURCE, sender, more)
-        else:
-            self.unlogged += 1
 
     async def _read_head(self, reader: asyncio.StreamReader) -> bytes | None:
         """The request header, up to its blank line; None when the client sent nothing. Never reads a body."""
@@ -615,7 +744,11 @@ class ActionUrlServer:
         if headers.get("content-length", "0").strip() != "0" or "transfer-encoding" in headers:
             raise Refused(400, "a request body is not accepted")
         event_name, params = parse_target(target)
-        given = params.pop("token", None)
+        # the token's name in any case: 'token=T&Token=T' must not carry the token into the event
+        tokens = [params.pop(name) for name in [name for name in params if name.lower() == TOKEN_PARAMETER]]
+        if len(tokens) > 1:
+            raise Refused(400, "the token parameter is given %d times (its name in any case)" % len(tokens))
+        given = tokens[0] if tokens else None
         if self.token is not None:
             if given is None:
                 raise Refused(403, "no token")
@@ -627,30 +760,19 @@ class ActionUrlServer:
             "meta": {"hosts": name or str(sender)},
         }
 
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, status: int,
-                      headers: tuple = ()) -> None:
+    @staticmethod
+    async def _answer(writer: asyncio.StreamWriter, status: int, headers: tuple = ()) -> None:
+        """The answer; the connection is closed after it without waiting for whatever the client still sends."""
         writer.write(_response(status, headers))
         await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + LINGER_SECONDS
-        dropped = 0
-        while dropped < LINGER_BYTES:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                chunk = await asyncio.wait_for(reader.read(READ_CHUNK), remaining)
-            except asyncio.TimeoutError:
-                break
-            if not chunk:
-                break
-            dropped += len(chunk)
 
 
 async def main(queue: asyncio.Queue, args: dict) -> None:
-    """Listen for Action URL requests and put one event on the queue for each accepted request."""
+    """Listen for Action URL requests and put one event on the queue for each accepted request.
+
+    Cancelled (ansible-rulebook stops its sources so), it closes its connections, logs the refusals it has not
+    logged yet and ends with CancelledError, as a cancelled task should; it prints nothing else.
+    """
     settings = Settings(args)
     directory = PhoneDirectory(settings.inventory) if settings.inventory else None
     if settings.token is None:
@@ -659,23 +781,36 @@ async def main(queue: asyncio.Queue, args: dict) -> None:
         logger.warning("%s: the token is shorter than %d characters: easy to guess.", SOURCE, MIN_TOKEN_LENGTH)
     handler = ActionUrlServer(queue, settings, directory)
     try:
-        server = await asyncio.start_server(handler.handle, settings.host, settings.port, reuse_address=True)
+        server = await asyncio.start_server(handler.handle, settings.host, settings.port, reuse_address=True,
+                                            backlog=1024)
     except OSError as exc:
         raise OSError("%s: cannot listen on %s port %d: %s." % (SOURCE, settings.host, settings.port,
                                                                 exc.strerror or exc)) from None
     logger.info("%s: listening on %s port %d for %s", SOURCE, settings.host, settings.port,
                 ", ".join(str(network) for network in settings.allowed_networks))
+    helpers = [asyncio.ensure_future(handler.refusals.run())]
+    if directory:
+        helpers.append(asyncio.ensure_future(directory.watch()))
     try:
-        async with server:
-            await server.serve_forever()
+        # not server.serve_forever(): cancelled, it waits for the connections in progress (Python 3.12+) before
+        # they are ended below
+        await asyncio.get_running_loop().create_future()
     except asyncio.CancelledError:
         logger.info("%s: stopped", SOURCE)
         raise
+    finally:
+        server.close()
+        for helper in helpers:
+            helper.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        await handler.stop()
+        await server.wait_closed()
 
 
 if __name__ == "__main__":
     # Check what the phones send, without ansible-rulebook (events are printed):
-    #   ACTION_URL_TOKEN=... python3 action_url.py PORT NETWORK[,NETWORK...] [INVENTORY.csv]
+    #   ACTION_URL_TOKEN=... python3 action_url.py [--host ADDRESS] PORT NETWORK[,NETWORK...] [INVENTORY.csv]
+    import argparse
     import json
     import sys
 
@@ -683,12 +818,20 @@ if __name__ == "__main__":
         """Prints each event instead of queueing it."""
 
         async def put(self, event: dict) -> None:
-            print(json.dumps(event))  # noqa: T201
+            print(json.dumps(event), flush=True)  # noqa: T201
 
+    parser = argparse.ArgumentParser(
+        prog="ACTION_URL_TOKEN=... python3 action_url.py",
+        description="Print the events Grandstream phones send to their Action URLs, without ansible-rulebook. "
+                    "The token is read from the environment variable ACTION_URL_TOKEN (none: no token).")
+    parser.add_argument("--host", default="0.0.0.0",
+                        help="the address to listen on (default: 0.0.0.0, every IPv4 address of this host)")
+    parser.add_argument("port", metavar="PORT")
+    parser.add_argument("allowed_networks", metavar="NETWORK[,NETWORK...]")
+    parser.add_argument("inventory", metavar="INVENTORY.csv", nargs="?")
+    arguments = parser.parse_args()
+    options = dict(vars(arguments), token=os.environ.get("ACTION_URL_TOKEN"))
     logging.basicConfig(level=logging.INFO)
-    if len(sys.argv) not in (3, 4):
-        sys.exit("usage: ACTION_URL_TOKEN=... python3 action_url.py PORT NETWORK[,NETWORK...] [INVENTORY.csv]")
-    options = dict(zip(("port", "allowed_networks", "inventory"), sys.argv[1:]), token=os.environ.get("ACTION_URL_TOKEN"))
     try:
         asyncio.run(main(PrintQueue(), {name: value for name, value in options.items() if value}))
     except (ValueError, OSError) as error:

@@ -8,6 +8,7 @@ has its own tests in tests/unit/plugins/plugin_utils/test_csv_table.py.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from unittest import mock
 
@@ -175,7 +176,7 @@ def test_parse_file_problems(plugin, tmp_path, csv_text, message):
 
 def test_parse_unreadable_file(plugin, tmp_path):
     (tmp_path / 'phones.csv').write_text('host\n')
-    with mock.patch('builtins.open', side_effect=PermissionError(13, 'Permission denied')):
+    with mock.patch('os.open', side_effect=PermissionError(13, 'Permission denied')):
         with pytest.raises(CsvInventoryError, match=r'phones.csv: cannot read the CSV file: Permission denied'):
             plugin._read_text(str(tmp_path / 'phones.csv'))
 
@@ -478,3 +479,70 @@ def test_keyed_groups_on_columns_give_what_the_template_engine_gives(plugin, tmp
     assert [host.name for host in inventory.groups['site_hq'].hosts] == ['gs3', 'gs5']
     assert sorted(group.name for group in inventory.groups['sites'].child_groups) == ['site_hq', 'site_lab']
     assert inventory.groups['sites'].hosts == []  # members through their site_* groups only
+
+
+# --- names that clash with groups, files that are not regular (issue 18) ------------------------------------------
+
+KEYED_BY_SITE = '''
+    plugin: phonefleet.grandstream.csv
+    path: phones.csv
+    on_error: %s
+    keyed_groups:
+      - key: site
+        prefix: site
+'''
+
+
+def test_a_phone_named_like_a_keyed_group_fails_the_source(plugin, tmp_path):
+    with pytest.raises(AnsibleParserError) as error:
+        run_parse(plugin, tmp_path, KEYED_BY_SITE % 'fail', 'name,host,site,passcode\ngs1,10.0.0.1,hq,pw-1\nsite_hq,10.0.0.2,lab,pw-2\n')
+    csv_path = str(tmp_path / 'phones.csv')
+    assert error.value.message.splitlines() == [
+        '%s: 1 phone named like a group, no phone loaded:' % csv_path,
+        "%s:3: name 'site_hq' is also the name of a group (made by compose, groups, keyed_groups or another inventory "
+        "source): a host and a group must not share a name" % csv_path,
+    ]
+
+
+def test_a_phone_named_like_a_keyed_group_is_skipped_with_on_error_warn(plugin, tmp_path):
+    with mock.patch.object(plugin.display, 'warning') as warning:
+        inventory = run_parse(plugin, tmp_path, KEYED_BY_SITE % 'warn',
+                              'name,host,site\ngs1,10.0.0.1,hq\nsite_hq,10.0.0.2,lab\nsite_lab,10.0.0.3,lab\n')
+    assert sorted(inventory.hosts) == ['gs1']
+    assert [call[0][0].split(': name')[0] for call in warning.call_args_list] == [
+        '%s:3: skipped this row' % (tmp_path / 'phones.csv'), '%s:4: skipped this row' % (tmp_path / 'phones.csv')]
+    assert group_members(inventory, 'site_hq') == ['gs1']
+
+
+def test_a_phone_named_like_a_group_of_an_earlier_source(plugin, tmp_path):
+    (tmp_path / 'phones.csv').write_text('name,host,passcode\nlab,10.0.0.1,pw-1\ngs2,10.0.0.2,pw-2\n')
+    config_path = tmp_path / 'office.grandstream.yml'
+    config_path.write_text('plugin: phonefleet.grandstream.csv\npath: phones.csv\n')
+    inventory = InventoryData()
+    inventory.add_group('lab')
+    inventory.add_host('other', group='lab')
+    with pytest.raises(AnsibleParserError, match=r"phones.csv:2: name 'lab' is also the name of a group"):
+        plugin.parse(inventory, DataLoader(), str(config_path), cache=False)
+    assert sorted(inventory.hosts) == ['other']
+    assert sorted(inventory.groups) == ['all', 'lab', 'ungrouped']
+
+
+@pytest.mark.parametrize('name', ['.', '..', 'all', 'ungrouped', 'phones', 'gs1.yml'])
+def test_parse_refuses_names_that_are_paths_or_groups(plugin, tmp_path, name):
+    with pytest.raises(AnsibleParserError) as error:
+        run_parse(plugin, tmp_path, 'plugin: phonefleet.grandstream.csv\npath: phones.csv\ndefault_group: phones\n',
+                  'name,host,passcode\ngs1,10.0.0.1,pw-1\n%s,10.0.0.2,pw-2\n' % name)
+    assert error.value.message.splitlines()[1].startswith("%s:3: name '%s' " % (tmp_path / 'phones.csv', name))
+    assert 'pw-' not in error.value.message
+
+
+def test_parse_refuses_a_fifo_without_waiting_for_a_writer(plugin, tmp_path):
+    os.mkfifo(str(tmp_path / 'phones.csv'))
+    with pytest.raises(AnsibleParserError, match=r'phones.csv: is a named pipe \(FIFO\), not a CSV file'):
+        run_parse(plugin, tmp_path, 'plugin: phonefleet.grandstream.csv\npath: phones.csv\n')
+
+
+def test_parse_refuses_a_symlink_to_dev_zero(plugin, tmp_path):
+    (tmp_path / 'phones.csv').symlink_to('/dev/zero')
+    with pytest.raises(AnsibleParserError, match=r'phones.csv: is a character device, not a CSV file'):
+        run_parse(plugin, tmp_path, 'plugin: phonefleet.grandstream.csv\npath: phones.csv\n')

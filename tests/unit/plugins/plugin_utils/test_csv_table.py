@@ -8,18 +8,23 @@ Everything runs in-process against small CSV texts; no inventory object is invol
 
 from __future__ import annotations
 
+import os
+import socket
 import textwrap
+import threading
 
 import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.csv_table import (
     IPV4_ADDRESS,
+    MAX_FILE_BYTES,
     CsvInventoryError,
     PhoneTable,
     decode_csv,
     host_problem,
     is_ip_address,
     quoted_cells,
+    read_csv_bytes,
     read_records,
     sniff_delimiter,
 )
@@ -593,3 +598,176 @@ def test_a_web_session_cell_that_spans_lines_is_named_never_echoed(column):
     ]
     assert 'pw-' not in repr(phone_table.problems)
     assert 'admin' not in repr(phone_table.problems)
+
+
+# --- names Ansible would read as other paths or mix up with groups (issue 18) ------------------------------------
+
+HOST_VARS_HINT = "(for '.' and '..' a whole directory: the variables of other phones, passcodes included)"
+
+
+@pytest.mark.parametrize('name, message', [
+    ('.', "name '.' starts with '.': Ansible would read host_vars/<name> as the phone's variables " + HOST_VARS_HINT),
+    ('..', "name '..' starts with '.': Ansible would read host_vars/<name> as the phone's variables " + HOST_VARS_HINT),
+    ('...', "name '...' starts with '.'"),
+    ('.gs1', "name '.gs1' starts with '.'"),
+    ('gs-ceo.yml', "name 'gs-ceo.yml' ends in .yml: Ansible would give this phone the variables of the phone 'gs-ceo' "
+                   "(host_vars/<name>.yml)"),
+    ('gs-ceo.YAML', "name 'gs-ceo.YAML' ends in .yaml"),
+    ('gs-ceo.json', "name 'gs-ceo.json' ends in .json"),
+    ('all', "name 'all' is the name of one of Ansible's own groups: a phone of that name makes ansible-inventory --list "
+            "--export (what AWX imports) lose the other phones"),
+    ('ungrouped', "name 'ungrouped' is the name of one of Ansible's own groups"),
+    ('grandstream', "name 'grandstream' is the name of the group every phone joins (default_group): a host and a group "
+                    "must not share a name"),
+    ('"a/b"', "name 'a/b' is not a usable inventory hostname"),
+    ('"../../etc"', "name '../../etc' is not a usable inventory hostname"),
+    ('"a\\b"', "name 'a\\\\b' is not a usable inventory hostname"),
+    ('"a\x00b"', "name 'a\\x00b' is not a usable inventory hostname"),
+    ('"a\tb"', "name 'a\\tb' is not a usable inventory hostname"),
+    ('"a\u2028b"', "name 'a\\u2028b' is not a usable inventory hostname"),
+    ('x' * 254, "name '%s' is longer than 253 characters (a DNS name's limit)" % ('x' * 80 + '...')),
+])
+def test_names_ansible_would_read_as_other_paths_or_groups(name, message):
+    phone_table = table('name,host\ngs0,10.0.0.9\n%s,10.0.0.1\ngs2,10.0.0.2\n' % name, default_group='grandstream')
+    assert [line for line, dummy in phone_table.problems] == [3], phone_table.problems
+    assert phone_table.problems[0][1].startswith(message), phone_table.problems
+    assert sorted(phones_by_name(phone_table)) == ['gs0', 'gs2']
+
+
+def test_ordinary_names_stay_valid():
+    names = ['gs1', 'gs-1.voice.example.net', 'x' * 253, 'gs1.', 'gs.yml1', 'yml', '2001:db8::5', 'gs@hq', 'Zürich-1',
+             'grandstream_1', 'gs1.yml.bak']
+    phone_table = table('name,host\n' + ''.join('%s,10.0.0.%d\n' % (name, number) for number, name in enumerate(names, 1)),
+                        default_group='grandstream')
+    assert phone_table.problems == []
+    assert [phone.name for phone in phone_table.phones] == names
+
+
+def test_a_host_cell_as_name_gets_both_problems():
+    phone_table = table('host\n..\n')
+    assert [message.split(':')[0] for dummy, message in phone_table.problems] == [
+        "host '..' is neither an IP address nor a valid DNS name", "name '..' starts with '.'"]
+
+
+def test_a_phone_named_after_a_group_of_any_row_is_a_bad_row():
+    phone_table = table('''
+        name,host,groups,passcode
+        lobby,10.0.0.1,,pw-1
+        gs2,10.0.0.2,lobby floor2,pw-2
+        gs3,10.0.0.3,,pw-3
+        floor2,10.0.0.4,floor2,pw-4
+        gs5,10.0.0.5,"lab,gs3",pw-5
+    ''', default_group='phones')
+    assert phone_table.problems == [
+        (2, "name 'lobby' is also the name of a group (the 'groups' cell of line 3): a host and a group must not share a name"),
+        (4, "name 'gs3' is also the name of a group (the 'groups' cell of line 6): a host and a group must not share a name"),
+        (5, "name 'floor2' is also the name of a group (the 'groups' cell of line 3): a host and a group must not share a name"),
+    ]
+    assert phone_table.bad_rows == [2, 4, 5]
+    assert sorted(phones_by_name(phone_table)) == ['gs2', 'gs5']
+    assert table('name,host\nphones,10.0.0.1\n').problems == []  # default_group '' here: no such group
+
+
+def test_problems_stay_in_line_order_with_group_clashes():
+    phone_table = table('''
+        name,host,port,groups
+        lobby,10.0.0.1,,
+        gs2,10.0.0.2,x,
+        gs3,10.0.0.3,,lobby
+    ''')
+    assert [line for line, dummy in phone_table.problems] == [2, 3]
+
+
+def test_a_long_cell_is_cut_in_messages_after_its_passcodes_are_hidden():
+    passcode = 'pw-hidden-%d' % 42
+    host = 'x' * 70 + passcode + 'y' * 1000
+    phone_table = table('name,host,passcode\ngs1,%s,%s\n' % (host, passcode))
+    (line, message), = phone_table.problems
+    assert message == "host '%s' is neither an IP address nor a valid DNS name" % ('x' * 70 + '********...')
+
+
+# --- reading the file: regular files only, bounded ---------------------------------------------------------------
+
+def test_read_csv_bytes_reads_a_regular_file_and_follows_symlinks(tmp_path):
+    (tmp_path / 'phones.csv').write_bytes(b'host\n10.0.0.1\n')
+    (tmp_path / 'link.csv').symlink_to(tmp_path / 'phones.csv')
+    assert read_csv_bytes(str(tmp_path / 'phones.csv')) == b'host\n10.0.0.1\n'
+    assert read_csv_bytes(str(tmp_path / 'link.csv')) == b'host\n10.0.0.1\n'
+
+
+def run_with_deadline(function, *args):
+    """function(*args) in a thread; a hang fails the test instead of holding it."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome['value'] = function(*args)
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # handed to the test
+            outcome['error'] = exc
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive(), 'hangs'
+    return outcome
+
+
+def special_file(tmp_path, kind, keep):
+    """The path of a file of the given kind; what must stay open while it is used goes into keep."""
+    path = tmp_path / 'phones.csv'
+    if kind == 'fifo':
+        os.mkfifo(str(path))
+    elif kind == 'fifo_behind_a_symlink':
+        os.mkfifo(str(tmp_path / 'pipe'))
+        path.symlink_to(tmp_path / 'pipe')
+    elif kind == 'dev_zero_symlink':
+        path.symlink_to('/dev/zero')
+    elif kind == 'dev_zero':
+        path = '/dev/zero'
+    elif kind == 'dev_urandom':
+        path = '/dev/urandom'
+    elif kind == 'directory':
+        path.mkdir()
+    elif kind == 'socket':
+        server = socket.socket(socket.AF_UNIX)
+        keep.append(server)
+        server.bind(str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize('kind, what', [
+    ('fifo', 'a named pipe (FIFO)'),
+    ('fifo_behind_a_symlink', 'a named pipe (FIFO)'),
+    ('dev_zero', 'a character device'),
+    ('dev_zero_symlink', 'a character device'),
+    ('dev_urandom', 'a character device'),
+    ('directory', 'a directory'),
+    ('socket', 'a socket'),
+])
+def test_read_csv_bytes_refuses_what_is_not_a_regular_file_without_reading_it(tmp_path, kind, what):
+    keep = []
+    path = special_file(tmp_path, kind, keep)
+    outcome = run_with_deadline(read_csv_bytes, path)
+    for item in keep:
+        item.close()
+    assert isinstance(outcome.get('error'), CsvInventoryError), outcome
+    assert str(outcome['error']) == '%s: is %s, not a CSV file (only a regular file is read)' % (path, what)
+
+
+def test_read_csv_bytes_refuses_a_file_above_the_cap(tmp_path):
+    path = tmp_path / 'phones.csv'
+    with open(str(path), 'wb') as sparse:  # sparse: no disk space, no time
+        sparse.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(CsvInventoryError) as error:
+        read_csv_bytes(str(path))
+    assert str(error.value) == ('%s: the CSV file has %d bytes, more than the 64 MiB the plugin reads: is it the right file?'
+                                % (path, MAX_FILE_BYTES + 1))
+    path.write_bytes(b'x' * 100)
+    assert len(read_csv_bytes(str(path), limit=100)) == 100
+    with pytest.raises(CsvInventoryError, match='has 100 bytes, more than the 99 bytes the plugin reads'):
+        read_csv_bytes(str(path), limit=99)
+
+
+def test_read_csv_bytes_names_a_missing_file(tmp_path):
+    with pytest.raises(CsvInventoryError) as error:
+        read_csv_bytes(str(tmp_path / 'gone.csv'))
+    assert str(error.value).startswith('%s: the CSV file does not exist' % (tmp_path / 'gone.csv'))
