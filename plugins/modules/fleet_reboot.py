@@ -183,8 +183,8 @@ options:
 notes:
   - Runs on the controller only, inside the Ansible worker. C(delegate_to) is not supported.
   - Progress is printed as the phones of a batch go down, come back and register (a line when every phone of the batch
-    reached a step, else at most every 15 seconds while something changes), each failure as it happens (phone, reason,
-    what happened), and one line when a batch finishes.
+    reached a step, else at most every 15 seconds, or three O(poll_interval), while something changes), each failure as it
+    happens (phone, reason, what happened), and one line when a batch finishes.
   - The passcodes never appear in the output, the reports or the ledger.
 seealso:
   - module: phonefleet.grandstream.sys_operation

@@ -9,7 +9,9 @@ A proof never blocks.  Its protocol (``module_utils/reboot_watch.RebootWatch`` i
     step()    one look at the phone (a port check, one read), then advance
     done, ok  finished; finished and proven
     reason    why it failed, a code word (never_up, old_version...); error: the same as a sentence naming the phone
-    timings   {timing key: seconds after the change, or None}: when each step was reached (down_after...)
+    timings   {timing key: seconds after the change, or None}: when each step was reached; SEEN_DOWN (``down_after``)
+              when the phone was seen going away: the engine writes it into the ledger (a resume then knows the
+              phone restarted) and the run counts as having changed something
     close()   let go of its clients
 
 A proof is a chain of steps: the phone went down, came back, runs version X, reads back the values written, registered.
@@ -20,7 +22,10 @@ more than a reboot's adds a ReadCheck instead of a new watch.
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import (
     AUTH_FAILED, FORBIDDEN, LOCKED, CTIError,
 )
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot_watch import seconds_text
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import short_number
+
+# The timing of the step "the phone went away" (RebootWatch's timings use the same key).
+SEEN_DOWN = 'down_after'
 
 # Answers that end a read check at once: asking again would only count towards the phone's lockout.
 _FATAL_CLASSES = (AUTH_FAILED, LOCKED, FORBIDDEN)
@@ -87,7 +92,7 @@ class ReadCheck(object):
             self.done = True
         elif now >= self.deadline:
             self.fail(self.failure_reason, '%s (checked for %s s).' % (
-                self._describe(self.value if answered else None).rstrip('.'), seconds_text(self.timeout)))
+                self._describe(self.value if answered else None).rstrip('.'), short_number(self.timeout)))
         else:
             self.due_at = min(now + self.interval, self.deadline)
 

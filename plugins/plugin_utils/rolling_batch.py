@@ -10,6 +10,7 @@ moment a phone is first seen going down, and prints progress as phones go down, 
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import ERROR, ERROR_CLASSES, CTIError
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import BUSY_FORCE, BUSY_SKIP
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_proof import SEEN_DOWN
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_change import Busy, Refused, Sent, Withheld
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import LEDGER_SENDING
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, REASON_BUSY, SKIPPED_BUSY
@@ -24,6 +25,32 @@ class BatchRunner(object):
     def __init__(self, run):
         self.run = run
         self.progress = None
+
+    # -- before the plan -------------------------------------------------------------------------
+
+    def preflight(self, phones):
+        """Read every phone at once; returns the phones to change, idle ones first, then busy ones (policy wait)."""
+        run = self.run
+        idle, busy = [], []
+        now = run.clock.monotonic()
+        for phone, result in zip(phones, run.fan_out_phones(phones, lambda client, target: run.change.preflight(client))):
+            if not result.ok:
+                phone.fail_read(result)
+                continue
+            phone.preflight = result.value
+            skip = run.change.skip_reason(phone.preflight)
+            if skip is not None:
+                phone.finish(skip.outcome, reason=skip.reason, note=skip.note)
+            elif phone.preflight.in_use and run.settings.busy_policy != BUSY_FORCE:
+                if run.settings.busy_policy == BUSY_SKIP:
+                    phone.finish(SKIPPED_BUSY, reason=REASON_BUSY, note='%s: a line was in use at the preflight '
+                                 '(busy_policy=skip); not %s.' % (phone.target.label, run.change.done))
+                    continue
+                phone.busy_since = now
+                busy.append(phone)
+            else:
+                idle.append(phone)
+        return idle + busy
 
     # -- filling a batch: the busy policy -----------------------------------------------------------
 
@@ -189,7 +216,7 @@ class BatchRunner(object):
                         phone.proof.fail(ERROR, result.error)
                         phone.error_class = result.error_class
                 for phone in due:
-                    if phone.seen_down is None and phone.proof.timings.get('down_after') is not None:
+                    if phone.seen_down is None and phone.proof.timings.get(SEEN_DOWN) is not None:
                         phone.mark_seen_down(run.clock.wall())
                         run.write(phone)
             self._settle_proofs([phone for phone in pending if phone.proof.done])  # saves the ledger (seen_down too)

@@ -136,8 +136,8 @@ class Ledger(object):
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise ValueError('cannot read the %s ledger %s: %s. %s' % (self.names.title, self.path, os_error_words(exc),
-                                                                        self._recover()))
+            raise ValueError('cannot read the %s ledger %s: %s. %s'
+                             % (self.names.title, self.path, os_error_words(exc), self._recover()))
         try:
             with os.fdopen(descriptor, 'rb') as handle:
                 return json.loads(handle.read().decode('utf-8'))
@@ -275,4 +275,3 @@ def resume_point(entry, now):
     return ResumePoint(sent_ago=max(0.0, now - sent_at), down_after=seen_down - sent_at if seen_down is not None else None,
                        surely_sent=entry.get('state') == LEDGER_SENT,
                        fields=own_fields(entry))
-

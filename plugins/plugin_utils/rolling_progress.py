@@ -9,8 +9,8 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout impo
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, SKIPPED_BUSY
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import duration_text, name_list, plural
 
-# Inside a batch: a line when a step is reached by every phone still in the race, else at most every this many
-# seconds while something changes.  Failures are named at once.
+# Inside a batch: a line when a step is reached by every phone still in the race, else, while something changes, at
+# most every this many seconds (or three poll intervals, when shorter).  Failures are named at once.
 PROGRESS_EVERY = 15.0
 
 
@@ -126,6 +126,7 @@ class BatchProgress(object):
         self.watched = []
         self.said = None
         self.said_at = run.clock.monotonic()
+        self.every = min(PROGRESS_EVERY, 3 * run.settings.poll_interval)
         self.complete = set()
 
     def watch(self, phones):
@@ -133,7 +134,8 @@ class BatchProgress(object):
         self.said_at = self.run.clock.monotonic()
 
     def update(self, pending):
-        """After each look: a line when a step is complete, or after PROGRESS_EVERY when something changed."""
+        """After each look: a line when a step is complete, or when something changed since the last line and
+        ``every`` seconds passed."""
         if not pending or not self.watched:
             return  # the batch's own line follows
         counts = [(step, sum(1 for phone in self.watched if phone.proof.timings.get(key) is not None))
@@ -143,7 +145,7 @@ class BatchProgress(object):
         newly_complete = [step for step, count in counts if alive and count >= alive and step not in self.complete]
         now = self.run.clock.monotonic()
         state = (tuple(counts), failed)
-        if state == self.said or not (newly_complete or now - self.said_at >= PROGRESS_EVERY):
+        if state == self.said or not (newly_complete or now - self.said_at >= self.every):
             return
         self.complete.update(newly_complete)
         self.said, self.said_at = state, now

@@ -56,9 +56,12 @@ def _junit(change):
     return render
 
 
+def _timing_column(key):
+    return lambda row: row['timings'].get(key)
+
+
 def _csv_columns(change):
-    timing_columns = tuple((key, (lambda name: lambda row: row['timings'].get(name))(key))
-                           for key in change.timing_keys + ('busy_wait',))
+    timing_columns = tuple((key, _timing_column(key)) for key in change.timing_keys + ('busy_wait',))
     return ((('name', 'name'), ('host', 'host'), ('outcome', 'outcome'), ('batch', 'batch')) + timing_columns
             + (('error', 'error'), ('note', 'note'), ('reason', 'reason'), ('error_class', 'error_class')))
 

@@ -21,26 +21,23 @@ import datetime
 import os
 import time
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import ERROR
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils import fanout
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import NOT_ATTEMPTED
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_batch import BatchRunner
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_change import RunClock, fan_out_results
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import (
-    RESUME_CHECK, RESUME_DONE, RESUME_FAILED, own_fields, resume_action, resume_point,
-)
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import resume_point
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_phone import RollingPhone
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import (
-    FAILED, REASON_BUSY, REASON_CHECK_MODE, REASON_DUPLICATE, REASON_INTERRUPTED, REASON_UNVERIFIED,
-    REASON_VARIABLES, SKIPPED_BUSY, STOP_CANARY, STOP_INTERRUPTED, STOP_MAX_FAIL, STOP_REASONS, STOP_WINDOW,
-    fail_limit_exceeded, first_of_duplicates, phone_key, plan_batches, resume_hint,
+    REASON_CHECK_MODE, REASON_DUPLICATE, REASON_INTERRUPTED, REASON_UNVERIFIED, STOP_CANARY, STOP_INTERRUPTED,
+    STOP_MAX_FAIL, STOP_REASONS, STOP_WINDOW, fail_limit_exceeded, plan_batches, resume_hint,
 )
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_progress import (
     batch_label, plan_text, progress_line, signal_name,
 )
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_resume import (
+    settle_from_ledger, settle_interrupted,
+)
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_summary import run_report
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_state import StateFileError
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import BUSY_FORCE, BUSY_SKIP
 
 
 class ControllerGone(Exception):
@@ -102,6 +99,7 @@ class RollingRun(object):
         self.clock = clock or real_clock()
         self.controller_alive = controller_alive or parent_alive_check()
         self.stopping = False
+        self.late_signal = None
         self.stopped_reason = None
         self.stop_message = None
         self.batches_run = 0
@@ -120,9 +118,12 @@ class RollingRun(object):
     # -- the world -----------------------------------------------------------------------
 
     def interrupt(self, signum):
-        """Stop the run now (a signal handler calls it): raises RunInterrupted once; later calls do nothing, so that
-        a second signal cannot break the writing of the ledger and the report."""
+        """Stop the run now (a signal handler calls it): raises RunInterrupted once.  Once the run is stopping or has
+        finished, a signal is only remembered (``late_signal``), so that it cannot break the writing of the ledger and
+        the reports; the caller ends as the signal asks once they are written."""
         if self.stopping:
+            if self.late_signal is None:
+                self.late_signal = signum
             return
         self.stopping = True
         raise RunInterrupted(signum)
@@ -181,17 +182,19 @@ class RollingRun(object):
 
     def run(self):
         try:
-            return self._run()
+            report = self._run()
+            self.stopping = True  # finished: a signal from now on waits for the reports
+            return report
         except RunInterrupted as exc:
-            raise RunStopped(*self._stopped('interrupted by %s' % signal_name(exc.signum), exc.signum))
+            raise RunStopped(*settle_interrupted(self, 'interrupted by %s' % signal_name(exc.signum), exc.signum))
         except ControllerGone as exc:
-            raise RunStopped(*self._stopped(str(exc), None))
+            raise RunStopped(*settle_interrupted(self, str(exc), None))
 
     def _run(self):
-        check, fresh = self._settle_from_ledger()
+        check, fresh = settle_from_ledger(self)
         # Percentages are of every phone of the run, done or not, so that a resumed run keeps its batch size.
         population = max(1, sum(1 for phone in self.phones if phone.reason != REASON_DUPLICATE))
-        eligible = self._preflight(fresh)
+        eligible = self.batches.preflight(fresh)
         self.batch_size = self.settings.batch_count(population)
         self.canary = 0 if self.ledger.get('canary_passed') else self.settings.canary_count(population)
         batches = plan_batches([phone.name for phone in eligible], self.batch_size, self.canary)
@@ -206,7 +209,7 @@ class RollingRun(object):
             self._check_resumed(check)
         queue = collections.deque(self.by_name[name] for batch in batches for name in batch)
         self._run_batches(queue)
-        self._settle_not_attempted(STOP_REASONS.get(self.stopped_reason), self._stop_note())
+        self.settle_not_attempted(STOP_REASONS.get(self.stopped_reason), self.stop_note())
         return run_report(self, self.planned)
 
     def _batches_planned(self, first_batch, count):
@@ -232,68 +235,6 @@ class RollingRun(object):
             phone.finish(NOT_ATTEMPTED, reason=REASON_CHECK_MODE,
                          note='check mode: its %s of an earlier attempt of this run would be checked, not sent again.'
                          % self.change.verb)
-
-    def _settle_from_ledger(self):
-        """Settle what needs no phone; returns the phones to check after an interruption and the phones to preflight."""
-        duplicates = first_of_duplicates(phone.target for phone in self.phones)
-        check, fresh = [], []
-        for phone in self.phones:
-            target = phone.target
-            if target.problem:
-                phone.fail_before_command(FAILED, REASON_VARIABLES, '%s: %s' % (phone.name, target.problem))
-                continue
-            if phone.name in duplicates:
-                phone.fail_before_command(FAILED, REASON_DUPLICATE, (
-                    '%s: the same address as %s, which this run changes; nothing is sent to it under the name %s. '
-                    'Give each phone one inventory name.' % (target.label, duplicates[phone.name], phone.name)))
-                continue
-            phone.key = self.ledger.find(phone.name, target.host, target.port) or phone_key(target.host, target.port)
-            entry = self.ledger.entry(phone.key)
-            action = resume_action(entry, self.change.done)
-            earlier_name = entry.get('name') or phone.key
-            as_name = ' (as %s)' % earlier_name if earlier_name != phone.name else ''
-            if action in (RESUME_DONE, RESUME_FAILED):
-                phone.batch = entry.get('batch')
-                phone.timings.update(entry.get('timings') or {})
-            if action == RESUME_DONE:
-                phone.finish(self.change.done_earlier, note='%s in batch %s of an earlier attempt of run %s%s.'
-                             % (self.change.done, entry.get('batch'), self.run_id, as_name))
-            elif action == RESUME_FAILED:
-                phone.finish(FAILED, reason=entry.get('reason') or entry.get('failure') or ERROR,
-                             error=entry.get('error') or '%s: failed in an earlier attempt.' % target.label,
-                             error_class=entry.get('error_class'),
-                             note='failed in batch %s of an earlier attempt of run %s%s, which is final for that run id: '
-                                  'nothing was sent again. A new run id %ss it again.'
-                                  % (entry.get('batch'), self.run_id, as_name, self.change.verb))
-            elif action == RESUME_CHECK:
-                phone.resume_from(entry, own_fields(entry))
-                check.append(phone)
-            else:
-                fresh.append(phone)
-        return check, fresh
-
-    def _preflight(self, phones):
-        """Read every phone at once; returns the phones to change, idle ones first, then busy ones (policy wait)."""
-        idle, busy = [], []
-        now = self.clock.monotonic()
-        for phone, result in zip(phones, self.fan_out_phones(phones, lambda client, target: self.change.preflight(client))):
-            if not result.ok:
-                phone.fail_read(result)
-                continue
-            phone.preflight = result.value
-            skip = self.change.skip_reason(phone.preflight)
-            if skip is not None:
-                phone.finish(skip.outcome, reason=skip.reason, note=skip.note)
-            elif phone.preflight.in_use and self.settings.busy_policy != BUSY_FORCE:
-                if self.settings.busy_policy == BUSY_SKIP:
-                    phone.finish(SKIPPED_BUSY, reason=REASON_BUSY, note='%s: a line was in use at the preflight '
-                                 '(busy_policy=skip); not %s.' % (phone.target.label, self.change.done))
-                    continue
-                phone.busy_since = now
-                busy.append(phone)
-            else:
-                idle.append(phone)
-        return idle + busy
 
     def _check_resumed(self, phones):
         """Prove the changes that went out (or may have) before an interruption; nothing is sent."""
@@ -362,7 +303,7 @@ class RollingRun(object):
                                  'so no further batch starts.' % (failed, attempted, 100.0 * failed / attempted,
                                                                   ('%g' % self.settings.max_fail_percent)))
 
-    def _stop_note(self):
+    def stop_note(self):
         window = self.settings.window
         return {STOP_CANARY: 'not attempted: the run stopped after the canary batch failed.',
                 STOP_MAX_FAIL: 'not attempted: the run stopped because too many phones failed (max_fail_percent).',
@@ -371,40 +312,7 @@ class RollingRun(object):
                 STOP_INTERRUPTED: 'not attempted: the run was interrupted before its turn; to resume, %s.'
                 % self.resume_hint()}.get(self.stopped_reason)
 
-    def _settle_not_attempted(self, reason, note):
+    def settle_not_attempted(self, reason, note):
         for phone in self.phones:
             if phone.outcome is None:
                 phone.finish(NOT_ATTEMPTED, reason=reason, note=note)
-
-    # -- an interrupted run ------------------------------------------------------------------
-
-    def _stopped(self, what, signum):
-        """Settle an interrupted run: what finished is kept, phones whose change is on its way stay in the ledger as
-        sent (a resume checks them, never sends again), the others are not attempted; the ledger is saved.  Returns
-        the RunStopped arguments (message, report, signum)."""
-        self.stopping = True
-        self.stopped_reason = STOP_INTERRUPTED
-        self.batches.settle_finished_proofs()
-        in_flight = [phone for phone in self.phones if phone.in_flight]
-        for phone in in_flight:
-            if phone.proof is not None:
-                phone.proof.close()
-                phone.timings.update(phone.proof.timings)
-            phone.finish(FAILED, reason=REASON_INTERRUPTED, error=(
-                '%s: the run was interrupted while its %s was on its way or being proven; the next run with run id %s '
-                'checks it and never sends it again.' % (phone.target.label, self.change.verb, self.run_id)))
-        done = self.count(self.change.done)
-        not_reached = sum(1 for phone in self.phones if phone.outcome is None)
-        self.stop_message = '%s: %d %s, %d in flight (checked by the next run, never sent again), %d not attempted. ' \
-                            'To resume, %s.' % (what, done, self.change.done, len(in_flight), not_reached,
-                                                self.resume_hint())
-        self._settle_not_attempted(REASON_INTERRUPTED, self._stop_note())
-        ledger_problem = ''
-        try:
-            self.save()
-        except StateFileError as exc:
-            ledger_problem = ' Its ledger could not be saved: %s' % exc
-        report = run_report(self, self.planned)
-        message = 'The %s %s stopped, %s Ledger: %s.%s' % (self.change.title.lower(), self.run_id, self.stop_message,
-                                                            self.ledger.path, ledger_problem)
-        return message, report, signum

@@ -5,6 +5,7 @@
 
 import collections
 
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_proof import SEEN_DOWN
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import utc_timestamp
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import (
     FAILED, STOP_CANARY, STOP_INTERRUPTED, STOP_MAX_FAIL, STOP_WINDOW,
@@ -48,7 +49,7 @@ def run_report(run, planned):
         ledger=run.ledger.path,
     )
     # Changed: a phone went down because of this attempt (a failed phone may have gone down and not come back).
-    run.changed = any(phone.attempted and phone.timings.get('down_after') is not None for phone in run.phones)
+    run.changed = any(phone.attempted and phone.timings.get(SEEN_DOWN) is not None for phone in run.phones)
     settings = run.settings.record()
     settings.update(change.settings_record())
     settings['ledger'] = run.ledger.path

@@ -38,7 +38,7 @@ def ledger_dir(settings, change, run_id):
         old = os.path.join(settings.report_dir, OLD_DEFAULT_STATE, '%s.json' % run_id)
         if os.path.lexists(old) and not os.path.lexists(os.path.join(directory, '%s.json' % run_id)):
             raise TaskFailed(
-                'Run id %s has a ledger at %s, where versions before 0.3.0 kept it by default (state under the report '
+                'Run id %s has a ledger at %s, where versions before 0.2.0 kept it by default (state under the report '
                 'directory); ledgers are now kept in %s. To resume that run, pass its state directory (state_dir: %s, '
                 '-e %sstate_dir=%s), or move the file into %s. Nothing was sent.'
                 % (run_id, old, directory, os.path.dirname(old), change.role_prefix, os.path.dirname(old), directory))
@@ -126,6 +126,9 @@ class RollingTask(object):
                     report = run.run()
                 except RunStopped as stop:
                     self._stopped(stop, console, replaced)
+                report_files = self._write(report)
+                if run.late_signal is not None:  # it came after the last batch: the reports are written, end as asked
+                    self._end_as_signalled(run.late_signal, replaced)
         except StateFileError as exc:
             raise TaskFailed('The %s %s stopped: %s To resume, %s.' % (change.title.lower(), run_id, exc, run.resume_hint()))
         finally:
@@ -134,7 +137,6 @@ class RollingTask(object):
             ledger.close()
             if lock is not None:
                 lock.release()
-        report_files = self._write(report)
         return self._result(run, report, report_files)
 
     def _stopped(self, stop, console, replaced):
@@ -148,11 +150,18 @@ class RollingTask(object):
         except TaskFailed as exc:
             message += ' %s' % exc
         tell(console, self.display, message)
-        previous = replaced.get(stop.signum)
-        if stop.signum is not None and callable(previous):
-            signal.signal(stop.signum, previous)
-            previous(stop.signum, None)
+        if stop.signum is not None:
+            self._end_as_signalled(stop.signum, replaced)
         raise TaskFailed(message)
+
+    @staticmethod
+    def _end_as_signalled(signum, replaced):
+        """Hand the signal to the handler it interrupted (Ansible's worker handler ends the worker as Ansible means to:
+        nobody is waiting for this task's result any more)."""
+        previous = replaced.get(signum)
+        if callable(previous):
+            signal.signal(signum, previous)
+            previous(signum, None)
 
     def _write(self, report):
         settings, change = self.settings, self.change

@@ -6,8 +6,9 @@ Each :class:`TimedPhone` answers the CTI client (through a fake transport) and t
 probes from its state at the fake clock's time: after REBOOT it keeps answering for ``save`` seconds, is down
 for ``down`` seconds, answers unregistered for ``register`` seconds, then registered.  :func:`make_run` builds a
 :class:`RollingRun` of a :class:`RebootChange` wired to the fleet (sequential fan-out, the fake clock's monotonic,
-wall, local time and sleep), with the options parsed as the action plugin parses them.  A :class:`Crash` raised from inside the run stands for ansible-playbook being killed at that moment:
-whatever the ledger had on disk is all a re-run gets.
+wall, local time and sleep), with the options parsed as the action plugin parses them.  A :class:`Crash` raised
+from inside the run stands for ansible-playbook being killed at that moment: whatever the ledger had on disk is all
+a re-run gets.
 """
 
 import dataclasses

@@ -127,7 +127,7 @@ def test_ledger_saves_from_many_threads_write_every_change(tmp_path):
     def mark(number):
         key = rolling_plan.phone_key('10.0.1.%d' % number, 80)
         ledger.put(key, dict(name='gs%d' % number, host='10.0.1.%d' % number, port=80, state='sending', batch=1,
-                              sending_at=1.0))
+                             sending_at=1.0))
         ledger.save()
         # On return this phone's entry is on disk, whichever thread wrote it.
         assert json.loads((tmp_path / 'r1.json').read_text())['phones'][key]['state'] == 'sending'

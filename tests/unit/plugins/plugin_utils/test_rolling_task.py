@@ -133,3 +133,23 @@ def test_a_symlinked_lock_stops_the_task_before_any_phone(tmp_path, state_home):
         make_task(fleet, tmp_path).run(fleet.targets())
     assert 'it is a symbolic link' in str(caught.value) and str(caught.value).endswith('Nothing was sent.')
     assert victim.read_text() == 'precious' and fleet.phones['gs001'].requests == 0
+
+
+def test_a_signal_after_the_last_batch_waits_for_the_reports_then_ends_as_asked(tmp_path, state_home, monkeypatch):
+    fleet = FakeFleet()
+    fleet.add_many(2)
+    delivered = []
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: delivered.append(
+        (number, (tmp_path / 'reports' / 'rolling_reboot.json').exists())))
+    real_write = RollingTask._write
+
+    def write_after_a_signal(self, report):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the reports are being written
+        return real_write(self, report)
+    monkeypatch.setattr(RollingTask, '_write', write_after_a_signal)
+    try:
+        result = make_task(fleet, tmp_path).run(fleet.targets())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert result['summary']['rebooted'] == 2
+    assert delivered == [(signal.SIGTERM, True)], 'handed to the handler it interrupted, once the reports were written'
