@@ -24,7 +24,7 @@ import os
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.durable import write_atomic
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_change import ResumePoint
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import check_run_id, phone_key
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, check_run_id, phone_key
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_state import (
     StateDirectory, os_error_words, state_file_error,
 )
@@ -32,7 +32,7 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_sta
 LEDGER_VERSION = 2
 LEDGER_SENDING = 'sending'   # written (durably) right before the request leaves
 LEDGER_SENT = 'sent'         # the request went out (answered or dropped)
-LEDGER_FAILED = 'failed'
+LEDGER_FAILED = FAILED        # the outcome word: its change failed (sent or not, checked or not)
 LEDGER_PENDING = 'pending'   # nothing was sent (0.1.0 wrote it when the last look found a call)
 LEDGER_STATES = (LEDGER_SENDING, LEDGER_SENT, LEDGER_FAILED, LEDGER_PENDING)  # and the change's done state
 

@@ -12,7 +12,7 @@ import threading
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import write_reports
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import Ledger
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import default_run_id
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, default_run_id
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_reports import (
     plan_report, rolling_reports, rolling_summary_sentence,
 )
@@ -174,7 +174,7 @@ class RollingTask(object):
         except OSError as exc:
             summary = report['summary']
             raise TaskFailed('The %s ran (%d %s, %d failed) but its report could not be written: cannot write %s: %s.'
-                             % (change.title.lower(), summary[change.done], change.done, summary['failed'],
+                             % (change.title.lower(), summary[change.done], change.done, summary[FAILED],
                                 exc.filename or settings.report_dir, os_error_words(exc)))
 
     def _result(self, run, report, report_files):
