@@ -37,8 +37,9 @@ description:
     instead. If it was seen going down, it must come back and register as usual. If not, it is watched for going down
     until O(down_timeout) after its command; a phone that answers after that time cannot be proven to have restarted and
     is V(failed) with the reason V(unverified) (check it by hand, or reboot it with a new run id).
-  - A ledger that does not read back (truncated, edited) stops the task before any phone is contacted, naming the file
-    and the entry. Move the file away to start the run id over (every phone of it is rebooted again).
+  - A ledger that does not read back (truncated, edited, a symbolic link) stops the task before any phone is contacted,
+    naming the file and the entry; so does a ledger that another kind of rolling change wrote (a run id never resumes
+    under another kind). Move the file away to start the run id over (every phone of it is rebooted again).
   - B(Lock.) One run at a time per O(state_dir), whatever its run id; a second run waits briefly (for the worker of a
     killed C(ansible-playbook) to stop), then fails before it contacts any phone, naming the other run id and process.
     Rolling reboots of different fleets that may run at the same time need different state directories. The lock and the
@@ -295,7 +296,18 @@ plan:
   returned: always
   type: dict
   sample: {eligible: 196, batches: 11, batch_size: 20, canary: 2, verify_first: 0, busy_deferred: 1,
-           max_seconds_per_batch: 900, max_seconds: 9900}
+           max_seconds_per_batch: 900, max_seconds: 9900, batches_planned: 11, window_open: true}
+  contains:
+    batches_planned:
+      description: The batch count of the run ("Batch 3 of 11"), fixed when its run id was first planned.
+      type: int
+      returned: always
+      sample: 11
+    window_open:
+      description: Whether the maintenance O(window) was open when the plan was made.
+      type: bool
+      returned: when O(window) is set
+      sample: true
 ledger:
   description: Path of the ledger.
   returned: always

@@ -48,6 +48,7 @@ class RebootChange(Change):
     proof_steps = (('down', 'down_after'), ('back', 'up_after'), ('registered', 'registered_after'))
     batch_bound = 'reboot_timeout + registration_timeout'
     unrecorded_ledgers = True  # the rolling reboot wrote ledgers before kinds were recorded
+    old_state_dir = 'state'    # before 0.2.0 the role kept them in <report_dir>/state
     ledger_field_checks = (('expected', lambda value: isinstance(value, list) and all(
         isinstance(item, (int, str)) and not isinstance(item, bool) for item in value), 'a list of account ids'),)
 

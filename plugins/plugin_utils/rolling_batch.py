@@ -163,7 +163,10 @@ class BatchRunner(object):
             run.write(phone)
             self._say_problem(phone)
         elif not result.ok:
-            # The last look at the lines failed: nothing went out.
+            # The last look at the lines failed, or marking the phone failed: nothing went out.
+            if phone.stage == LEDGER_SENDING:
+                phone.mark_unsent()
+                run.write(phone)
             phone.fail_read(result)
             phone.batch = None
             self._say_problem(phone)

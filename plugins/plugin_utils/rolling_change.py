@@ -144,7 +144,8 @@ class Change(object):
     proof's steps, in order: the progress lines and the reports' timings), ``batch_bound`` (which options bound a batch's
     duration, :meth:`max_seconds`, for the plan), ``unrecorded_ledgers`` (whether a ledger
     that records no kind is this change's: only the reboot's, which came first), ``ledger_field_checks`` (``(field,
-    check, what it must be)`` for what :meth:`ledger_fields` writes).
+    check, what it must be)`` for what :meth:`ledger_fields` writes), ``old_state_dir`` (where, under the report
+    directory, an older version kept the ledgers by default: a run id found there is refused, never started over).
     """
 
     kind = None
@@ -160,6 +161,7 @@ class Change(object):
     proof_steps = ()
     batch_bound = None
     unrecorded_ledgers = False
+    old_state_dir = None
     role_prefix = None
     ledger_field_checks = ()
 

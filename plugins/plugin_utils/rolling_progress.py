@@ -125,7 +125,7 @@ class BatchProgress(object):
         self.label = label
         self.watched = []
         self.said = None
-        self.said_at = run.clock.monotonic()
+        self.started = self.said_at = run.clock.monotonic()
         self.every = min(PROGRESS_EVERY, 3 * run.settings.poll_interval)
         self.complete = set()
 
@@ -151,4 +151,4 @@ class BatchProgress(object):
         self.said, self.said_at = state, now
         self.run.say('%s: of %s, %s, %d failed (%s since the batch started).' % (
             self.label, plural(len(self.watched), 'phone'), ', '.join('%d %s' % (count, step) for step, count in counts),
-            failed, duration_text(now - min(phone.proof.started for phone in self.watched))))
+            failed, duration_text(now - self.started)))

@@ -21,10 +21,6 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_sta
     RunLock, StateFileError, os_error_words,
 )
 
-# Where ledgers were kept before the per-user state directory: ``<report_dir>/state`` (the role's old default).
-OLD_DEFAULT_STATE = 'state'
-
-
 class TaskFailed(Exception):
     """The task fails with this sentence."""
 
@@ -34,8 +30,8 @@ def ledger_dir(settings, change, run_id):
     if settings.state_dir:
         return settings.state_dir
     directory = settings.ledger_dir(change.report_name)
-    if settings.report_dir:
-        old = os.path.join(settings.report_dir, OLD_DEFAULT_STATE, '%s.json' % run_id)
+    if settings.report_dir and change.old_state_dir:
+        old = os.path.join(settings.report_dir, change.old_state_dir, '%s.json' % run_id)
         if os.path.lexists(old) and not os.path.lexists(os.path.join(directory, '%s.json' % run_id)):
             raise TaskFailed(
                 'Run id %s has a ledger at %s, where versions before 0.2.0 kept it by default (state under the report '
