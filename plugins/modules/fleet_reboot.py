@@ -377,7 +377,7 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.rolling_opt
 )
 
 # One table of options and defaults (module_utils/rolling_options); the report registry is
-# plugin_utils/rolling_reports.ROLLING_REPORTS (a unit test keeps both equal, and the role's defaults with them).
+# plugin_utils/change_reboot.ROLLING_REPORTS (a unit test keeps both equal, and the role's defaults with them).
 ARGUMENT_SPEC = rolling_argument_spec(REBOOT_PROOF_OPTIONS)
 __all__ = ['ARGUMENT_SPEC', 'REPORT_FORMATS']
 

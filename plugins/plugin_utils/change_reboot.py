@@ -14,6 +14,7 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot_watc
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.rolling_options import REBOOT_PROOF_OPTIONS
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_change import Change, Preflight
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import REASON_UNVERIFIED
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_reports import rolling_reports
 
 # The reboot's outcome words (the engine's: rolling_plan, fanout, cti).
 REBOOTED = 'rebooted'
@@ -102,6 +103,11 @@ class RebootChange(Change):
 
     def settings_record(self):
         return dict((name, self.options[name]) for name, dummy in REBOOT_PROOF_OPTIONS)
+
+
+# The reboot's report files (rolling_reboot.json, .junit.xml, .csv, .html); module_utils/rolling_options.REPORT_FORMATS
+# names the same formats (a unit test keeps both equal).
+ROLLING_REPORTS = rolling_reports(RebootChange)
 
 
 class ResumedWatch(RebootWatch):

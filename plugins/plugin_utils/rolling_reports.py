@@ -3,12 +3,11 @@
 """The report files of a rolling run (JSON, JUnit XML, CSV, HTML) and its summary sentence.
 
 :func:`rolling_reports` is a change's registry (``{format: (file name, render)}``, see ``reports.py``), its files
-named after the change (``rolling_reboot.json``...); ``ROLLING_REPORTS`` is the reboot's.  A new format is one entry
-here (and its name in ``module_utils/rolling_options.REPORT_FORMATS``).  Check mode writes only the plan,
+named after the change (``rolling_reboot.json``...); ``change_reboot.ROLLING_REPORTS`` is the reboot's.  A new format
+is one entry here (and its name in ``module_utils/rolling_options.REPORT_FORMATS``).  Check mode writes only the plan,
 ``<name>.plan.json``: a plan never replaces the report of the last real run.
 """
 
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_reboot import RebootChange
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import NOT_ATTEMPTED
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import (
     csv_text, esc, html_page, html_stacked_bar, html_table, json_text, junit_xml,
@@ -150,9 +149,6 @@ def plan_report(change):
     """What check mode writes: the plan, never the report of the last real run."""
     return {'plan': ('%s.plan.json' % change.report_name, json_text)}
 
-
-ROLLING_REPORTS = rolling_reports(RebootChange)
-ROLLING_CSV_COLUMNS = _csv_columns(RebootChange)
 
 
 def rolling_summary_sentence(change, summary, problems, limit=10):

@@ -9,9 +9,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_reboot import RebootChange
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_reports import (
-    ROLLING_REPORTS, plan_report, rolling_summary_sentence,
-)
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_reboot import ROLLING_REPORTS
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_reports import plan_report, rolling_summary_sentence
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_fleet import FakeFleet, make_run
 
 HOSTILE = [

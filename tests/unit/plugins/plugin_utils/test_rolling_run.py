@@ -12,7 +12,7 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot_watc
 from ansible_collections.phonefleet.grandstream.plugins.modules import fleet_reboot
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_reboot import ResumedWatch
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import Window
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_reports import ROLLING_REPORTS
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_reboot import ROLLING_REPORTS
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_fleet import (
     Crash, FakeClock as FleetClock, FakeFleet, make_run, outcomes, reasons,
 )

@@ -12,7 +12,7 @@ import yaml
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.rolling_options import REPORT_FORMATS
 from ansible_collections.phonefleet.grandstream.plugins.modules import fleet_reboot
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_reboot import RebootChange
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_reports import ROLLING_REPORTS
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_reboot import ROLLING_REPORTS
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_settings import RollingSettings
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_fleet import task_args
 
