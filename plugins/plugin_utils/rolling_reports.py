@@ -150,7 +150,6 @@ def plan_report(change):
     return {'plan': ('%s.plan.json' % change.report_name, json_text)}
 
 
-
 def rolling_summary_sentence(change, summary, problems, limit=10):
     """One paragraph for people: the counts of each outcome, the reasons of the problems, why the run stopped, and the
     problem phones with their reason (``problems``: ``(name, reason)`` pairs)."""
@@ -171,6 +170,6 @@ def rolling_summary_sentence(change, summary, problems, limit=10):
     elif summary['stopped_reason']:
         text += ' Stopped: %s' % summary['stop_message']
     if problems:
-        text += ' Problem phones: %s.' % name_list(('%s (%s)' % (name, reason) if reason else name)
-                                                   for name, reason in problems)
+        named = [('%s (%s)' % (name, reason) if reason else name) for name, reason in problems]
+        text += ' Problem phones: %s.' % name_list(named, limit)
     return text

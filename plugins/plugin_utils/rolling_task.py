@@ -21,6 +21,7 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_sta
     RunLock, StateFileError, os_error_words,
 )
 
+
 class TaskFailed(Exception):
     """The task fails with this sentence."""
 
