@@ -142,10 +142,10 @@ class Change(object):
     fail the play), ``failure_outcomes`` (``{proof reason: outcome}``: a failed proof whose reason has its own outcome,
     say ``kept_old_version``; any other failed proof is ``failed``), ``proof_steps`` (``(label, timing key)`` of the
     proof's steps, in order: the progress lines and the reports' timings), ``batch_bound`` (which options bound a batch's
-    duration, :meth:`max_seconds`, for the plan), ``unrecorded_ledgers`` (whether a ledger
-    that records no kind is this change's: only the reboot's, which came first), ``ledger_field_checks`` (``(field,
-    check, what it must be)`` for what :meth:`ledger_fields` writes), ``old_state_dir`` (where, under the report
-    directory, an older version kept the ledgers by default: a run id found there is refused, never started over).
+    duration, :meth:`max_seconds`, for the plan), ``unrecorded_ledgers`` (whether a ledger that records no kind is this
+    change's: only the reboot's, which came first), ``ledger_field_checks`` (``(field, check, what it must be)`` for
+    what :meth:`ledger_fields` writes), ``old_state_dir`` (where, under the report directory, an older version kept the
+    ledgers by default: a run id found there is refused, never started over).
     """
 
     kind = None
