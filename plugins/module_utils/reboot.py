@@ -214,7 +214,7 @@ def _finish(result, watch, options):
                   dropped=watch.dropped, elapsed=round(watch.elapsed(), 2), timings=dict(watch.timings),
                   passcode_reset=options['operation'] == 'reset' and watch.timings['down_after'] is not None)
     if not watch.ok:
-        return dict(result, failed=True, failure=watch.failure, msg=watch.reason)
+        return dict(result, failed=True, failure=watch.reason, msg=watch.error)
     return dict(result, msg=_done_message(watch, options))
 
 

@@ -28,14 +28,14 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import 
 REBOOT = 'REBOOT'
 RESET = 'RESET'
 
-# Watch states, in order; FAILED can follow any of the first three.
+# Watch states, in order: the last step the phone was seen to reach.  A failed watch stays at the step where it
+# failed; ``reason`` says why.
 SENT = 'sent'
 DOWN = 'down'
 UP = 'up'
 REGISTERED = 'registered'
-FAILED = 'failed'
 
-# Why a watch failed (RebootWatch.failure), for reports and tests.
+# Why a watch failed (RebootWatch.reason), for reports and tests; a CTI error class (cti.py) when a poll was refused.
 NEVER_DOWN = 'never_down'
 NEVER_UP = 'never_up'
 UNREGISTERED = 'unregistered'
@@ -139,14 +139,15 @@ class WatchOptions(object):
 
 
 class RebootWatch(object):
-    """State machine proving one reboot: ``sent -> down -> up -> registered``, or ``failed``.
+    """State machine proving one reboot: ``sent -> down -> up -> registered``; it fails at any step before the last.
 
     Create it right after the command went out.  Times in :attr:`timings` are seconds since the watch was created.
     ``registered_before``: account ids that must be registered again (ignored when ``options.wait`` is false or
     after a RESET, which clears the accounts and the passcode: then no HTTP request is ever sent).
     ``clock`` replaces ``time.monotonic``; ``port_check`` (a callable, True while the web port accepts a connection)
     and ``probe`` (a callable returning an :class:`Observation`) replace the network in tests.
-    Drive it with :meth:`step` at :attr:`due_at`; :meth:`close` when done.
+    Drive it with :meth:`step` at :attr:`due_at`; :meth:`close` when done.  A failed watch has :attr:`reason` (a code
+    word: NEVER_DOWN, NEVER_UP, UNREGISTERED, a CTI error class) and :attr:`error` (a sentence naming the phone).
     """
 
     def __init__(self, connection, registered_before, options=None, clock=None, probe=None, port_check=None):
@@ -171,8 +172,8 @@ class RebootWatch(object):
         self.started = self._clock()
         self.state = SENT
         self.done = False
-        self.failure = None
-        self.reason = None
+        self.reason = None      # why it failed, a code word (None while it has not failed)
+        self.error = None       # why it failed, a sentence that names the phone
         self.registered = None  # account ids registered at the last poll that told
         self.dropped = False    # set by send_command(): the phone closed the connection on the command
         self.polls = 0          # HTTP requests (registration polls)
@@ -183,14 +184,7 @@ class RebootWatch(object):
 
     @property
     def ok(self):
-        return self.done and self.state != FAILED
-
-    @property
-    def outcome(self):
-        """None while waiting, then ``rebooted`` or ``failed`` (the rolling_reboot report outcomes)."""
-        if not self.done:
-            return None
-        return 'rebooted' if self.ok else 'failed'
+        return self.done and self.reason is None
 
     @property
     def rebooted(self):
@@ -279,14 +273,13 @@ class RebootWatch(object):
         self.state = state
         self.timings[timing] = round(since, 2)
 
-    def fail(self, failure, message):
-        """End the watch as failed: ``failure`` says why in a word (NEVER_DOWN, an error class...), ``message`` in a sentence."""
-        self.state = FAILED
+    def fail(self, reason, message):
+        """End the watch as failed: ``reason`` says why in a word (NEVER_DOWN, an error class...), ``message`` in a sentence."""
         self.done = True
-        self.failure = failure
+        self.reason = reason
         # CTIError texts already start with the phone label.
         label = self.connection.label
-        self.reason = message if message.startswith(label) else '%s: %s' % (label, message)
+        self.error = message if message.startswith(label) else '%s: %s' % (label, message)
 
     # -- when to look next ---------------------------------------------------------------------
 

@@ -13,11 +13,13 @@ description:
     that rejects the passcode V(auth_failed), any other error V(failed) with the reason; none of them is sent a command.
     Two inventory names for one address (host and port) are one phone; the first name keeps it, the others are
     V(failed) with the reason V(duplicate) and get nothing. The plan (number and size of the batches, the longest
-    possible duration) is printed; a typical ETA, from the measured batch times, follows after the first batch.
+    possible duration, the ledger used) is printed; a typical ETA, from the measured batch times, follows after the first
+    batch.
   - B(Batches.) Phones are rebooted O(batch_size) at a time, optionally after a O(canary) batch that must fully succeed.
     The commands of a batch go out together, and one waiter polls the whole batch; the next batch starts only when
     every phone of the current one has been proven rebooted or has failed, so never more than one batch of phones is
-    rebooting. O(batch_pause) seconds separate batches.
+    rebooting. O(batch_pause) seconds separate batches. The batch count of the plan (C(Batch 3 of 5)) stays the same for
+    the whole run, resumes included; a phone in a call whose turn came last may need an extra batch, which says so.
   - B(Calls.) The lines of each phone are read again right before its command. O(busy_policy=wait) moves a phone in a call
     to a later batch and looks again, until O(busy_timeout), after which it is V(skipped_busy); V(skip) skips it at once;
     V(force) reboots it anyway (the call drops).
@@ -35,11 +37,18 @@ description:
     instead. If it was seen going down, it must come back and register as usual. If not, it is watched for going down
     until O(down_timeout) after its command; a phone that answers after that time cannot be proven to have restarted and
     is V(failed) with the reason V(unverified) (check it by hand, or reboot it with a new run id).
-  - A ledger that does not read back (truncated, edited) stops the task before any phone is contacted, naming the file
-    and the entry. Move the file away to start the run id over (every phone of it is rebooted again).
+  - A ledger that does not read back (truncated, edited, a symbolic link) stops the task before any phone is contacted,
+    naming the file and the entry; so does a ledger that another kind of rolling change wrote (a run id never resumes
+    under another kind). Move the file away to start the run id over (every phone of it is rebooted again).
   - B(Lock.) One run at a time per O(state_dir), whatever its run id; a second run waits briefly (for the worker of a
     killed C(ansible-playbook) to stop), then fails before it contacts any phone, naming the other run id and process.
-    Rolling reboots of different fleets that may run at the same time need different state directories.
+    Rolling reboots of different fleets that may run at the same time need different state directories. The lock and the
+    ledger are never opened through a symbolic link.
+  - B(Interruption.) Ctrl-C or SIGTERM stops the run cleanly; the ledger and the reports of what was done are written
+    (RV(summary.stopped_reason) V(interrupted)); phones whose command was on its way are V(failed) with the reason
+    V(interrupted) in the report and stay in the ledger as sent, so the next run with the same O(run_id) checks them and
+    never sends them a second command; phones not reached are V(not_attempted). The output names the ledger, the report
+    and the run id to resume with.
   - Outcomes are V(rebooted), V(already_done), V(skipped_busy), V(failed), V(unreachable), V(auth_failed) and
     V(not_attempted); each phone also has a C(reason) and an C(error_class), see RV(phones).
   - The task itself does not fail because of phones; it returns RV(summary) (with RV(summary.stopped_reason)) and
@@ -52,7 +61,13 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Only the preflight and the plan run; no command is sent and the ledger is not written. Reports are written.
+    details:
+      - Only the preflight and the plan run; no command is sent and the ledger is not written.
+      - The plan (the report's shape, phones V(not_attempted) with the batch they would be in) is written to
+        C(rolling_reboot.plan.json) in O(report_dir), never over the reports of the last real run.
+      - The plan says when the maintenance O(window) is closed now (a real run started now would reboot nothing).
+      - Phones whose preflight fails are in the plan and in RV(problems), as in a real run; the task itself does not
+        fail, and the role fails the play when the real run would.
   diff_mode:
     support: none
 options:
@@ -73,9 +88,11 @@ options:
   state_dir:
     description:
       - Directory of the ledgers and of the lock C(rolling_reboot.lock), created when missing. Keep it on persistent storage.
+      - When omitted, C(rolling_reboot) in the per-user state directory (E(GRANDSTREAM_STATE_DIR), else
+        C($XDG_STATE_HOME/phonefleet.grandstream), else C(~/.local/state/phonefleet.grandstream)), so the same run id
+        resumes whatever directory the run starts from.
       - One rolling reboot at a time per directory; concurrent runs over different fleets need different directories.
     type: path
-    required: true
   batch_size:
     description:
       - Phones per batch, a count (V(20)) or a percentage (V(10%), rounded up) of every phone of the run, those done by an
@@ -152,18 +169,23 @@ options:
     type: path
   report_formats:
     description:
-      - V(json) C(rolling_reboot.json), V(junit) C(rolling_reboot.junit.xml), V(csv) C(rolling_reboot.csv).
+      - V(json) C(rolling_reboot.json), V(junit) C(rolling_reboot.junit.xml), V(csv) C(rolling_reboot.csv), V(html)
+        C(rolling_reboot.html) (for a person, with the outcomes, the phones that need attention and what happened to them,
+        the batches).
+      - In check mode only the plan is written, C(rolling_reboot.plan.json).
     type: list
     elements: str
-    choices: [json, junit, csv]
-    default: [json, junit, csv]
+    choices: [json, junit, csv, html]
+    default: [json, junit, csv, html]
   return_phones:
     description: Return the per-phone results in RV(phones); set to V(false) for large fleets.
     type: bool
     default: true
 notes:
   - Runs on the controller only, inside the Ansible worker. C(delegate_to) is not supported.
-  - One progress line per batch is printed as the batch finishes.
+  - Progress is printed as the phones of a batch go down, come back and register (a line when every phone of the batch
+    reached a step, else at most every 15 seconds, or three O(poll_interval), while something changes), each failure as it
+    happens (phone, reason, what happened), and one line when a batch finishes.
   - The passcodes never appear in the output, the reports or the ledger.
 seealso:
   - module: phonefleet.grandstream.sys_operation
@@ -198,7 +220,8 @@ summary:
            total: 200, run_id: '2025-01-05', stopped: false, stopped_reason: null, stop_message: null, check_mode: false,
            resumed: false, preflight_failed: 0, reasons: {auth_failed: 1, busy: 2, unreachable: 1, unregistered: 1},
            attempted: 196, failed_percent: 0.51, batch_size: 20, canary: 2, batches_planned: 11,
-           batches_run: 11, started_at: '2025-01-05T01:00:02Z', finished_at: '2025-01-05T01:42:10Z', duration_seconds: 2528.1}
+           batches_run: 11, started_at: '2025-01-05T01:00:02Z', finished_at: '2025-01-05T01:42:10Z', duration_seconds: 2528.1,
+           kind: reboot, ledger: /var/lib/phonefleet/state/2025-01-05.json}
   contains:
     resumed:
       description: Whether an earlier attempt of the run id had written phones into the ledger when this one started.
@@ -234,8 +257,16 @@ summary:
       type: str
       returned: always
       sample: '2025-01-05'
+    ledger:
+      description: Path of the ledger this run used.
+      type: str
+      returned: always
+      sample: /var/lib/phonefleet/state/2025-01-05.json
     stopped_reason:
-      description: Why no further batch started before every phone was done; V(canary), V(max_fail_percent), V(window) or null.
+      description:
+        - Why no further batch started before every phone was done; V(canary), V(max_fail_percent), V(window) or null.
+        - V(interrupted) (Ctrl-C, SIGTERM, C(ansible-playbook) killed) appears in the report files only, since the task
+          itself does not return then.
       type: str
       returned: always
       sample: null
@@ -245,7 +276,7 @@ summary:
       returned: always
       sample: null
 problems:
-  description: Names of the phones whose outcome is V(failed), V(unreachable) or V(auth_failed).
+  description: Names of the phones whose outcome is V(failed), V(unreachable) or V(auth_failed) (RV(msg) gives each one's reason).
   returned: always
   type: list
   elements: str
@@ -265,7 +296,18 @@ plan:
   returned: always
   type: dict
   sample: {eligible: 196, batches: 11, batch_size: 20, canary: 2, verify_first: 0, busy_deferred: 1,
-           max_seconds_per_batch: 900, max_seconds: 9900}
+           max_seconds_per_batch: 900, max_seconds: 9900, batches_planned: 11, window_open: true}
+  contains:
+    batches_planned:
+      description: The batch count of the run ("Batch 3 of 11"), fixed when its run id was first planned.
+      type: int
+      returned: always
+      sample: 11
+    window_open:
+      description: Whether the maintenance O(window) was open when the plan was made.
+      type: bool
+      returned: when O(window) is set
+      sample: true
 ledger:
   description: Path of the ledger.
   returned: always
@@ -297,6 +339,8 @@ phones:
           CTI error class (the passcode stopped working while it was watched); V(unverified) (its command went out
           before an interruption and nobody saw it restart).
         - V(busy) (V(skipped_busy)); for V(not_attempted) V(canary), V(max_fail), V(window) or V(check_mode).
+        - V(interrupted) in the report of an interrupted run, V(failed) when its command was on its way (the next run
+          checks it), V(not_attempted) when it was not reached.
         - On a re-run of the same run id, a failure recorded by an earlier attempt keeps its reason.
       type: str
       returned: always
@@ -314,7 +358,7 @@ phones:
       returned: always
       sample: null
 report_files:
-  description: Path of every report written, by format.
+  description: Path of every report written, by format (in check mode, C(plan)).
   returned: always
   type: dict
   sample: {json: /var/lib/phonefleet/reports/rolling_reboot.json}
@@ -322,35 +366,20 @@ msg:
   description: One paragraph for people.
   returned: always
   type: str
-  sample: "Rolling reboot 2025-01-05: 195 of 200 phones rebooted, 2 skipped_busy, 1 failed, 1 unreachable, 1 auth_failed."
+  sample: "Rolling reboot 2025-01-05: 195 of 200 phones rebooted, 2 skipped_busy, 1 failed, 1 unreachable, 1 auth_failed.
+    Reasons: auth_failed 1, unreachable 1, unregistered 1. Problem phones: gs0042 (unregistered), gs0077 (unreachable),
+    gs0101 (auth_failed). Ledger: /var/lib/phonefleet/state/2025-01-05.json. Report: /var/lib/phonefleet/reports/rolling_reboot.json."
 """
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import run_controller_only
-
-# The report families' registry is plugin_utils/rolling_reports.ROLLING_REPORTS (a unit test keeps both equal).
-REPORT_FORMATS = ('json', 'junit', 'csv')
-
-ARGUMENT_SPEC = dict(
-    hosts=dict(type='list', elements='str'),
-    run_id=dict(type='str'),
-    state_dir=dict(type='path', required=True),
-    batch_size=dict(type='raw', default='10%'),
-    canary=dict(type='raw', default=0),
-    batch_pause=dict(type='float', default=0),
-    busy_policy=dict(type='str', choices=['wait', 'skip', 'force'], default='wait'),
-    busy_timeout=dict(type='float', default=300),
-    down_timeout=dict(type='float', default=120),
-    reboot_timeout=dict(type='float', default=600),
-    registration_timeout=dict(type='float', default=300),
-    poll_interval=dict(type='float', default=5),
-    connect_timeout=dict(type='float', default=5),
-    max_fail_percent=dict(type='float', default=10),
-    window=dict(type='str'),
-    concurrency=dict(type='int', default=50),
-    report_dir=dict(type='path'),
-    report_formats=dict(type='list', elements='str', choices=list(REPORT_FORMATS), default=list(REPORT_FORMATS)),
-    return_phones=dict(type='bool', default=True),
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.rolling_options import (
+    REBOOT_PROOF_OPTIONS, REPORT_FORMATS, rolling_argument_spec,
 )
+
+# One table of options and defaults (module_utils/rolling_options); the report registry is
+# plugin_utils/change_reboot.ROLLING_REPORTS (a unit test keeps both equal, and the role's defaults with them).
+ARGUMENT_SPEC = rolling_argument_spec(REBOOT_PROOF_OPTIONS)
+__all__ = ['ARGUMENT_SPEC', 'REPORT_FORMATS']
 
 
 def main():

@@ -1,43 +1,53 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One phone of a rolling reboot: what the run knows about it (:class:`RollingPhone`), and the watch that checks
-it when its command went out before an interruption (:class:`ResumedWatch`)."""
+"""One phone of a rolling run (:class:`RollingPhone`): the one place its story is kept.  Its report row
+(:meth:`RollingPhone.record`) and its ledger entry (:meth:`RollingPhone.ledger_entry`) are projections of it."""
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, ERROR, UNREACHABLE
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot_watch import DOWN, RebootWatch
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, REASON_UNVERIFIED
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import (
+    LEDGER_FAILED, LEDGER_PENDING, LEDGER_SENDING, LEDGER_SENT,
+)
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED
 
-TIMING_KEYS = ('down_after', 'up_after', 'registered_after')
 
-
-def _read_failure_outcome(error_class):
+def read_failure_outcome(error_class):
     """Outcome of a phone whose read failed (nothing was sent to it): the outcomes unreachable and auth_failed
     carry the name of the error class that causes them, every other class is failed."""
     return error_class if error_class in (UNREACHABLE, AUTH_FAILED) else FAILED
 
 
 class RollingPhone(object):
-    """What the run knows about one phone: its target, its ledger key, its watch once a command went out, and
-    in the end its outcome.  The ledger holds the durable part of the same story (RollingReboot._record)."""
+    """What the run knows about one phone: its target, its ledger key, its preflight, its proof once its change went
+    out, its ledger story and in the end its outcome.  ``timing_keys``: the change's proof steps' timings."""
 
-    def __init__(self, target):
+    def __init__(self, target, timing_keys):
         self.target = target
         self.name = target.name
         self.key = None              # its ledger entry (phone_key of its address)
+        # The outcome (the report row).
         self.outcome = None
-        self.reason = None           # why it was not rebooted (rolling_plan.REASON_*, a CTI error class, a watch failure)
+        self.reason = None           # why it was not changed: a code word (rolling_plan.REASON_*, a CTI error class...)
+        self.error = None            # the same as a sentence naming the phone
         self.error_class = None      # the CTI error class when a CTI error caused the outcome
-        self.batch = None
-        self.error = None
         self.note = None
-        self.timings = dict((key, None) for key in TIMING_KEYS)
-        self.timings['busy_wait'] = None
-        self.registered = []         # account ids registered at the last look: they must register again
+        self.batch = None
+        self.timings = dict((key, None) for key in tuple(timing_keys) + ('busy_wait',))
+        # On the way.
+        self.preflight = None        # the last Preflight: what the change needs (accounts registered...)
         self.busy_since = None
-        self.watch = None
-        self.attempted = False       # this attempt sent it a command or checked it (max_fail_percent)
-        self.before_command = False  # failed before any command was tried (summary preflight_failed)
-        self.seen_down = False       # the ledger says it was seen down
+        self.proof = None
+        self.attempted = False       # this attempt sent it a change or checked it (max_fail_percent)
+        self.before_command = False  # failed before any change was tried (summary preflight_failed)
+        # Its ledger story (ledger_entry), written by this attempt or loaded from an earlier one.
+        self.stage = None            # None (no entry to write) or the ledger state
+        self.sending_at = None
+        self.sent_at = None
+        self.seen_down = None        # epoch seconds when it was first seen going down
+        self.resume_fields = {}      # Change.ledger_fields of its preflight
+        self.sent = None             # failed: whether its change went out
+        self.checked = None          # failed: whether its proof finished
+
+    # -- the outcome ---------------------------------------------------------------------------
 
     def finish(self, outcome, reason=None, error=None, error_class=None, note=None):
         self.outcome = outcome
@@ -52,14 +62,85 @@ class RollingPhone(object):
         self.finish(outcome, reason=reason, error=error, error_class=error_class)
 
     def fail_read(self, result):
-        """A read (the preflight, the last look at the lines) failed: nothing was sent."""
-        self.fail_before_command(_read_failure_outcome(result['error_class']), result['error_class'] or ERROR,
-                                 result['message'], result['error_class'])
+        """A read (the preflight, the last look at the lines) failed: nothing was sent.  ``result``: a PhoneResult."""
+        self.fail_before_command(read_failure_outcome(result.error_class), result.error_class or ERROR, result.error,
+                                 result.error_class)
 
     def add_note(self, text):
         self.note = '%s %s' % (self.note, text) if self.note else text
 
+    @property
+    def in_flight(self):
+        """Its change went out (or may have) and nothing finished it yet."""
+        return self.outcome is None and self.stage in (LEDGER_SENDING, LEDGER_SENT)
+
+    # -- the ledger story -------------------------------------------------------------------------
+
+    def resume_from(self, entry, fields):
+        """Take over the story of an entry whose change went out before an interruption (it is checked, not sent);
+        ``fields``: the change's own fields of the entry."""
+        self.resume_fields = dict(fields)
+        self.batch = entry.get('batch')
+        self.stage = entry.get('state')
+        self.sending_at, self.sent_at, self.seen_down = entry.get('sending_at'), entry.get('sent_at'), entry.get('seen_down')
+        self.sent, self.checked = entry.get('sent'), entry.get('checked')
+
+    def mark_sending(self, batch, when, fields):
+        """Right before its change leaves: the entry starts over (nothing of an earlier attempt's is kept)."""
+        self.batch = batch
+        self.stage = LEDGER_SENDING
+        self.sending_at, self.sent_at, self.seen_down = when, None, None
+        self.resume_fields = dict(fields)
+        self.sent = self.checked = None
+
+    def mark_unsent(self):
+        """Marked sending, but nothing left (its ledger could not be written, or the run is stopping)."""
+        self.batch = None
+        self.stage = LEDGER_PENDING
+
+    def mark_sent(self, when, proof):
+        self.stage = LEDGER_SENT
+        self.sent_at = when
+        self.proof = proof
+
+    def mark_seen_down(self, when):
+        self.seen_down = when
+
+    def mark_failed(self, sent, checked):
+        """Its outcome is a failure of its change: refused (not sent), lost after sending (sent, unchecked), or a
+        proof that failed (sent and checked: final for the run id)."""
+        self.stage = LEDGER_FAILED
+        self.sent, self.checked = sent, checked
+
+    def mark_done(self, state):
+        """Its proof passed: the ledger state is the change's done outcome."""
+        self.stage = state
+        self.sent, self.checked = None, None
+
+    def ledger_entry(self):
+        """The phone's ledger entry, or None when this attempt has nothing to write about it."""
+        if self.stage is None:
+            return None
+        entry = {'name': self.name, 'host': self.target.host, 'port': self.target.port, 'state': self.stage}
+        for field in ('batch', 'sending_at', 'sent_at', 'seen_down', 'sent', 'checked'):
+            if getattr(self, field) is not None:
+                entry[field] = getattr(self, field)
+        entry.update(self.resume_fields)
+        if self.stage == LEDGER_FAILED:
+            entry.update(reason=self.reason, error=self.error, error_class=self.error_class)
+            if self.checked:
+                entry['timings'] = self._proof_timings()
+        elif self.stage not in (LEDGER_SENDING, LEDGER_SENT, LEDGER_PENDING):
+            entry.update(timings=self._proof_timings(), note=self.note)
+        return entry
+
+    def _proof_timings(self):
+        return dict((key, value) for key, value in self.timings.items() if key != 'busy_wait')
+
+    # -- the report ---------------------------------------------------------------------------------
+
     def record(self):
+        """The phone's row of the report."""
         return {
             'name': self.name,
             'host': self.target.host,
@@ -73,49 +154,3 @@ class RollingPhone(object):
             'error': self.error,
             'note': self.note,
         }
-
-
-class ResumedWatch(RebootWatch):
-    """Checks a phone whose reboot command went out (or may have) before the run was interrupted; sends nothing.
-
-    ``sent_ago``: seconds since the command, from the ledger; the watch's clock starts then, so every timeout
-    counts from the command.  ``down_after``: seconds after the command at which the interrupted attempt saw the
-    phone go down (ledger ``seen_down``), or None.  ``sent``: False when the run stopped while the command was
-    being sent (it may not have gone out).
-
-    - Seen down before the interruption: it must answer again within reboot_timeout and register as usual.
-    - Not seen down: it is watched for going down until down_timeout after the command; once it is seen down, as
-      usual.  A phone that answers when down_timeout has passed cannot be proven to have restarted (it may have
-      restarted during the interruption, or not at all): failed, ``unverified``.  Never a second command.
-    """
-
-    def __init__(self, connection, registered_before, options=None, sent_ago=0.0, down_after=None, sent=True, **kwargs):
-        super(ResumedWatch, self).__init__(connection, registered_before, options, **kwargs)
-        self.started -= max(0.0, float(sent_ago or 0.0))
-        self.command_sent = bool(sent)
-        self.seen_down_before = down_after is not None
-        if down_after is not None:
-            self._advance(DOWN, 'down_after', max(0.0, float(down_after)))
-        self.due_at = self._clock()  # look at once
-
-    def _after_sent(self, seen, since):
-        if not seen.reachable:
-            self._advance(DOWN, 'down_after', since)
-            self._after_down(seen, since)  # still down after reboot_timeout: fails now
-        elif since >= min(self.down_timeout, self.reboot_timeout):
-            # One registration poll, so that the sentence can say what the phone answers now.
-            self.fail(REASON_UNVERIFIED, self._unverified_text(self._poll()))
-
-    def _unverified_text(self, seen):
-        if seen.registered is None:
-            registration = 'its registration could not be read'
-        elif not self.expected:
-            registration = 'no account was registered before the reboot'
-        else:
-            missing = sorted(set(self.expected) - set(seen.registered))
-            registration = ('its accounts are registered' if not missing else 'account%s %s %s not registered' % (
-                's' if len(missing) > 1 else '', ', '.join(str(item) for item in missing), 'are' if len(missing) > 1 else 'is'))
-        return ('its reboot command %s before the run was interrupted; the phone answers (%s), but nobody saw it restart, '
-                'so its reboot cannot be proven (it was not sent another command). Check it by hand, or reboot it '
-                'with a new run id.' % ('went out' if self.command_sent else 'was being sent (it may have gone out)',
-                                        registration))

@@ -1,45 +1,49 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Rolling-reboot policy that needs no phone: outcomes and reasons, batch sizes, batches, duplicates, the
-maintenance window, the fail limit and run ids.  Everything here is a pure function of its arguments."""
+"""Rolling-change policy that needs no phone: the engine's outcomes and reasons, batch sizes, batches, duplicates,
+the maintenance window, the fail limit and run ids.  Everything here is a pure function of its arguments.
+
+The outcome words of a kind of change (``rebooted``, ``already_done``...) belong to its Change (``change_reboot``);
+the CTI error classes to ``module_utils/cti.py``; ``not_attempted`` and ``interrupted`` to ``fanout.py``.
+"""
 
 import datetime
 import math
 import re
 
-# What happened to each phone of a run (the ``outcome`` of its report row).
-REBOOTED = 'rebooted'
-ALREADY_DONE = 'already_done'
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import INTERRUPTED
+
+# What happened to a phone, whatever the change (the ``outcome`` of its report row), besides the change's own words
+# and the CTI error classes unreachable and auth_failed (a phone that failed its preflight with those classes).
 SKIPPED_BUSY = 'skipped_busy'
 FAILED = 'failed'
-UNREACHABLE = 'unreachable'
-AUTH_FAILED = 'auth_failed'
-NOT_ATTEMPTED = 'not_attempted'
-OUTCOMES = (REBOOTED, ALREADY_DONE, SKIPPED_BUSY, FAILED, UNREACHABLE, AUTH_FAILED, NOT_ATTEMPTED)
-# Problem outcomes: the ones that fail the play (with fail_on_problems) and that set_stats lists.
-PROBLEM_OUTCOMES = (FAILED, UNREACHABLE, AUTH_FAILED)
 
-
-# Why a phone was not rebooted (the ``reason`` of its record, None for rebooted and already_done), besides the CTI
-# error classes (unreachable, auth_failed, locked, forbidden, error, rejected) and the RebootWatch failures
-# (never_down, never_up, unregistered).
+# Why a phone was not changed (the ``reason`` of its row, None when it was), besides the CTI error classes
+# (unreachable, auth_failed, locked, forbidden, error, rejected) and the reasons of the change's proof (never_down,
+# never_up, unregistered for a reboot).
 REASON_DUPLICATE = 'duplicate'    # another inventory name of the run has the same address
 REASON_VARIABLES = 'variables'    # its connection variables are unusable
-REASON_UNVERIFIED = 'unverified'  # its command went out before an interruption and nobody saw it restart
+REASON_UNVERIFIED = 'unverified'  # its change went out before an interruption and nobody saw it restart
 REASON_BUSY = 'busy'              # in a call (skipped_busy)
 REASON_CANARY = 'canary'          # not_attempted: the canary batch failed
 REASON_MAX_FAIL = 'max_fail'      # not_attempted: too many failures
 REASON_WINDOW = 'window'          # not_attempted: the maintenance window closed
 REASON_CHECK_MODE = 'check_mode'  # not_attempted: check mode
+# not_attempted (never reached) or failed (its change was on its way): the run was interrupted (Ctrl-C, SIGTERM,
+# ansible-playbook killed); fanout.INTERRUPTED.
+REASON_INTERRUPTED = INTERRUPTED
 # Why a run stopped before its last batch (``stopped_reason``), and the reason its phones not attempted get.
 STOP_CANARY = 'canary'
 STOP_MAX_FAIL = 'max_fail_percent'
 STOP_WINDOW = 'window'
-STOP_REASONS = {STOP_CANARY: REASON_CANARY, STOP_MAX_FAIL: REASON_MAX_FAIL, STOP_WINDOW: REASON_WINDOW}
+STOP_INTERRUPTED = INTERRUPTED
+STOP_REASONS = {STOP_CANARY: REASON_CANARY, STOP_MAX_FAIL: REASON_MAX_FAIL, STOP_WINDOW: REASON_WINDOW,
+                STOP_INTERRUPTED: REASON_INTERRUPTED}
 # Reasons that are a decision of the run, not a problem of the phone.
-POLICY_REASONS = (REASON_BUSY, REASON_CANARY, REASON_MAX_FAIL, REASON_WINDOW, REASON_CHECK_MODE)
+POLICY_REASONS = (REASON_BUSY, REASON_CANARY, REASON_MAX_FAIL, REASON_WINDOW, REASON_CHECK_MODE, REASON_INTERRUPTED)
 
-_RUN_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
+# \Z, not $: "$" also matches before a final newline, and a run id names a file.
+_RUN_ID_RE = re.compile(r'\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z')
 _WINDOW_RE = re.compile(r'^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$')
 
 
@@ -126,9 +130,10 @@ class Window(object):
 
 
 def check_run_id(run_id):
-    if not _RUN_ID_RE.match(str(run_id or '')):
+    """The run id, checked (it names the ledger file); raises ValueError."""
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
         raise ValueError('run id must be 1-128 letters, digits, ".", "_" or "-" (it names the ledger file), not %r' % (run_id,))
-    return str(run_id)
+    return run_id
 
 
 def default_run_id(window=None, now=None):
@@ -154,5 +159,6 @@ def has_canary(value):
     return str(value if value is not None else '').strip() not in ('', '0', '0%')
 
 
-def resume_hint(run_id):
-    return 'run again with the same run id (-e rolling_reboot_run_id=%s with the role or the playbook)' % run_id
+def resume_hint(run_id, run_id_variable):
+    """How to resume a run: ``run_id_variable`` is the role's variable (``rolling_reboot_run_id``)."""
+    return 'run again with the same run id (-e %s=%s with the role or the playbook)' % (run_id_variable, run_id)

@@ -87,6 +87,8 @@ def main():
             variables = {
                 'rolling_reboot_batch_size': args.batch_size, 'rolling_reboot_run_id': 'bench-forks-%s' % forks,
                 'rolling_reboot_report_dir': str(reports),
+                # Its own ledgers: never the user's per-user state directory (a second bench would find them done).
+                'rolling_reboot_state_dir': str(directory / ('state-forks-%s' % forks)),
             }
             if args.poll_interval:
                 variables['rolling_reboot_poll_interval'] = args.poll_interval

@@ -77,8 +77,12 @@ class Run(object):
     def report(self):
         return json.loads((self.report_dir / 'rolling_reboot.json').read_text())
 
-    def outcomes(self):
-        return {phone['name']: phone['outcome'] for phone in self.report()['phones']}
+    def plan(self):
+        """What check mode writes instead of the report."""
+        return json.loads((self.report_dir / 'rolling_reboot.plan.json').read_text())
+
+    def outcomes(self, report=None):
+        return {phone['name']: phone['outcome'] for phone in (report or self.report())['phones']}
 
     def ledger_path(self):
         return self.state_dir / ('%s.json' % self.variables['rolling_reboot_run_id'])
@@ -274,15 +278,17 @@ def test_check_mode_plans_and_sends_nothing(sim_fleet, run_ansible, tmp_path):
     assert 'Check mode: nothing is sent' in output
     # 40% of the 6 phones of the run, the one that fails the preflight included.
     assert '5 to reboot in 3 batches of up to 3 (canary batch of 1 first)' in output, output
-    report = run.report()
+    report = run.plan()
+    assert not (run.report_dir / 'rolling_reboot.json').exists(), 'check mode writes the plan, not a report'
     assert report['summary']['check_mode'] is True
-    outcomes = run.outcomes()
+    outcomes = run.outcomes(report)
     assert outcomes.pop('badpw') == 'auth_failed'
     assert set(outcomes.values()) == {'not_attempted'}
     assert [phone['batch'] for phone in report['phones']][:5] == [1, 2, 2, 2, 3]
     assert {phone['reason'] for phone in report['phones'][:5]} == {'check_mode'}
     assert not run.state_dir.exists() or not list(run.state_dir.iterdir()), 'check mode writes no ledger'
     assert proc.returncode != 0, 'the auth_failed phone is a problem'
+    assert 'the real run would fail the same way' in output and 'badpw (auth_failed)' in output, output
 
 
 def test_busy_policies_skip_and_force(sim_fleet, run_ansible, tmp_path):

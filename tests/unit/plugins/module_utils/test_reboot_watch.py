@@ -82,18 +82,18 @@ def run(watch, clock):
 
 def test_happy_path_is_seen_within_half_a_second_and_registration_at_once():
     watch, clock, phone = make_watch()
-    assert (watch.state, watch.done, watch.outcome) == ('sent', False, None)
+    assert (watch.state, watch.done, watch.ok, watch.reason) == ('sent', False, False, None)
     assert watch.due_at == START + 0.5
     states = []
     while not watch.done:
         clock.sleep(watch.due_at - clock())
         states.append(watch.step())
     assert states[:4] == ['sent', 'sent', 'sent', 'down'] and states[-2:] == ['up', 'registered']
-    assert watch.ok and watch.outcome == 'rebooted' and watch.rebooted
+    assert watch.ok and watch.done and watch.reason is None and watch.rebooted
     assert watch.timings == {'down_after': 2.0, 'up_after': 5.0, 'registered_after': 6.0}
     assert phone.poll_times == [5.0, 6.0], 'no HTTP request before the web port answers'
     assert watch.polls == 2 and watch.checks == phone.checks == 10
-    assert watch.reason is None and watch.failure is None
+    assert watch.error is None and watch.reason is None
 
 
 def test_a_finished_watch_looks_no_more():
@@ -107,16 +107,17 @@ def test_a_finished_watch_looks_no_more():
 def test_a_restart_shorter_than_the_poll_interval_is_seen_by_the_port_check():
     watch, clock, phone = make_watch(TimelinePhone(FakeClock(), down_at=2.0, down_for=0.5), poll_interval=5)
     run(watch, clock)
-    assert watch.ok, watch.reason
+    assert watch.ok, watch.error
     assert watch.timings['down_after'] == 2.0 and watch.timings['up_after'] == 2.5
 
 
 def test_never_down_is_a_failure_not_a_success():
     watch, clock, phone = make_watch(TimelinePhone(FakeClock(), down_at=None), down_timeout=10)
     run(watch, clock)
-    assert watch.state == 'failed' and watch.failure == reboot_watch.NEVER_DOWN and not watch.ok
-    assert watch.outcome == 'failed' and not watch.rebooted
-    assert watch.reason.startswith('gs0042 (10.1.4.42): the phone accepted REBOOT but was still answering 10 s later')
+    assert watch.done and watch.reason == reboot_watch.NEVER_DOWN and not watch.ok
+    assert watch.state == 'sent', 'a failed watch stays at the step where it failed'
+    assert not watch.rebooted
+    assert watch.error.startswith('gs0042 (10.1.4.42): the phone accepted REBOOT but was still answering 10 s later')
     assert clock() - watch.started == pytest.approx(10.0)
     assert phone.poll_times == [], 'a phone that does not go down is never asked over HTTP'
 
@@ -124,8 +125,8 @@ def test_never_down_is_a_failure_not_a_success():
 def test_never_back_fails_at_reboot_timeout_even_with_a_long_poll_interval():
     watch, clock, phone = make_watch(TimelinePhone(FakeClock(), down_at=0.2, down_for=None), reboot_timeout=30, poll_interval=7)
     run(watch, clock)
-    assert watch.failure == reboot_watch.NEVER_UP
-    assert 'did not answer again within reboot_timeout (30 s)' in watch.reason
+    assert watch.reason == reboot_watch.NEVER_UP and watch.state == 'down'
+    assert 'did not answer again within reboot_timeout (30 s)' in watch.error
     assert clock() - watch.started == pytest.approx(30.0)
     assert watch.timings['down_after'] == 0.5 and watch.timings['up_after'] is None
     assert phone.poll_times == []
@@ -134,7 +135,7 @@ def test_never_back_fails_at_reboot_timeout_even_with_a_long_poll_interval():
 def test_slow_checks_overrun_the_deadline_by_at_most_one_check():
     watch, clock, phone = make_watch(TimelinePhone(FakeClock(), down_at=0.0, down_for=None, cost=5), reboot_timeout=30)
     run(watch, clock)
-    assert watch.failure == reboot_watch.NEVER_UP
+    assert watch.reason == reboot_watch.NEVER_UP
     assert 30 <= clock() - watch.started <= 30 + 5 + 0.5
 
 
@@ -142,8 +143,8 @@ def test_back_unregistered_fails_naming_the_accounts_and_the_polls_back_off():
     watch, clock, phone = make_watch(TimelinePhone(FakeClock(), register_after=None), registered_before=(1, 2, 3),
                                      registration_timeout=60, poll_interval=5)
     run(watch, clock)
-    assert watch.failure == reboot_watch.UNREGISTERED and watch.rebooted
-    assert 'accounts 1, 2, 3 did not register within registration_timeout (60 s)' in watch.reason
+    assert watch.reason == reboot_watch.UNREGISTERED and watch.rebooted and watch.state == 'up'
+    assert 'accounts 1, 2, 3 did not register within registration_timeout (60 s)' in watch.error
     assert watch.timings['up_after'] == 5.0
     assert clock() - watch.started == pytest.approx(65.0)
     gaps = [later - earlier for earlier, later in zip(phone.poll_times, phone.poll_times[1:])]
@@ -193,14 +194,14 @@ def test_a_rejected_passcode_after_the_reboot_ends_the_watch_at_once():
     error = CTIError('gs0042 (10.1.4.42)', 'auth_failed', 'the phone rejected the passcode (HTTP 401).')
     watch, clock, phone = make_watch(TimelinePhone(FakeClock(), fatal=error))
     run(watch, clock)
-    assert watch.failure == 'auth_failed' and phone.poll_times == [5.0]
-    assert watch.reason.startswith('gs0042 (10.1.4.42): the phone rejected the passcode')
+    assert watch.reason == 'auth_failed' and phone.poll_times == [5.0]
+    assert watch.error.startswith('gs0042 (10.1.4.42): the phone rejected the passcode')
 
 
 def test_down_timeout_longer_than_reboot_timeout_is_capped():
     watch, clock, phone = make_watch(TimelinePhone(FakeClock(), down_at=None), down_timeout=120, reboot_timeout=15)
     run(watch, clock)
-    assert watch.failure == reboot_watch.NEVER_DOWN and clock() - watch.started == pytest.approx(15.0)
+    assert watch.reason == reboot_watch.NEVER_DOWN and clock() - watch.started == pytest.approx(15.0)
 
 
 def test_a_short_poll_interval_also_shortens_the_checks():

@@ -5,19 +5,24 @@
 Each :class:`TimedPhone` answers the CTI client (through a fake transport) and the reboot watch's
 probes from its state at the fake clock's time: after REBOOT it keeps answering for ``save`` seconds, is down
 for ``down`` seconds, answers unregistered for ``register`` seconds, then registered.  :func:`make_run` builds a
-:class:`RollingReboot` wired to the fleet (sequential fan-out, the fake clock's monotonic, wall, local time and
-sleep).  A :class:`Crash` raised from inside the run stands for ansible-playbook being killed at that moment:
-whatever the ledger had on disk is all a re-run gets.
+:class:`RollingRun` of a :class:`RebootChange` wired to the fleet (sequential fan-out, the fake clock's monotonic,
+wall, local time and sleep), with the options parsed as the action plugin parses them.  A :class:`Crash` raised
+from inside the run stands for ansible-playbook being killed at that moment: whatever the ledger had on disk is all
+a re-run gets.
 """
 
+import dataclasses
 import datetime
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, CTIConnection, CTIError
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import check_options
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot_watch import Observation
+from ansible_collections.phonefleet.grandstream.plugins.modules.fleet_reboot import ARGUMENT_SPEC
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_reboot import RebootChange
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget, run_target
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_change import RunClock
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import Ledger
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_run import RollingReboot
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_run import RollingRun
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_settings import RollingSettings
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeTransportBase, refused
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import PASSCODE, success
 
@@ -46,6 +51,9 @@ class FakeClock(object):
     def local_now(self):
         return self.local_start + datetime.timedelta(seconds=self.now)
 
+    def run_clock(self):
+        return RunClock(self.monotonic, self.wall, self.local_now, self.sleep)
+
     def sleep(self, seconds):
         assert seconds >= 0, 'a negative sleep'
         self.sleeps += 1
@@ -62,12 +70,18 @@ class TimedPhone(object):
 
     faults: ``never_down`` (accepts REBOOT, never goes away), ``never_up`` (goes down, never comes back),
     ``back_unregistered`` (comes back, never registers), ``refuse`` (answers REBOOT with "unknown"),
-    ``wrong_passcode`` (HTTP 401 to everything), ``unreachable`` (always down).
+    ``wrong_passcode`` (HTTP 401 to everything), ``unreachable`` (always down), ``keeps_old_marker`` (boots with its old
+    ``marker``: the second change of test_rolling_change).
+
+    ``marker``: what the phone runs (a firmware version, say); ``next_marker``, set before a REBOOT, is what it runs
+    once it is back.
     """
 
     def __init__(self, clock, name, index, faults=(), busy_until=None, save=0.5, down=3.5, register=1.0,
-                 call_after_line_reads=None):
+                 call_after_line_reads=None, marker='old'):
         self.clock = clock
+        self.marker_before = marker
+        self.next_marker = None
         self.name = name
         self.host = '10.9.%d.%d' % (index // 250, index % 250 + 1)
         self.faults = set(faults)
@@ -95,6 +109,14 @@ class TimedPhone(object):
         if since < self.save + self.down + self.register or 'back_unregistered' in self.faults:
             return 'booting'
         return 'up'
+
+    @property
+    def marker(self):
+        """What it runs now: the next marker once it came back from the reboot that installs it."""
+        if self.next_marker is None or self.rebooted_at is None or 'keeps_old_marker' in self.faults:
+            return self.marker_before
+        back = self.clock.now - self.rebooted_at >= self.save + self.down and self.power() != 'down'
+        return self.next_marker if back else self.marker_before
 
     def busy(self):
         return self.busy_until is not None and self.clock.now < self.busy_until
@@ -190,30 +212,41 @@ class FakeFleet(object):
         self.max_rebooting = max(self.max_rebooting, rebooting)
         return results
 
-    def watch_probes(self, target):
-        phone = self.phones[target.name]
+    def watch_probes(self, connection):
+        """The reboot watch's probes of the phone behind ``connection`` (RebootChange's ``probes``)."""
+        phone = self.phones[connection.name]
         return {'probe': phone.observation, 'port_check': phone.port_open}
 
     def commands(self):
         return dict((name, len(phone.commands)) for name, phone in self.phones.items())
 
 
-SETTINGS = {'batch_size': 3, 'canary': 0, 'batch_pause': 0.0, 'max_fail_percent': 100.0, 'concurrency': 50, 'window': None}
-OPTIONS = {'busy_policy': 'wait', 'busy_timeout': 60.0, 'down_timeout': 20.0, 'reboot_timeout': 60.0,
-           'registration_timeout': 30.0, 'poll_interval': 1.0, 'connect_timeout': 1.0}
+# The tests' own choices (short timeouts in fake seconds); every other option is the module's default.
+TEST_OPTIONS = {'batch_size': 3, 'max_fail_percent': 100.0, 'busy_timeout': 60.0, 'down_timeout': 20.0,
+                'reboot_timeout': 60.0, 'registration_timeout': 30.0, 'poll_interval': 1.0, 'connect_timeout': 1.0}
+
+
+def task_args(**options):
+    """The options of a fleet_reboot task as the argument spec hands them over: defaults, then ``options``."""
+    args = dict((name, spec.get('default')) for name, spec in ARGUMENT_SPEC.items())
+    args.update(TEST_OPTIONS)
+    args.update(options)
+    return args
 
 
 def make_run(fleet, state_dir, run_id='r1', settings=None, options=None, check_mode=False, window=None, names=None,
-             lines=None):
-    """A RollingReboot over ``fleet`` with a ledger in ``state_dir`` (loaded now, as the action plugin does)."""
-    merged_settings = dict(SETTINGS, **(settings or {}))
-    merged_options = check_options(dict({'operation': 'reboot', 'wait': True}, **dict(OPTIONS, **(options or {}))))
-    clock = fleet.clock
-    return RollingReboot(fleet.targets(names), merged_settings, merged_options, Ledger(str(state_dir), run_id),
-                         check_mode=check_mode, window=window,
-                         display=(lines.append if lines is not None else None), fan_out=fleet.fan_out,
-                         clock=clock.monotonic, wall=clock.wall, local_now=clock.local_now, sleep=clock.sleep,
-                         controller_alive=lambda: True, watch_probes=fleet.watch_probes)
+             lines=None, change=None):
+    """A RollingRun over ``fleet`` with a ledger in ``state_dir`` (loaded now, as the action plugin does); ``settings``
+    and ``options`` are task options (both kinds in one table since the options are parsed once); ``change``: another
+    Change than the reboot."""
+    args = task_args(**dict(settings or {}, **(options or {})))
+    parsed = RollingSettings.from_args(args)
+    if window is not None:
+        parsed = dataclasses.replace(parsed, window=window)
+    change = change or RebootChange.from_args(args, probes=fleet.watch_probes)
+    return RollingRun(fleet.targets(names), parsed, change, Ledger(str(state_dir), run_id, change.ledger_kind),
+                      check_mode=check_mode, display=(lines.append if lines is not None else None),
+                      fan_out=fleet.fan_out, clock=fleet.clock.run_clock(), controller_alive=lambda: True)
 
 
 def outcomes(report):

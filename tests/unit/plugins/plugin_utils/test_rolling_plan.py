@@ -75,3 +75,15 @@ def test_fail_limit(failed, attempted, limit, exceeded):
 @pytest.mark.parametrize('seconds, text', [(0, '0s'), (59.4, '59s'), (60, '1m00s'), (185, '3m05s'), (7440, '2h04m'), (-3, '0s')])
 def test_duration_text(seconds, text):
     assert duration_text(seconds) == text
+
+
+@pytest.mark.parametrize('run_id', ['night-1\n', 'night-1\r\n', '\nnight-1', 'night 1', 'a' * 129, '', None, 7])
+def test_a_run_id_is_exactly_a_file_name_part(run_id):
+    """A run id names the ledger file: a trailing newline ("$" would have let it through) is refused too."""
+    with pytest.raises(ValueError) as caught:
+        rolling.check_run_id(run_id)
+    assert 'run id must be 1-128 letters' in str(caught.value)
+
+
+def test_a_good_run_id_is_kept_as_it_is():
+    assert rolling.check_run_id('phones-2025-w02') == 'phones-2025-w02' and rolling.check_run_id('a' * 128) == 'a' * 128

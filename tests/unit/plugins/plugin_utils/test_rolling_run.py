@@ -10,9 +10,9 @@ import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot_watch import Observation, WatchOptions
 from ansible_collections.phonefleet.grandstream.plugins.modules import fleet_reboot
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_phone import ResumedWatch
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_reboot import ResumedWatch
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import Window
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_reports import ROLLING_REPORTS
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_reboot import ROLLING_REPORTS
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_fleet import (
     Crash, FakeClock as FleetClock, FakeFleet, make_run, outcomes, reasons,
 )
@@ -67,24 +67,24 @@ def test_resumed_phone_seen_down_before_the_interruption_is_verified_when_back_a
 def test_resumed_phone_seen_down_and_back_unregistered_fails_after_registration_timeout():
     watch, clock = resumed([Observation(True, [])], sent_ago=30, down_after=1.5)
     drive(watch, clock)
-    assert not watch.ok and watch.failure == 'unregistered'
+    assert not watch.ok and watch.reason == 'unregistered'
 
 
 def test_resumed_phone_seen_down_and_still_down_after_reboot_timeout_fails_at_once():
     watch, clock = resumed([Observation(False)], sent_ago=3600, down_after=1.0)
     watch.step()
-    assert watch.done and not watch.ok and watch.failure == 'never_up'
-    assert watch.reason.startswith('gs1 (127.0.0.1:8080): ')
+    assert watch.done and not watch.ok and watch.reason == 'never_up'
+    assert watch.error.startswith('gs1 (127.0.0.1:8080): ')
 
 
 def test_resumed_phone_up_and_registered_long_after_the_command_is_unverified_at_once():
     """Nobody saw it go down: it may have restarted during the interruption, or never. It is not a reboot."""
     watch, clock = resumed([Observation(True, [1])], sent_ago=30)
     watch.step()
-    assert watch.done and not watch.ok and watch.failure == 'unverified' and watch.polls == 1
-    assert 'went out before the run was interrupted' in watch.reason
-    assert 'its accounts are registered' in watch.reason and 'nobody saw it restart' in watch.reason
-    assert 'new run id' in watch.reason
+    assert watch.done and not watch.ok and watch.reason == 'unverified' and watch.polls == 1
+    assert 'went out before the run was interrupted' in watch.error
+    assert 'its accounts are registered' in watch.error and 'nobody saw it restart' in watch.error
+    assert 'new run id' in watch.error
 
 
 @pytest.mark.parametrize('seen, expected, sent, text', [
@@ -98,7 +98,7 @@ def test_resumed_phone_up_and_registered_long_after_the_command_is_unverified_at
 def test_the_unverified_sentence_says_what_the_phone_answers(seen, expected, sent, text):
     watch, clock = resumed([seen], sent_ago=30, expected=expected, sent=sent)
     watch.step()
-    assert watch.failure == 'unverified' and text in watch.reason, watch.reason
+    assert watch.reason == 'unverified' and text in watch.error, watch.error
 
 
 def test_resumed_phone_still_saving_is_followed_through_its_reboot():
@@ -112,7 +112,7 @@ def test_resumed_phone_still_saving_is_followed_through_its_reboot():
 def test_resumed_phone_up_until_down_timeout_after_the_command_is_unverified():
     watch, clock = resumed([Observation(True, [1])], sent_ago=1)
     drive(watch, clock)
-    assert not watch.ok and watch.failure == 'unverified'
+    assert not watch.ok and watch.reason == 'unverified'
     assert clock.now - watch.started >= 10, 'watched until down_timeout after the command'
 
 
@@ -125,7 +125,7 @@ def test_resumed_phone_down_comes_back_and_registers():
 def test_resumed_phone_not_seen_down_and_down_after_reboot_timeout_fails_never_up():
     watch, clock = resumed([Observation(False)], sent_ago=3600)
     watch.step()
-    assert watch.done and not watch.ok and watch.failure == 'never_up'
+    assert watch.done and not watch.ok and watch.reason == 'never_up'
 
 
 def test_the_module_offers_exactly_the_registered_formats():
@@ -155,7 +155,8 @@ def test_every_phone_is_rebooted_once_in_batches_and_proven(tmp_path):
     assert sent[3][0] >= sent[0][0] + 0.5 + 3.5 + 1.0
     assert run.changed is True
     assert lines[0].startswith('Rolling reboot r1: 10 phones, 10 to reboot in 4 batches of up to 3')
-    assert sum(1 for line in lines if line.startswith('Batch ')) == 4
+    # one line ends each batch (progress lines inside a batch come before it)
+    assert sum(1 for line in lines if line.startswith('Batch ') and ' sent, ' in line) == 4
     ledger = json.loads((tmp_path / 'r1.json').read_text())
     assert {entry['state'] for entry in ledger['phones'].values()} == {'rebooted'}
 
