@@ -72,8 +72,8 @@ options:
       - Try the password once more on a phone that refused it in an earlier task or run.
       - A password a phone refused is remembered per user (in C(~/.local/state/phonefleet.grandstream/refused_passwords.json),
         or under C(GRANDSTREAM_STATE_DIR) / C(XDG_STATE_HOME)) as a salted hash, never the password, and is not sent to that
-        phone again until it changes: five wrong passwords lock a phone, and a cron job runs every hour. Such a phone fails
-        with C(auth_failed) and C(not tried: this password was refused at <time>).
+        phone again until it changes (five wrong passwords lock a phone, and a cron job runs every hour). Such a phone fails
+        with C(auth_failed) and the words C(not tried) and the time the password was refused.
       - Set V(true) after fixing the phone side (for example after a factory reset) to try the same password again once.
       - When omitted, the host variable C(grandstream_retry_refused), else V(false).
     type: bool

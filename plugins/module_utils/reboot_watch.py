@@ -75,11 +75,13 @@ class AccountsProbe(object):
     """The registration poll: one unretried ``api-get_accounts`` with ``connect_timeout`` as its deadline.
 
     One client for the whole watch: a session-dialect phone logs in once after its reboot (its old session died
-    with it: the client logs in again on the 401) instead of once a poll.
+    with it: the client logs in again on the 401) instead of once a poll.  The phone accepted the password before
+    its command went out, so the client may send it again after a poll whose answer was lost in the reboot (a
+    refusal still ends the watch at once).
     """
 
     def __init__(self, connection, connect_timeout):
-        self._client = CTIClient(connection.copy(timeout=connect_timeout), read_retries=0)
+        self._client = CTIClient(connection.copy(timeout=connect_timeout), read_retries=0, proven=True)
 
     def __call__(self):
         try:

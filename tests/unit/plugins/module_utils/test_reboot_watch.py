@@ -216,8 +216,9 @@ def test_the_accounts_probe_keeps_one_client_for_the_watch(monkeypatch):
     made = []
 
     class Client:
-        def __init__(self, connection, read_retries=1):
+        def __init__(self, connection, read_retries=1, proven=False):
             made.append((connection.timeout, read_retries))
+            assert proven, 'the phone accepted the password before its command: a lost poll may send it again'
             self.closed = False
 
         def get_accounts(self):
