@@ -147,6 +147,16 @@ class PhoneAuth:
                 return sid
         return None
 
+    def session_of(self, headers, params):
+        """The live Session a request names (Cookie or ``sid`` parameter), marked as used now; None without one."""
+        now = time.monotonic()
+        sid = self._request_sid(headers, params, now)
+        if sid is None:
+            return None
+        session = self._sessions[sid]
+        session.last_used = now
+        return session
+
     def check_session(self, headers, params, ctype):
         """Return (auth, denial) for a CTI call on a session phone: ok, or no_session with the 401 answer."""
         now = time.monotonic()
