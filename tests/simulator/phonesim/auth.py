@@ -9,6 +9,7 @@ import string
 import time
 
 from .http_io import HTML_TYPE, html_page, json_bytes
+from .profiles import login_template, recorded
 
 NONCES_KEPT = 8          # outstanding access nonces (one per access call, each good for one dologin)
 NONCE_LENGTH = 31
@@ -209,8 +210,9 @@ class PhoneAuth:
         sid = secrets.token_hex(32)
         self._sessions[sid] = Session(user, spec.role, now)
         phone._emit('login', result='ok', user=user)
-        body = {'sid': sid, 'role': sha256_hex(spec.role + sid), 'ver': phone.version, 'mac': phone.mac,
-                'defaultAuth': self.default_auth, 'defaultLogin': False}
+        body = recorded.render_like(login_template(phone.profile.folder), {
+            'sid': sid, 'role': sha256_hex(spec.role + sid), 'ver': phone.version, 'mac': phone.mac,
+            'defaultAuth': self.default_auth, 'defaultLogin': False})
         return 'ok', (200, ctype, json_bytes({'response': 'success', 'body': body}))
 
     def logout(self, headers, params):

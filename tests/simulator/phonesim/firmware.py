@@ -167,9 +167,11 @@ class FirmwareBoot:
         return self.fleet.call(self._confirm_upgrade)
 
     def _confirm_upgrade(self):
-        if self._fw_pending is None or self._cycle is not None or self._power != 'up':
+        if self._fw_pending is None or self._power != 'up':
             self._fw_confirmed = True
             return False
+        if self._cycle is not None:
+            self._cycle.cancel()   # still registering after the boot: the upgrade's reboot starts that again
         version, self._fw_pending = self._fw_pending[0], None
         self._cycle = self.fleet.loop.create_task(self._confirmed_cycle(version))
         return True

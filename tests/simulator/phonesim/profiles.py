@@ -70,9 +70,9 @@ def model_define(firmware, model, accounts, lines):
     return document
 
 
-def login_keys(folder):
-    """The fields of a successful dologin body, in the recorded order."""
-    return _cached(('login', folder), lambda: list(recorded.recorded_json(folder, 'dologin')['body']))
+def login_template(folder):
+    """The body of a successful dologin as recorded (its fields, in order)."""
+    return _cached(('login', folder), lambda: recorded.recorded_json(folder, 'dologin')['body'])
 
 
 class Profile:

@@ -98,8 +98,9 @@ class HttpServing:
         parts = urlsplit(target)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         function = parts.path[len(CGI_PREFIX):] if parts.path.startswith(CGI_PREFIX) else None
-        if self.spec.session_dialect or not (function or '').startswith('api-'):
-            params.update(form_params(headers, body))  # a passcode phone never reads the body of a CTI call (as before)
+        if method != 'PUT' and (self.spec.session_dialect or not (function or '').startswith('api-')):
+            # A form; a passcode phone never reads the body of a CTI call (as before); a PUT carries JSON, not a form.
+            params.update(form_params(headers, body))
         # Never a secret in the log: no passcode, password or sid, and no P-value (a settings write's values).
         ctx.update(function=function, method=method, path=parts.path,
                    params={key: value for key, value in params.items()

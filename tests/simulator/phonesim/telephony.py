@@ -1,5 +1,6 @@
 """Accounts, lines and calls of a simulated phone, and the CTI functions that read or change them."""
 
+from .profiles import account_template, line_template, recorded
 from .spec import CALL_STATES, DIAL_CHARS, ENDABLE_STATES, KEY_TOKENS, call_list, fault_set
 
 
@@ -108,20 +109,16 @@ class Telephony:
     # ----- state helpers (event loop thread)
 
     def _render_account(self, account, firmware):
-        out = {'id': account['id'], 'sip_server': account['sip_server'], 'sip_id': account['sip_id'],
-               'name': account['name'], 'reg': account['reg']}
-        if firmware == 'new':
-            out['auto_cfg'] = ''
-        return out
+        """An account in the recorded shape of ``firmware`` (tests/fixtures: key order, types, extra fields)."""
+        return recorded.render_like(account_template(firmware), {'id': account['id'], 'sip_server': account['sip_server'],
+                                                        'sip_id': account['sip_id'], 'name': account['name'], 'reg': account['reg']})
 
     def _render_line(self, line, firmware):
+        """A line in the recorded shape of ``firmware``: ``acct`` empty (``""`` or 0, as recorded) while idle."""
         in_use = line.state != 'idle'
-        active = 1 if in_use and self._active == line.number else 0
-        if firmware == 'doc':
-            return {'line': line.number, 'state': line.state, 'acct': str(line.acct) if in_use and line.acct else '',
-                    'remotename': line.remotename, 'remotenumber': line.remotenumber, 'active': active}
-        return {'state': line.state, 'line': line.number, 'acct': line.acct if in_use else 0, 'active': active,
-                'remotename': line.remotename, 'remotenumber': line.remotenumber, 'conf': 0}
+        return recorded.render_like(line_template(firmware), {
+            'line': line.number, 'state': line.state, 'acct': line.acct if in_use else 0, 'remotename': line.remotename,
+            'remotenumber': line.remotenumber, 'active': 1 if in_use and self._active == line.number else 0})
 
     def _status(self):
         if self._status_override is not None:
