@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 from . import push
 from .auth import PhoneAuth, login_password, sha256_hex
 from .firmware import FirmwareBoot
-from .profiles import Profile
+from .profiles import Profile, shape_folder
 from .serving import CGI_PREFIX, DROP, HttpServing
 from .settings import SettingsServing
 from .spec import REBOOT_FAULTS, default_version, fault_set
@@ -59,6 +59,11 @@ class Phone(HttpServing, SettingsServing, FirmwareBoot, Telephony):
         if self._power == 'down' or 'down' in self.faults:
             return 'down'
         return 'up'
+
+    @property
+    def shape_folder(self):
+        """The recordings (tests/fixtures) whose answer shapes this phone gives: its model's, for its ``firmware``."""
+        return shape_folder(self.profile.folder, self.spec.firmware)
 
     @property
     def in_reboot(self):

@@ -48,23 +48,29 @@ def _cached(key, make):
     return _templates[key]
 
 
-def account_template(firmware):
-    """One recorded account of the ``doc`` or ``new`` shape (keys in order, typed sample values)."""
-    return _cached(('account', firmware), lambda: recorded.item_template(recorded.SHAPE_FOLDERS[firmware], 'api-get_accounts'))
+def shape_folder(folder, firmware):
+    """The recordings whose CTI answer shapes a phone of ``folder`` gives with PhoneSpec ``firmware`` (``doc`` or
+    ``new``): its own when they are of that shape, else the reference recording of the shape."""
+    return folder if recorded.phone_info(folder)['api_shape'] == firmware else recorded.SHAPE_FOLDERS[firmware]
 
 
-def line_template(firmware):
-    return _cached(('line', firmware), lambda: recorded.item_template(recorded.SHAPE_FOLDERS[firmware], 'api-get_line_status'))
+def account_template(folder):
+    """One recorded account (keys in order, typed sample values)."""
+    return _cached(('account', folder), lambda: recorded.item_template(folder, 'api-get_accounts'))
 
 
-def content_type(firmware):
-    """Content-Type of the JSON answers of a shape (``application/json`` documented, ``text/plain`` newer)."""
-    return _cached(('ctype', firmware), lambda: recorded.phone_info(recorded.SHAPE_FOLDERS[firmware])['content_type'])
+def line_template(folder):
+    return _cached(('line', folder), lambda: recorded.item_template(folder, 'api-get_line_status'))
 
 
-def model_define(firmware, model, accounts, lines):
-    """/json/configs/model.define.js of a shape, with this phone's model and counts."""
-    template = _cached(('model_js', firmware), lambda: recorded.recorded_json(recorded.SHAPE_FOLDERS[firmware], 'model.define.js'))
+def content_type(folder):
+    """Content-Type of the recorded JSON answers (``application/json``, ``text/plain;charset=UTF-8``...)."""
+    return _cached(('ctype', folder), lambda: recorded.phone_info(folder)['content_type'])
+
+
+def model_define(folder, model, accounts, lines):
+    """/json/configs/model.define.js as recorded, with this phone's model and counts."""
+    template = _cached(('model_js', folder), lambda: recorded.recorded_json(folder, 'model.define.js'))
     document = dict(template, model=model)
     document['defines'] = dict(template['defines'], num_accounts=accounts, num_lines=lines)
     return document

@@ -130,7 +130,7 @@ class HttpServing:
         if method in ('POST', 'PUT') and length is None:
             await self._answer(conn, ctx, 411, HTML_TYPE, html_page(411, 'Length Required'))
             return
-        ctype = content_type(self.spec.firmware)
+        ctype = content_type(self.shape_folder)
         fault = next((name for name in RESPONSE_FAULTS if name in faults), None)
         if fault == 'huge_body':
             size = int(self.spec.huge_body_bytes)
@@ -224,7 +224,7 @@ class HttpServing:
 
     def _model_define(self):
         """/json/configs/model.define.js as recorded (a WP826's has oem and vendor fields; older firmware lacks them)."""
-        return model_define(self.spec.firmware, self.spec.model, len(self._accounts), len(self._lines))
+        return model_define(self.shape_folder, self.spec.model, len(self._accounts), len(self._lines))
 
     def _fault_answer(self, fault, ctype):
         if fault == 'not_found':

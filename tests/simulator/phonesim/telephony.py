@@ -73,7 +73,7 @@ class Telephony:
     @property
     def accounts(self):
         """Copies of the accounts: dicts with id, sip_server, sip_id, name, reg."""
-        return self.fleet.call(lambda: [self._render_account(account, 'doc') for account in self._accounts])
+        return self.fleet.call(lambda: [self._render_account(account, recorded.SHAPE_FOLDERS['doc']) for account in self._accounts])
 
     @property
     def registered_accounts(self):
@@ -83,7 +83,7 @@ class Telephony:
     @property
     def lines(self):
         """Copies of the lines: dicts with line, state, acct (int), remotename, remotenumber, active."""
-        return self.fleet.call(lambda: [dict(self._render_line(line, 'doc'), acct=line.acct if line.state != 'idle' else 0)
+        return self.fleet.call(lambda: [dict(self._render_line(line, recorded.SHAPE_FOLDERS['doc']), acct=line.acct if line.state != 'idle' else 0)
                                         for line in self._lines])
 
     def phone_status(self):
@@ -108,15 +108,15 @@ class Telephony:
 
     # ----- state helpers (event loop thread)
 
-    def _render_account(self, account, firmware):
-        """An account in the recorded shape of ``firmware`` (tests/fixtures: key order, types, extra fields)."""
-        return recorded.render_like(account_template(firmware), {'id': account['id'], 'sip_server': account['sip_server'],
+    def _render_account(self, account, folder):
+        """An account in the shape recorded in ``folder`` (tests/fixtures: key order, types, extra fields)."""
+        return recorded.render_like(account_template(folder), {'id': account['id'], 'sip_server': account['sip_server'],
                                                         'sip_id': account['sip_id'], 'name': account['name'], 'reg': account['reg']})
 
-    def _render_line(self, line, firmware):
-        """A line in the recorded shape of ``firmware``: ``acct`` empty (``""`` or 0, as recorded) while idle."""
+    def _render_line(self, line, folder):
+        """A line in the shape recorded in ``folder``: ``acct`` empty (``""`` or 0, as recorded) while idle."""
         in_use = line.state != 'idle'
-        return recorded.render_like(line_template(firmware), {
+        return recorded.render_like(line_template(folder), {
             'line': line.number, 'state': line.state, 'acct': line.acct if in_use else 0, 'remotename': line.remotename,
             'remotenumber': line.remotenumber, 'active': 1 if in_use and self._active == line.number else 0})
 
@@ -277,7 +277,7 @@ class Telephony:
     # ----- CTI functions (handler(params) -> JSON object)
 
     def _api_get_accounts(self, params):
-        return {'response': 'success', 'body': [self._render_account(acc, self.spec.firmware) for acc in self._accounts]}
+        return {'response': 'success', 'body': [self._render_account(acc, self.shape_folder) for acc in self._accounts]}
 
     def _api_get_phone_status(self, params):
         return {'response': 'success', 'body': self._status(), 'misc': '0'}
@@ -287,7 +287,7 @@ class Telephony:
         wanted = params.get('line', '-1')
         if wanted.isdigit() and 1 <= int(wanted) <= len(lines):
             lines = [lines[int(wanted) - 1]]
-        return {'response': 'success', 'body': [self._render_line(line, self.spec.firmware) for line in lines]}
+        return {'response': 'success', 'body': [self._render_line(line, self.shape_folder) for line in lines]}
 
     def _api_phone_operation(self, params):
         cmd = params.get('cmd', '')
