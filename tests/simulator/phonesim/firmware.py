@@ -157,7 +157,7 @@ class FirmwareBoot:
 
     def _firmware_init(self):
         store = self.settings_store
-        self._fw_affixes = (store.get('232'), store.get('233'))   # what P238 = 1 compares with
+        self._fw_affixes = (store.value_of('232'), store.value_of('233'))   # what P238 = 1 compares with
         self._fw_pending = None      # (version, image) waiting for a person (P8375 = 1)
         self._fw_confirmed = False   # a person said yes before the image came
 

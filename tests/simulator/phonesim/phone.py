@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 from . import push
 from .auth import PhoneAuth, login_password, sha256_hex
 from .firmware import FirmwareBoot
-from .profiles import Profile, shape_folder
+from .profiles import profile_for, shape_folder
 from .serving import CGI_PREFIX, DROP, HttpServing
 from .settings import SettingsServing
 from .spec import REBOOT_FAULTS, default_version, fault_set
@@ -35,7 +35,7 @@ class Phone(HttpServing, SettingsServing, FirmwareBoot, Telephony):
         position = index + 1
         self.mac = (spec.mac or '00:0B:82:%02X:%02X:%02X' % ((position >> 16) & 0xff, (position >> 8) & 0xff, position & 0xff)).upper()
         self.auth = PhoneAuth(self)
-        self.profile = Profile(spec.model, self.version, spec.settings_form)
+        self.profile = profile_for(spec.model, self.version, spec.settings_form)
         self.settings_store = self._build_settings()
         self._firmware_init()
         self._pushes = set()          # Action URL pushes in flight

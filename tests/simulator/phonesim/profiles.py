@@ -83,20 +83,29 @@ def login_template(folder):
 
 class Profile:
     """The recorded facts of the folder a model and version map to (recorded.PROFILES), and its settings wire form
-    (``form``, ``json``, or ``none`` when the spec says the phone has no settings endpoints)."""
+    (``form``, ``json``, or ``none`` when the spec says the phone has no settings endpoints). Shared by every phone of
+    that model, version and form: get one with ``profile_for()``, never change it."""
 
     def __init__(self, model, version, settings_form=None):
         form, self.folder = recorded.profile(model, version)
         self.settings_form = settings_form or form
         self.info = recorded.phone_info(self.folder)
         self.image_name = image_name(model)
-        self.base = recorded.base_settings(self.folder)
         self.aliases = recorded.aliases(self.folder)
         self.bound = dict((item['pvalue'], item['binding']) for item in self.info['settings'] if 'binding' in item)
         self.secrets = settings_store.SECRET_PVALUES | frozenset(self.info.get('secret_pvalues', ()))
         self.read_only = frozenset(self.info.get('read_only_pvalues', ())) | settings_store.READ_ONLY_PVALUES
         self.polarity = self.info.get('polarity', {})
         self.protocol_key = self.info.get('firmware_protocol_key', 'P6767')
+        base = recorded.base_settings(self.folder)
+        self.base = dict(base)       # every recorded value (a new firmware's keys come from here)
+        # The values a phone starts from, without the keys that mirror its state; P1650 as plain HTTP or HTTPS.
+        mirrored = [number for number, binding in self.bound.items() if binding != 'web_access']
+        self.start = {}
+        for tls, meaning in ((False, 'http'), (True, 'https')):
+            values = dict((number, value) for number, value in base.items() if number not in mirrored)
+            values['1650'] = self.meaning_value('1650', meaning, values.get('1650', ''))
+            self.start[tls] = values
 
     def meaning_value(self, pvalue, meaning, fallback):
         """The value of ``P<pvalue>`` that means ``meaning`` on this line (polarity), e.g. web access ``http``."""
@@ -110,3 +119,8 @@ class Profile:
     @property
     def unknown_read_as(self):
         return self.info.get('unknown_key_read_as', 'empty')
+
+
+def profile_for(model, version, settings_form=None):
+    """The shared Profile of a model, version and wire form."""
+    return _cached(('profile', str(model), str(version), settings_form), lambda: Profile(model, version, settings_form))

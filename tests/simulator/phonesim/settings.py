@@ -7,7 +7,7 @@ import json
 import re
 
 from .http_io import HTML_TYPE, html_page, json_bytes
-from .profiles import Profile, recorded, settings_store
+from .profiles import profile_for, recorded, settings_store
 from .spec import spec_settings
 
 # Settings endpoint -> (wire form that has it, methods it takes). download_cfg belongs to no wire form: a spec flag.
@@ -20,6 +20,22 @@ SETTINGS_ENDPOINTS = {
     'download_cfg': (None, ('GET',)),
 }
 SETTINGS_DROP = object()    # answer: close the connection without a word (the CVE's crash)
+
+# The keys that mirror a phone's own state: getter(phone), setter(phone, value) or None (read-only). One table for
+# every phone (the store calls it with its phone).
+# pylint: disable=protected-access
+BINDINGS = {
+    '2': (lambda phone: phone.passcode, lambda phone, value: phone._set_admin_password(value)),
+    '47': (lambda phone: phone._accounts[0]['sip_server'], lambda phone, value: phone._set_account_field('sip_server', value)),
+    '35': (lambda phone: phone._accounts[0]['sip_id'], lambda phone, value: phone._set_account_field('sip_id', value)),
+    '270': (lambda phone: phone._accounts[0]['name'], lambda phone, value: phone._set_account_field('name', value)),
+    '68': (lambda phone: phone.version, None),
+    '89': (lambda phone: phone.spec.model, None),
+    '67': (lambda phone: phone.mac.replace(':', ''), None),
+}
+# pylint: enable=protected-access
+BINDINGS_FIELDS = {'2': 'passcode', '47': 'accounts', '35': 'accounts', '270': 'accounts', '68': 'version', '89': 'model',
+                   '67': 'mac'}
 
 
 def allowed_by(allowed_list, peer):
@@ -46,36 +62,18 @@ class SettingsServing:
     # ----- building
 
     def _build_settings(self, factory=False):
-        """The store: the recording's base values, the spec's ``settings`` over them (not after a RESET: ``factory``),
-        and the keys that mirror the phone's own state."""
+        """The store: the recording's base values (shared), the spec's ``settings`` over them (not after a RESET:
+        ``factory``), and the keys that mirror the phone's own state (BINDINGS)."""
         profile = self.profile
-        values = dict(profile.base)
-        values['1650'] = profile.meaning_value('1650', 'https' if self.spec.tls else 'http', values.get('1650', ''))
-        for number in profile.bound:
-            if profile.bound[number] != 'web_access':
-                values.pop(number, None)
+        overrides = {}
         if not factory:
             for number, value in spec_settings(self.spec.settings, self.name).items():
-                if number in profile.bound and profile.bound[number] != 'web_access':
-                    raise ValueError('%s: settings: P%s follows the phone\'s %s; set that instead'
-                                     % (self.name, number, profile.bound[number].replace('_', ' ')))
-                if value is None:
-                    values.pop(number, None)
-                else:
-                    values[number] = value
-        return settings_store.SettingsStore(values, profile.aliases, self._settings_bindings(), profile.secrets, profile.read_only)
-
-    def _settings_bindings(self):
-        account = self._accounts[0]
-        return {
-            '2': (lambda: self.passcode, self._set_admin_password),
-            '47': (lambda: account['sip_server'], lambda value: self._set_account_field('sip_server', value)),
-            '35': (lambda: account['sip_id'], lambda value: self._set_account_field('sip_id', value)),
-            '270': (lambda: account['name'], lambda value: self._set_account_field('name', value)),
-            '68': (lambda: self.version, None),
-            '89': (lambda: self.spec.model, None),
-            '67': (lambda: self.mac.replace(':', ''), None),
-        }
+                if number in BINDINGS:
+                    raise ValueError('%s: settings: P%s mirrors the phone\'s %s: set that field instead'
+                                     % (self.name, number, BINDINGS_FIELDS[number]))
+                overrides[number] = value
+        return settings_store.SettingsStore(profile.start[bool(self.spec.tls)], profile.aliases, BINDINGS, self, profile.secrets,
+                                            profile.read_only, overrides)
 
     def _set_admin_password(self, value):
         self.passcode = value
@@ -92,10 +90,10 @@ class SettingsServing:
     def _upgrade_profile(self):
         """After a firmware change: the recordings of the new version (wire form, aliases); values stay, keys the new
         firmware adds get their base value."""
-        self.profile = Profile(self.spec.model, self.version, self.spec.settings_form)
+        self.profile = profile_for(self.spec.model, self.version, self.spec.settings_form)
         store = self.settings_store
-        store.aliases = dict(self.profile.aliases)
-        for number, value in self.profile.base.items():
+        store.aliases, store.secrets, store.read_only = self.profile.aliases, self.profile.secrets, self.profile.read_only
+        for number, value in self.profile.start[bool(self.spec.tls)].items():
             if not store.known(number):
                 store.values[number] = value
 
@@ -110,10 +108,8 @@ class SettingsServing:
         def apply():
             for key, value in values.items():
                 number = settings_store.key_number(key)
-                if number in self.settings_store.bindings and self.settings_store.bindings[number][1] is not None:
-                    self.settings_store.bindings[number][1](str(value))
-                elif number is not None:
-                    self.settings_store.values[number] = str(value)
+                if number is not None:
+                    self.settings_store.set(number, str(value))
         return self.fleet.call(apply)
 
     # ----- CTI gate (P32050 Action URI support, P32052 allowed list)
