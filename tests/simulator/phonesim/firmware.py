@@ -36,8 +36,8 @@ def make_firmware_image(base, version, corrupt=False, payload_size=4096):
     name = image_name(base) if not base.islower() else _image_file_name(base)
     seed = ('%s %s ' % (name, version)).encode('ascii')
     payload = bytearray((seed * (payload_size // len(seed) + 1))[:payload_size])
-    header = b'%s %s %s %d %s\n' % (MAGIC, name.encode('ascii'), version.encode('ascii'), len(payload),
-                                     hashlib.sha256(bytes(payload)).hexdigest().encode('ascii'))
+    checksum = hashlib.sha256(bytes(payload)).hexdigest().encode('ascii')
+    header = b'%s %s %s %d %s\n' % (MAGIC, name.encode('ascii'), version.encode('ascii'), len(payload), checksum)
     if corrupt:
         payload[len(payload) // 2] ^= 0xff
     return header + bytes(payload)

@@ -20,6 +20,15 @@ SESSION_ENDPOINTS = ('access', 'dologin', 'dologout')
 DROP = object()          # handler result: close the connection without an answer
 
 
+def _methods(function):
+    """The HTTP methods a path takes: CTI GET or POST, the login forms POST, the settings endpoints their own."""
+    if function in FUNCTIONS:
+        return ('GET', 'POST')
+    if function in SETTINGS_ENDPOINTS:
+        return SETTINGS_ENDPOINTS[function][1]
+    return ('POST',)
+
+
 class HttpServing:
     """The HTTP side of ``Phone`` (see phone.py for the state it works on). Runs on the event loop thread."""
 
@@ -160,8 +169,7 @@ class HttpServing:
             await self._answer(conn, ctx, 404, HTML_TYPE, html_page(404, 'Not Found', 'The requested URL was not found.'))
             return
         web_page = function not in FUNCTIONS
-        allowed = ('GET', 'POST') if not web_page else SETTINGS_ENDPOINTS[function][1] if function in SETTINGS_ENDPOINTS else ('POST',)
-        if method not in allowed:
+        if method not in _methods(function):
             await self._answer(conn, ctx, 405, HTML_TYPE, html_page(405, 'Method Not Allowed'))
             return
         if method in ('POST', 'PUT') and (session_phone or web_page) and not self._same_origin(headers):

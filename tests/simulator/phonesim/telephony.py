@@ -110,8 +110,9 @@ class Telephony:
 
     def _render_account(self, account, folder):
         """An account in the shape recorded in ``folder`` (tests/fixtures: key order, types, extra fields)."""
-        return recorded.render_like(account_template(folder), {'id': account['id'], 'sip_server': account['sip_server'],
-                                                        'sip_id': account['sip_id'], 'name': account['name'], 'reg': account['reg']})
+        values = {'id': account['id'], 'sip_server': account['sip_server'], 'sip_id': account['sip_id'], 'name': account['name'],
+                  'reg': account['reg']}
+        return recorded.render_like(account_template(folder), values)
 
     def _render_line(self, line, folder):
         """A line in the shape recorded in ``folder``: ``acct`` empty (``""`` or 0, as recorded) while idle."""
