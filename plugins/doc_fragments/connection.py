@@ -67,6 +67,17 @@ options:
       - When omitted, the host variable C(grandstream_username), else V(admin).
     type: str
     version_added: 0.2.0
+  retry_refused:
+    description:
+      - Try the password once more on a phone that refused it in an earlier task or run.
+      - A password a phone refused is remembered per user (in C(~/.local/state/phonefleet.grandstream/refused_passwords.json),
+        or under C(GRANDSTREAM_STATE_DIR) / C(XDG_STATE_HOME)) as a salted hash, never the password, and is not sent to that
+        phone again until it changes: five wrong passwords lock a phone, and a cron job runs every hour. Such a phone fails
+        with C(auth_failed) and C(not tried: this password was refused at <time>).
+      - Set V(true) after fixing the phone side (for example after a factory reset) to try the same password again once.
+      - When omitted, the host variable C(grandstream_retry_refused), else V(false).
+    type: bool
+    version_added: 0.3.0
   phone_name:
     description:
       - How messages and results name the phone, for example V(gs0042).
@@ -74,7 +85,11 @@ options:
     type: str
 notes:
   - Reads retry a quick transport failure (refused, reset) once; commands, logins, authentication failures and a phone
-    that used up the whole O(timeout) are never retried.
+    that used up the whole O(timeout) are never retried. A request that carried the password is not sent again when its
+    answer was lost before the phone had accepted the password once (the phone may have counted a wrong attempt).
+  - Everything a phone sends is cleaned before it reaches a result, a report or a terminal (secrets redacted first,
+    control characters and lone surrogates replaced, strings cut to 256 characters, at most 64 accounts or lines); a
+    result lists in C(cut) what was cut.
   - Every request has a total deadline of O(timeout) seconds (connect, headers and body together) and a body cap of 1 MiB,
     so a phone that answers one byte at a time cannot hold a task.
   - CTI must be enabled on the phone (Action URI Support, the controller IP in the Action URI Allowed IP List).

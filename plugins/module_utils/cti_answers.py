@@ -12,6 +12,9 @@ LINE_IDLE = 'idle'
 # An account or line object carries at least one of these keys; a body without them is the wrong shape.
 ACCOUNT_KEYS = ('id', 'sip_id', 'reg')
 LINE_KEYS = ('line', 'state')
+# More than any phone has (a GXP2170 has 12 accounts, 6 lines): what a phone lists beyond is not kept.
+MAX_ACCOUNTS = 64
+MAX_LINES = 64
 
 # Known send_key tokens (cti-api.md section 3).  MPK1..MPKn are matched by pattern.
 SEND_KEY_TOKENS = frozenset(
@@ -26,7 +29,7 @@ _MPK_RE = re.compile(r'^MPK[1-9][0-9]*$')
 def _to_int(value):
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

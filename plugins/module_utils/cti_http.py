@@ -21,6 +21,7 @@ Python 3.8 syntax: module_utils may run on a jump host.
 import heapq
 import http.client
 import itertools
+import json
 import os
 import select
 import socket
@@ -174,17 +175,23 @@ class HTTPTransport(object):
             self._conn.close()
             self._conn = None
 
-    def exchange(self, method, url, timeout, verify=True, params=None, data=None, headers=None, max_body=MAX_BODY):
+    def exchange(self, method, url, timeout, verify=True, params=None, data=None, headers=None, max_body=MAX_BODY,
+                 json_body=None):
         """Send one request and read the whole answer within ``timeout`` seconds and ``max_body`` bytes.
 
+        ``data``: a form (urlencoded); ``json_body``: a value sent as JSON (``config_update``).
         Returns an :class:`Answer`; raises :class:`ExchangeFailed`.  Nothing is retried here.
         """
         deadline = _Deadline(time.monotonic() + timeout)
         parts = urlsplit(url)
         target = parts.path + ('?' + urlencode(params) if params else '')
-        body = urlencode(data).encode('ascii') if data is not None else None
         all_headers = {'User-Agent': USER_AGENT, 'Accept': '*/*'}
-        if body is not None:
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body, separators=(',', ':')).encode('utf-8')
+            all_headers['Content-Type'] = 'application/json'
+        elif data is not None:
+            body = urlencode(data).encode('ascii')
             all_headers['Content-Type'] = 'application/x-www-form-urlencoded'
         all_headers.update(headers or {})
         answered = False

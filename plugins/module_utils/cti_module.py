@@ -12,8 +12,9 @@ for example on a jump host) and inside the action plugin on the controller
 from ansible.module_utils.common.parameters import env_fallback
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import (
-    AUTH_DIALECTS, AUTH_PASSCODE, CTIClient, CTIConnection, CTIError, DEFAULT_TIMEOUT,
+    AUTH_PASSCODE, ERROR, CTIClient, CTIConnection, CTIError, DEFAULT_TIMEOUT,
 )
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import AUTH_DIALECTS
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import PASSCODE_ENV
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
 
@@ -34,6 +35,7 @@ def connection_argument_spec():
         timeout=dict(type='float'),
         auth=dict(type='str', choices=list(AUTH_DIALECTS)),
         username=dict(type='str'),
+        retry_refused=dict(type='bool'),
         phone_name=dict(type='str'),
     )
 
@@ -73,6 +75,7 @@ def connection_from_params(params):
         name=params.get('phone_name'),
         auth=params.get('auth') or AUTH_PASSCODE,
         username=params.get('username'),
+        retry_refused=bool(params.get('retry_refused')),
     )
 
 
@@ -86,6 +89,7 @@ def run_task(task, params, check_mode, transport=None):
         connection = connection_from_params(params)
     except ValueError as exc:
         return {'failed': True, 'changed': False, 'msg': redact('%s: %s' % (params.get('phone_name') or params.get('host') or 'phone', exc), [passcode])}
+    client = None
     try:
         with CTIClient(connection, transport=transport) as client:
             result = task(client, params, check_mode)
@@ -93,6 +97,14 @@ def run_task(task, params, check_mode, transport=None):
         result = dict(error.to_result(), failed=True, changed=False)
     except ValueError as exc:
         result = {'failed': True, 'changed': False, 'msg': '%s: %s' % (connection.label, exc)}
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # An answer nobody foresaw must still give one sentence naming the phone, never a traceback.
+        text = ' '.join(str(exc).split())[:200]
+        result = {'failed': True, 'changed': False, 'error_class': ERROR,
+                  'msg': '%s: unexpected %s%s. This is a bug in the collection or an answer it does not know; please '
+                         'report it.' % (connection.label, type(exc).__name__, ': ' + text if text else '')}
+    if client is not None and client.cut_notes:
+        result['cut'] = client.cut_notes
     return _scrub(result, passcode)
 
 

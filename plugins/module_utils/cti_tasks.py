@@ -10,8 +10,9 @@ import time
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils import reboot
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import (
-    ERROR, LINE_IDLE, CTIError, accounts_summary, normalize_keys,
+    LINE_IDLE, accounts_summary, normalize_keys,
 )
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.phone_facts import read_device
 
 
 def accounts_info(client, params, check_mode):
@@ -27,44 +28,6 @@ def phone_status_info(client, params, check_mode):
 def line_status_info(client, params, check_mode):
     lines = client.get_line_status()
     return {'changed': False, 'lines': lines, 'in_use': any(line['in_use'] for line in lines)}
-
-
-PASSCODE_DIALECT_SILENT = ('the passcode dialect does not report it (only the web-session login of grandstream_auth: '
-                           'session or session_plain does)')
-
-
-def read_device(client):
-    """``{model, firmware, mac, default_password, auth, unknown_reason}`` of a phone: what it tells, never a guess.
-
-    The model comes from model.define.js (no login), the rest from the session login's answer; a field the phone
-    or its dialect cannot tell is None, and ``unknown_reason[field]`` says why.  Raises CTIError when the phone
-    cannot be read at all (unreachable, refused, a failed login).
-    """
-    device = {'model': None, 'firmware': None, 'mac': None, 'default_password': None, 'auth': client.connection.auth}
-    unknown = {}
-    try:
-        device['model'] = client.get_model()
-    except CTIError as error:
-        if error.error_class != ERROR:
-            raise
-        unknown['model'] = error.reason
-    facts = client.login_facts()
-    if facts is None:
-        for field in ('firmware', 'mac', 'default_password'):
-            unknown[field] = PASSCODE_DIALECT_SILENT
-    else:
-        for field, key in (('firmware', 'ver'), ('mac', 'mac')):
-            value = facts.get(key)
-            if isinstance(value, str) and value.strip():
-                device[field] = value.strip()
-            else:
-                unknown[field] = 'the login answer has no %s' % key
-        if isinstance(facts.get('defaultAuth'), bool):
-            device['default_password'] = facts['defaultAuth']
-        else:
-            unknown['default_password'] = 'the login answer has no defaultAuth'
-    device['unknown_reason'] = unknown
-    return device
 
 
 def device_info(client, params, check_mode):

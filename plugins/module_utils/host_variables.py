@@ -22,6 +22,7 @@ HOST_VARIABLES = (
     ('timeout', 'grandstream_timeout'),
     ('auth', 'grandstream_auth'),
     ('username', 'grandstream_username'),
+    ('retry_refused', 'grandstream_retry_refused'),
 )
 VARIABLE_OF = dict(HOST_VARIABLES)
 

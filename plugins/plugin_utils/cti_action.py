@@ -4,14 +4,12 @@
 
 1. Options left out of the task are filled from host variables (``ansible_host``,
    ``grandstream_port``, ``grandstream_passcode``...), then from GRANDSTREAM_PASSCODE
-   in the controller environment.
+   in the controller environment (plugin_utils/host_vars.py, which also names a bad variable).
 2. When the task connection is local, the module's task function runs right here in the
    worker: no AnsiballZ payload, no Python process per phone (~11 ms instead of ~150 ms
    per phone and task).  Otherwise (``delegate_to`` a jump host in the voice VLAN) the
    module runs there as usual.  Both paths call the same task function.
 """
-
-import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -20,121 +18,14 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import (
-    argument_spec, connection_argument_spec, connection_from_params, run_task,
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import argument_spec, run_task
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import IN_PROCESS_VARIABLE
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.host_vars import (
+    check_options, connection_args_from_vars, connection_for, fleet_targets,
 )
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import (
-    ADDRESS_VARIABLE, HOST_VARIABLES, IN_PROCESS_VARIABLE, PASSCODE_ENV,
-)
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget
 
 COLLECTION = 'phonefleet.grandstream'
 LOCAL_TRANSPORTS = ('local', 'ansible.builtin.local', 'ansible.legacy.local')
-
-
-def connection_args_from_vars(args, task_vars, template):
-    """Connection options from the task, else host variables, else the environment.
-
-    ``template`` renders a variable value (host variables can be templates or vault values).
-    """
-    args = dict(args)
-    if args.get('host') is None:
-        args['host'] = template(task_vars.get(ADDRESS_VARIABLE) or task_vars.get('inventory_hostname'))
-    for option, variable in HOST_VARIABLES:
-        if args.get(option) is None and task_vars.get(variable) is not None:
-            args[option] = template(task_vars[variable])
-    if args.get('passcode') is None and os.environ.get(PASSCODE_ENV):
-        args['passcode'] = os.environ[PASSCODE_ENV]
-    if args.get('phone_name') is None and task_vars.get('inventory_hostname'):
-        args['phone_name'] = str(task_vars['inventory_hostname'])
-    return args
-
-
-def fleet_targets(host_names, hostvars, variables=('site', 'model')):
-    """FleetTargets (plugin_utils/fanout.py) for an action plugin that fans out over many hosts from one task.
-
-    ``host_names``: usually ``task_vars['ansible_play_hosts']`` (so --limit applies); ``hostvars``:
-    ``task_vars['hostvars']``, whose values are templated in each host's own context.  Connection
-    options come from each host's variables as for a per-host task; ``variables`` are copied into
-    ``target.variables``.  A host with unusable variables gets a target with a ``problem``.
-
-    Built for 10,000 hosts: each host's variables are read once (``raw_get``), and only a value that is a
-    template or a vault value goes through the templating engine (the others are what they say).
-    """
-    validator = ArgumentSpecValidator(connection_argument_spec())
-    targets = []
-    for name in host_names:
-        args, kept = {}, {}
-        try:
-            if name not in hostvars:
-                raise ValueError('it is not in the inventory')
-            host_vars = _HostVariables(hostvars, name)
-            # The address first: the report shows it even when another variable (a passcode template...) fails.
-            kept[ADDRESS_VARIABLE] = host_vars.get(ADDRESS_VARIABLE) or name
-            for key in variables:
-                value = host_vars.get(key)
-                if value is not None:
-                    kept[key] = value
-            args = connection_args_from_vars({}, host_vars, lambda value: value)
-            targets.append(FleetTarget(name, connection_from_params(_validated(args, validator)), kept))
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            problem = redact(' '.join(str(exc).split())[:300], [args.get('passcode'), _raw_passcode(hostvars, name)])
-            kept.setdefault(ADDRESS_VARIABLE, args.get('host'))
-            targets.append(FleetTarget(name, variables=kept, problem='its connection variables are unusable: %s' % problem))
-    return targets
-
-
-class _HostVariables(object):
-    """One host's variables for fleet_targets: raw values as they are, templates and vault values rendered."""
-
-    def __init__(self, hostvars, name):
-        self._hostvars = hostvars
-        self._name = name
-        self._raw = hostvars.raw_get(name)
-        self._rendered = None
-
-    def get(self, key, default=None):
-        value = self._raw.get(key, default)
-        if value is None or isinstance(value, (bool, int, float)):
-            return value
-        if isinstance(value, str) and not any(marker in value for marker in ('{{', '{%', '{#')):
-            return str(value)
-        if self._rendered is None:  # a template or a vault value: the templating engine, in the host's context
-            self._rendered = self._hostvars[self._name]
-        return self._rendered.get(key, default)
-
-    def __getitem__(self, key):
-        return self.get(key)
-
-
-# The types a connection option's value already has when it comes from the CSV inventory or plain YAML.
-_PLAIN_TYPES = {'host': str, 'port': int, 'scheme': str, 'passcode': str, 'validate_certs': bool, 'timeout': (int, float),
-                'auth': str, 'username': str, 'phone_name': str}
-
-
-def _validated(args, validator):
-    """The connection options, checked: values of the expected type go as they are; anything else (a port written
-    as a string, a ca_path to expand) through the argument spec, with its messages."""
-    spec = validator.argument_spec
-    plain = all(key in _PLAIN_TYPES and isinstance(value, _PLAIN_TYPES[key])
-                and not (key == 'port' and isinstance(value, bool))
-                and value in (spec[key].get('choices') or [value]) for key, value in args.items())
-    if plain:
-        return dict((key, args.get(key)) for key in spec)
-    validation = validator.validate(args)
-    if validation.error_messages:
-        raise ValueError('; '.join(validation.error_messages))
-    return validation.validated_parameters
-
-
-def _raw_passcode(hostvars, name):
-    """The passcode variable as written (a template, say), to keep it out of an error message about that host."""
-    try:
-        value = hostvars.raw_get(name).get('grandstream_passcode')
-    except Exception:  # pylint: disable=broad-exception-caught
-        return None
-    return value if isinstance(value, str) else None
 
 
 class CTIActionModule(ActionBase):
@@ -157,7 +48,11 @@ class CTIActionModule(ActionBase):
         module = self.MODULE
         short_name = module.__name__.split('.')[-1]
 
-        args = connection_args_from_vars(self._task.args, task_vars, self._templar.template)
+        args, sources = connection_args_from_vars(self._task.args, task_vars, self._templar.template)
+        problem = _variable_problem(args, sources)
+        if problem:
+            result.update(failed=True, changed=False, msg='%s: %s.' % (args.get('phone_name') or args.get('host'), problem))
+            return result
         if self._in_process(task_vars):
             result.update(self._run_in_process(module, args))
         else:
@@ -189,6 +84,20 @@ class CTIActionModule(ActionBase):
         result = run_task(module.TASK, params, self._task.check_mode)
         result['invocation'] = {'module_args': remove_values(params, no_log_values)}
         return result
+
+
+def _variable_problem(args, sources):
+    """The sentence for a bad value that came from a host variable, named by that variable; None otherwise (what the
+    task itself wrote is checked by the module's argument spec, with Ansible's own words)."""
+    try:
+        checked = check_options(args, sources, options=list(sources))
+        connection_for(check_options(checked, sources), sources)
+    except ValueError as exc:
+        text = str(exc)
+        # A missing passcode is the module's to report: on a jump host GRANDSTREAM_PASSCODE may still provide one.
+        if any(text.startswith(variable + ' ') for variable in sources.values()) and not text.startswith('no passcode'):
+            return text.rstrip('.')
+    return None
 
 
 class FleetActionModule(ActionBase):

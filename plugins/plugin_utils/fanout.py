@@ -16,6 +16,7 @@ The registration audit (``audit.py``) and the rolling reboot (``rolling_run.py``
 import threading
 import time
 
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.credentials import CredentialGate
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import ERROR, UNREACHABLE, CTIClient, CTIError
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import redact
 
@@ -32,19 +33,21 @@ class FleetTarget(object):
     """One phone of a fan-out.
 
     ``name``: the inventory name; ``connection``: a CTIConnection (None when the host variables
-    are unusable, then ``problem`` says why and the work is not run); ``variables``: host variables
-    the work or the reports need (``site``, ``model``...).
+    are unusable, then ``problem`` says why, ``problem_reason`` is a code word (``no_passcode``,
+    ``bad_variables``) and the work is not run); ``variables``: host variables the work or the reports
+    need (``site``, ``model``...).
     """
 
-    __slots__ = ('name', 'connection', 'variables', 'problem')
+    __slots__ = ('name', 'connection', 'variables', 'problem', 'problem_reason')
 
-    def __init__(self, name, connection=None, variables=None, problem=None):
+    def __init__(self, name, connection=None, variables=None, problem=None, problem_reason=None):
         if connection is None and not problem:
             raise ValueError('%s: a target needs a connection or a problem' % name)
         self.name = str(name)
         self.connection = connection
         self.variables = dict(variables or {})
         self.problem = problem
+        self.problem_reason = problem_reason if problem else None
 
     @property
     def host(self):
@@ -112,6 +115,8 @@ def run_target(target, work, transport_factory=None, client_options=None):
         client = CTIClient(target.connection, transport=transport, **(client_options or {}))
         data = work(client, target)
         result.update(ok=True, reachable=True, data=dict(data or {}))
+        if client.cut_notes:
+            result['data']['cut'] = client.cut_notes
     except CTIError as error:
         _failure(result, target, error.error_class, error.reason, hint=error.hint,
                  reachable=error.error_class != UNREACHABLE, http_status=error.status)
@@ -175,6 +180,9 @@ def fan_out(targets, work, concurrency=DEFAULT_CONCURRENCY, deadline=None, trans
         return []
     deadline = float(deadline) if deadline else None
     end = time.monotonic() + deadline if deadline else None
+    # One gate for the task: a wrong shared password costs the first few phones an attempt, not the fleet.
+    client_options = dict(client_options or {})
+    client_options.setdefault('gate', CredentialGate())
     results = [None] * count
     lock = threading.Condition()
     state = {'next': 0, 'finished': 0, 'stopped': False}

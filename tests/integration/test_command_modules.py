@@ -148,7 +148,10 @@ def test_check_mode_sends_no_command(sim_fleet, run_ansible, tmp_path):
              task('Hang up', 'phone_operation', 'endcall', command='endcall'),
              task('Keys', 'send_key', 'keys', keys=['LOCK']),
              task('Call', 'make_call', 'call', number='2001')]
-    _proc, results = run_play(tmp_path, run_ansible, fleet, tasks, '--check', module_defaults=sys_defaults())
+    # grandstream_retry_refused: each task tries the refused passcode once more (by default a refused passcode is
+    # remembered and never sent again: test_a_refused_passcode_is_never_sent_again_by_a_later_task).
+    _proc, results = run_play(tmp_path, run_ansible, fleet, tasks, '--check', '-e', 'grandstream_retry_refused=true',
+                              module_defaults=sys_defaults())
 
     assert commands(fleet) == [], 'check mode sent a command'
     assert fleet.events(event=('reboot', 'down', 'keys', 'call_ended')) == []
@@ -163,6 +166,23 @@ def test_check_mode_sends_no_command(sim_fleet, run_ansible, tmp_path):
     # One wrong passcode per task, never retried: the fifth attempt is the one that locks the phone.
     assert [badpw[item['register']]['error_class'] for item in tasks] == ['auth_failed'] * 4 + ['locked']
     assert len(fleet.events(phone='badpw', event='auth_failed')) == len(tasks)
+
+
+def test_a_refused_passcode_is_never_sent_again_by_a_later_task(sim_fleet, run_ansible, tmp_path):
+    fleet = sim_fleet(spec={'phones': [{'name': 'badpw', 'fault': 'wrong_passcode'}, {'name': 'fine'}]}, **FAST_PHONE)
+    tasks = [task('Keys %d' % number, 'send_key', 'keys%d' % number, keys=['LOCK']) for number in range(5)]
+    _proc, results = run_play(tmp_path, run_ansible, fleet, tasks, '--check', module_defaults=sys_defaults())
+    badpw = results['badpw']
+    assert [badpw[item['register']]['error_class'] for item in tasks] == ['auth_failed'] * 5
+    assert len(fleet.events(phone='badpw', event='auth_failed')) == 1, 'the passcode went out once, in the first task'
+    assert all('not tried: this password was refused at' in badpw[item['register']]['msg'] for item in tasks[1:])
+    assert all(results['fine'][item['register']]['changed'] for item in tasks)
+    # A later run (another ansible-playbook) remembers it too, and the phone never locked.
+    (tmp_path / 'again').mkdir()
+    _proc, again = run_play(tmp_path / 'again', run_ansible, fleet, tasks[:1], '--check', module_defaults=sys_defaults())
+    assert 'not tried' in again['badpw']['keys0']['msg']
+    assert len(fleet.events(phone='badpw', event='auth_failed')) == 1
+    assert fleet.events(phone='badpw', event='locked') == []
 
 
 def test_reset_never_sends_the_old_passcode(sim_fleet, run_ansible, tmp_path):

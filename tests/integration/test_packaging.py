@@ -6,12 +6,16 @@ lives beside it (virtualenvs, build and test output, caches, CI files). galaxy.y
 
 Then the tarball is installed offline into a fresh collections path and the installed playbook audits a
 simulated fleet with ANSIBLE_COLLECTIONS_PATH pointing only there: nothing of this working tree is used.
+
+A user who cloned the repository for ``make demo`` may paste the README's quick start inside the clone: their CSV
+(passcodes), inventory, ansible.cfg and reports must stay out of a tarball built there, and out of git.
 """
 
 import fnmatch
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tarfile
@@ -20,6 +24,8 @@ from pathlib import Path
 import ansible
 import pytest
 import yaml
+
+from readme_blocks import copy_tree, quick_start_blocks, run_script, with_csv
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -48,7 +54,10 @@ def tool(name):
 
 
 def isolated_env(tmp_path, collections_path):
-    """An environment in which ansible sees only ``collections_path`` (and ansible-core's own ansible.builtin)."""
+    """An environment in which ansible sees only ``collections_path`` (and ansible-core's own ansible.builtin).
+
+    Otherwise it is a user's: no ANSIBLE_* setting that changes what a run does (the quick start's test relies on
+    that: its ansible.cfg must do the work), only what keeps the run away from this machine's files and networks."""
     env = {key: value for key, value in os.environ.items() if not key.startswith('ANSIBLE_')}
     env.pop('GRANDSTREAM_PASSCODE', None)
     env.update(
@@ -56,7 +65,6 @@ def isolated_env(tmp_path, collections_path):
         ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',  # not the collections of the "ansible" package in site-packages
         ANSIBLE_NOCOLOR='1',
         ANSIBLE_RETRY_FILES_ENABLED='false',
-        ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED='true',
         ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         ANSIBLE_LOCAL_TEMP=str(tmp_path / 'ansible-tmp'),
         ANSIBLE_HOME=str(tmp_path / 'ansible-home'),
@@ -74,16 +82,20 @@ def run(args, env, cwd=None, timeout=110):
     return proc
 
 
-@pytest.fixture(scope='module')
-def tarball(tmp_path_factory):
-    out = tmp_path_factory.mktemp('dist')
+def build(tree, out):
+    """``ansible-galaxy collection build`` of ``tree`` into ``out``; returns the tarball's path."""
     env = isolated_env(out, out / 'none')
-    proc = run([tool('ansible-galaxy'), 'collection', 'build', REPO, '--output-path', out], env)
+    proc = run([tool('ansible-galaxy'), 'collection', 'build', tree, '--output-path', out], env)
     assert proc.returncode == 0, proc.output
-    galaxy = yaml.safe_load((REPO / 'galaxy.yml').read_text())
+    galaxy = yaml.safe_load((tree / 'galaxy.yml').read_text())
     path = out / ('%s-%s-%s.tar.gz' % (galaxy['namespace'], galaxy['name'], galaxy['version']))
     assert path.is_file(), proc.output
     return path
+
+
+@pytest.fixture(scope='module')
+def tarball(tmp_path_factory):
+    return build(REPO, tmp_path_factory.mktemp('dist'))
 
 
 def clutter(names):
@@ -138,6 +150,7 @@ def test_installed_tarball_audits_a_fleet_on_its_own(tarball, sim_fleet, tmp_pat
     core = os.path.dirname(ansible.__file__)
     assert all(path.startswith(core + os.sep) for path in paths), paths
 
+    env['ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED'] = 'true'
     fleet = sim_fleet(count=3)
     inventory = tmp_path / 'inventory'
     inventory.mkdir()
@@ -165,3 +178,44 @@ def test_installed_tarball_audits_a_fleet_on_its_own(tarball, sim_fleet, tmp_pat
     tree_paths = [path for path in re.findall(re.escape(str(REPO)) + r'[^\s\'":,)]*', output)
                   if not (path + os.sep).startswith(venv)]
     assert not tree_paths, 'paths of this working tree in the output: %s' % sorted(set(tree_paths))[:10]
+
+
+def test_a_quick_start_inside_the_tree_stays_out_of_the_tarball_and_git(tarball, sim_fleet, tmp_path):
+    tree = copy_tree(tmp_path / 'grandstream')
+    before = build(tree, tmp_path / 'before')
+    collections = tmp_path / 'collections'
+    env = isolated_env(tmp_path, collections)
+    proc = run([tool('ansible-galaxy'), 'collection', 'install', tarball, '-p', collections], env)
+    assert proc.returncode == 0, proc.output
+
+    # The README's phones block, run in the tree. The phones' own passcodes are in the CSV (the README's way for
+    # GRP26xx, whose passwords differ per unit), so the CSV is a file that must not travel.
+    fleet = sim_fleet(spec={'phones': [{'name': 'desk%d' % n, 'site': 'hq', 'passcode': 'qs-%s' % secrets.token_hex(8)}
+                                       for n in (1, 2)]})
+    fleet.write_csv(tmp_path / 'phones.csv')
+    passcodes = [fleet.inventory_passcode(phone) for phone in fleet.phones]
+    block = with_csv(quick_start_blocks()['phones'], (tmp_path / 'phones.csv').read_text())
+    proc = run_script(block, tree, env, tmp_path / 'scripts', stdin='not-used-the-csv-has-passcodes\n')
+    assert proc.returncode == 0, proc.output
+    for path in ('phones/office.csv', 'inventory/office.grandstream.yml', 'ansible.cfg',
+                 'reports/registration_audit.json', 'reports/rolling_reboot.json'):
+        assert (tree / path).is_file(), 'the quick start did not write %s:\n%s' % (path, proc.output)
+
+    after = build(tree, tmp_path / 'after')
+    with tarfile.open(before) as tar:
+        names_before = set(tar.getnames())
+    with tarfile.open(after) as tar:
+        names_after = set(tar.getnames())
+        contents = [(member.name, tar.extractfile(member).read()) for member in tar.getmembers() if member.isfile()]
+    added = sorted(names_after - names_before)
+    assert not added, 'the quick start put these into the tarball (build_ignore in galaxy.yml): %s' % added
+    assert names_after == names_before, sorted(names_before - names_after)
+    leaked = sorted(name for name, data in contents for passcode in passcodes if passcode.encode() in data)
+    assert not leaked, 'a passcode of the quick start is in the tarball: %s' % leaked
+
+    # git (and ansible-test, which lists files through git) does not see them either.
+    subprocess.run(['git', 'init', '-q'], cwd=tree, check=True)
+    listing = subprocess.run(['git', 'ls-files', '--others', '--exclude-standard'], cwd=tree, capture_output=True,
+                             text=True, check=True).stdout.split()
+    seen = [name for name in listing if name.split('/')[0] in ('phones', 'inventory', 'reports', 'ansible.cfg')]
+    assert not seen, 'not ignored by .gitignore: %s' % seen

@@ -103,10 +103,12 @@ def test_every_error_class_from_its_fault(sim_fleet, run_adhoc, tmp_path):
     body_auth = fleet.phones[[row[0] for row in FAULTS].index('unauthorized_body')]
     inventory.write_text(inventory.read_text().replace(locked.spec.passcode, 'not-the-passcode')
                          .replace(body_auth.spec.passcode, 'also-not-the-passcode'))
-    # Four wrong passcodes before the run: the run's own attempt is the fifth and locks the phone.
+    # Four wrong passcodes before the run: the run's own attempt is the fifth and locks the phone. (Each run says to try
+    # the refused password again: by default a refused password is remembered and never sent twice.)
     for attempt in range(4):  # pylint: disable=unused-variable
-        run_adhoc(inventory, locked.spec.name, 'phonefleet.grandstream.phone_status_info')
-    proc, results = run_adhoc(inventory, 'all', 'phonefleet.grandstream.phone_status_info', '-e', 'grandstream_timeout=1')
+        run_adhoc(inventory, locked.spec.name, 'phonefleet.grandstream.phone_status_info', '-e', 'grandstream_retry_refused=true')
+    proc, results = run_adhoc(inventory, 'all', 'phonefleet.grandstream.phone_status_info', '-e', 'grandstream_timeout=1',
+                              '-e', 'grandstream_retry_refused=true')
     for phone, (fault, error_class, words) in zip(fleet.phones, FAULTS):
         result = results[phone.spec.name]
         assert result['error_class'] == error_class, (fault, result)

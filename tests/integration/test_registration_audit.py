@@ -247,7 +247,9 @@ def test_passcode_from_the_environment_required_accounts_and_fail_under_zero(sim
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((reports / 'registration_audit.json').read_text())
     assert [phone['status'] for phone in report['phones']] == ['unregistered', 'unregistered', 'error']
-    assert report['phones'][2]['error'].startswith("its connection variables are unusable: argument 'port'")
+    # The variable as the user wrote it, and the value (issue 17: name the variable the user set).
+    assert report['phones'][2]['error'].startswith("its connection variables are unusable: grandstream_port must be a whole "
+                                                   "number, not ")
     assert 'grandstream_port' in report['phones'][2]['hint']
     assert report['phones'][2]['reachable'] is None
     assert not fleet.events(phone=bad)

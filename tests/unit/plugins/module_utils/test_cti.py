@@ -261,3 +261,14 @@ def test_no_passcode_fails_before_anything_is_sent():
     result = run_task(lambda client, params, check_mode: pytest.fail('no request may be made'),
                       {'host': '10.1.4.42', 'phone_name': 'gs0042'}, False, transport=FakeSession())
     assert result['failed'] is True and result['msg'].startswith('gs0042: no passcode')
+
+
+def test_an_html_401_to_the_passcode_dialect_says_the_phone_may_speak_the_web_session():
+    client = client_for(FakeResponse(401, raw=b'<html>401 Unauthorized</html>', content_type='text/html'))[0]
+    with pytest.raises(CTIError) as caught:
+        client.get_accounts()
+    assert 'grandstream_auth: session' in str(caught.value) and 'not retried' in str(caught.value)
+    client = client_for(FakeResponse(body={'response': 'error', 'body': 'unauthorized'}))[0]
+    with pytest.raises(CTIError) as caught:
+        client.get_accounts()
+    assert 'grandstream_auth: session' not in str(caught.value), 'a JSON refusal is the passcode dialect speaking'
