@@ -296,13 +296,17 @@ def test_device_facts_and_passcode_phones_unchanged(sim_fleet):
         body = session.login
         assert (body['ver'], body['mac']) == ('1.0.7.79', '00:0B:82:AA:BB:CC')
         assert body['role'] == sha256('user' + body['sid'])
-    # A passcode phone has no login endpoints and still takes a POST without Referer.
+    # A passcode phone's CTI still takes a POST without Referer; its web login (which settings need, cti-api.md
+    # section 6) is a web form like any other: 403 without Origin and Referer, never counted as a wrong login.
     with client() as session:
-        assert session.post(grp.path_url('/cgi-bin/dologin'), data={'username': 'admin', 'password': 'x'}, timeout=5).status_code == 404
+        assert session.post(grp.path_url('/cgi-bin/dologin'), data={'username': 'admin', 'password': 'x'}, timeout=5).status_code == 403
         assert session.post(grp.url('get_accounts'), timeout=5).json()['response'] == 'success'
         assert session.get(grp.url('get_accounts', sid='0' * 64), timeout=5).json()['response'] == 'success'
-    with pytest.raises(RuntimeError):
-        grp.login_session()
+    assert not fleet.events(phone='grp', event='auth_failed')
+    # The web session does not replace the passcode for CTI on a passcode phone.
+    with grp.login_session() as session:
+        assert session.login['ver'] == '1.0.5.67'
+        assert session.get(grp.url('get_accounts', passcode=None), timeout=5).status_code == 401
     for bad in ({'auth': 'cookie'}, {'role': 'root'}, {'mac': '00-0B-82-00-00-01'}, {'session_ttl': 0}, {'username': ''}):
         with pytest.raises(ValueError):
             PhoneSpec(name='x', **bad)

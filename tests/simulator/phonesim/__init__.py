@@ -16,14 +16,19 @@ runs it in the main thread until SIGTERM/SIGINT. Every duration is in seconds (f
 package.
 
 Modules: ``spec`` (PhoneSpec, names), ``events`` (EventLog), ``http_io`` (HTTP framing), ``auth`` (credentials),
-``telephony`` (accounts, lines, calls, CTI functions), ``phone`` (power, reboot, serving), ``fleet`` (Fleet),
+``telephony`` (accounts, lines, calls, CTI functions), ``profiles`` (what the recordings in tests/fixtures say about a
+model and firmware), ``settings`` (P-values and their endpoints), ``firmware`` (images, the check at boot),
+``firmware_server`` (a loopback HTTP server for images; not imported here, so that ``python -m
+phonesim.firmware_server`` runs it cleanly), ``phone`` (power, reboot, serving), ``fleet`` (Fleet),
 ``inventory`` (CSV/INI), ``cli`` (command line).
 """
 
 from .cli import main
 from .events import EventLog
+from .firmware import make_firmware_image, write_firmware_image
 from .fleet import Fleet
 from .phone import Phone
 from .spec import FAULTS, PhoneSpec
 
-__all__ = ['EventLog', 'FAULTS', 'Fleet', 'Phone', 'PhoneSpec', 'main']
+__all__ = ['EventLog', 'FAULTS', 'Fleet', 'Phone', 'PhoneSpec', 'main', 'make_firmware_image',
+           'write_firmware_image']

@@ -9,6 +9,7 @@ import string
 import time
 
 from .http_io import HTML_TYPE, html_page, json_bytes
+from .profiles import login_template, recorded
 
 NONCES_KEPT = 8          # outstanding access nonces (one per access call, each good for one dologin)
 NONCE_LENGTH = 31
@@ -147,6 +148,16 @@ class PhoneAuth:
                 return sid
         return None
 
+    def session_of(self, headers, params):
+        """The live Session a request names (Cookie or ``sid`` parameter), marked as used now; None without one."""
+        now = time.monotonic()
+        sid = self._request_sid(headers, params, now)
+        if sid is None:
+            return None
+        session = self._sessions[sid]
+        session.last_used = now
+        return session
+
     def check_session(self, headers, params, ctype):
         """Return (auth, denial) for a CTI call on a session phone: ok, or no_session with the 401 answer."""
         now = time.monotonic()
@@ -199,8 +210,9 @@ class PhoneAuth:
         sid = secrets.token_hex(32)
         self._sessions[sid] = Session(user, spec.role, now)
         phone._emit('login', result='ok', user=user)
-        body = {'sid': sid, 'role': sha256_hex(spec.role + sid), 'ver': phone.version, 'mac': phone.mac,
-                'defaultAuth': self.default_auth, 'defaultLogin': False}
+        body = recorded.render_like(login_template(phone.profile.folder), {
+            'sid': sid, 'role': sha256_hex(spec.role + sid), 'ver': phone.version, 'mac': phone.mac,
+            'defaultAuth': self.default_auth, 'defaultLogin': False})
         return 'ok', (200, ctype, json_bytes({'response': 'success', 'body': body}))
 
     def logout(self, headers, params):

@@ -129,8 +129,9 @@ class Fleet:
         explicit.update(fields)
         data = dict(self.defaults)
         data.update(explicit)
-        if 'action_urls' in self.defaults and 'action_urls' in explicit:
-            data['action_urls'] = dict(self.defaults['action_urls'] or {}, **(explicit['action_urls'] or {}))
+        for merged in ('action_urls', 'settings'):   # merged per key: the phone's own entries win
+            if merged in self.defaults and merged in explicit:
+                data[merged] = dict(self.defaults[merged] or {}, **(explicit[merged] or {}))
         return PhoneSpec(**data)
 
     def _allocate(self):

@@ -5,7 +5,10 @@ from urllib.parse import urlencode
 
 from . import push
 from .auth import PhoneAuth, login_password, sha256_hex
+from .firmware import FirmwareBoot
+from .profiles import profile_for, shape_folder
 from .serving import CGI_PREFIX, DROP, HttpServing
+from .settings import SettingsServing
 from .spec import REBOOT_FAULTS, default_version, fault_set
 from .telephony import Telephony
 
@@ -14,11 +17,12 @@ from .telephony import Telephony
 BACKLOG = 512
 
 
-class Phone(HttpServing, Telephony):
+class Phone(HttpServing, SettingsServing, FirmwareBoot, Telephony):
     """One simulated phone. Create phones with ``Fleet.add``; read attributes, call the methods from any thread.
 
     Attributes: name, spec, index, host, port (the real one after start), faults (frozenset), passcode (current; the
-    password of a session phone), reboot_count (accepted REBOOT/RESET commands), version, mac.
+    password of a session phone; P2), reboot_count (accepted REBOOT/RESET commands), version (P68; a firmware upgrade
+    changes it), mac, profile (the recorded facts of its model and version), settings_store (its P-values).
     """
 
     def __init__(self, fleet, spec, index, host):
@@ -31,6 +35,9 @@ class Phone(HttpServing, Telephony):
         position = index + 1
         self.mac = (spec.mac or '00:0B:82:%02X:%02X:%02X' % ((position >> 16) & 0xff, (position >> 8) & 0xff, position & 0xff)).upper()
         self.auth = PhoneAuth(self)
+        self.profile = profile_for(spec.model, self.version, spec.settings_form)
+        self.settings_store = self._build_settings()
+        self._firmware_init()
         self._pushes = set()          # Action URL pushes in flight
         self._latency = float(spec.latency)
         self._power = 'up'            # up | saving | down
@@ -52,6 +59,11 @@ class Phone(HttpServing, Telephony):
         if self._power == 'down' or 'down' in self.faults:
             return 'down'
         return 'up'
+
+    @property
+    def shape_folder(self):
+        """The recordings (tests/fixtures) whose answer shapes this phone gives: its model's, for its ``firmware``."""
+        return shape_folder(self.profile.folder, self.spec.firmware)
 
     @property
     def in_reboot(self):
@@ -88,21 +100,20 @@ class Phone(HttpServing, Telephony):
         return '%s%s%s' % (self.origin, path, ('?' + urlencode(params)) if params else '')
 
     def login_session(self, password=None, username=None):
-        """A ``requests.Session`` logged in to this session phone (access + dologin, or the plain dologin).
+        """A ``requests.Session`` logged in to this phone's web server (access + dologin, or the plain dologin of
+        ``session_plain``): the CTI session of a session phone, the settings session of any phone.
 
         It sends Referer and Origin on every request and the ``sid`` cookie; ``session.login`` holds dologin's answer
         body. Raises RuntimeError when the login is refused (the answer is in the message; never retried).
         """
         import requests  # only tests log in; the simulator itself does not need requests
 
-        if not self.spec.session_dialect:
-            raise RuntimeError('%s speaks the passcode dialect: there is no login' % self.name)
         password = self.passcode if password is None else password
         username = self.spec.username if username is None else username
         session = requests.Session()
         session.trust_env = False
         session.headers.update(Referer=self.origin + '/', Origin=self.origin)
-        if self.spec.auth == 'session':
+        if self.spec.auth != 'session_plain':
             nonce = session.post(self.path_url('/cgi-bin/access'), data={'access': sha256_hex(username)}, timeout=10).json()['body']
             password = login_password(password, nonce)
         answer = session.post(self.path_url('/cgi-bin/dologin'), data={'username': username, 'password': password}, timeout=10).json()
@@ -231,6 +242,7 @@ class Phone(HttpServing, Telephony):
             if 'never_back' in self.faults:
                 return
             await asyncio.sleep(float(self.spec.down_time))
+            await self._boot_firmware()
             await self._come_up(request)
         finally:
             if self._cycle is asyncio.current_task():
@@ -248,6 +260,8 @@ class Phone(HttpServing, Telephony):
             self.auth.factory_reset()
             for account in self._accounts:
                 account.update(sip_server='', sip_id='', name='', register=True, reg=0)
+            self.settings_store = self._build_settings(factory=True)
+            self._firmware_init()
         self._emit('down', request=request)
 
     async def _come_up(self, request):
@@ -265,6 +279,7 @@ class Phone(HttpServing, Telephony):
 
     async def _power_on_task(self):
         try:
+            await self._boot_firmware()
             await self._come_up('power_on')
         finally:
             if self._cycle is asyncio.current_task():

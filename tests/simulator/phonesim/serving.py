@@ -5,8 +5,10 @@ import socket
 import struct
 from urllib.parse import parse_qsl, urlsplit
 
-from .http_io import (CONTENT_TYPES, HTML_TYPE, KEEP_ALIVE_IDLE, LOGIN_PAGE, MAX_BODY, READ_TIMEOUT, BadRequest, deliver, form_params,
+from .http_io import (HTML_TYPE, KEEP_ALIVE_IDLE, LOGIN_PAGE, MAX_BODY, READ_TIMEOUT, BadRequest, deliver, form_params,
                       html_page, huge_body_chunks, json_bytes, read_request, response_head)
+from .profiles import content_type, model_define, settings_store
+from .settings import SETTINGS_DROP, SETTINGS_ENDPOINTS
 from .spec import COMMAND_FUNCTIONS, DELIVERY_FAULTS, FUNCTIONS, RESPONSE_FAULTS
 
 SECRET_PARAMS = ('passcode', 'password', 'sid')
@@ -16,6 +18,15 @@ MODEL_JS_TYPE = 'application/javascript'
 SESSION_ENDPOINTS = ('access', 'dologin', 'dologout')
 
 DROP = object()          # handler result: close the connection without an answer
+
+
+def _methods(function):
+    """The HTTP methods a path takes: CTI GET or POST, the login forms POST, the settings endpoints their own."""
+    if function in FUNCTIONS:
+        return ('GET', 'POST')
+    if function in SETTINGS_ENDPOINTS:
+        return SETTINGS_ENDPOINTS[function][1]
+    return ('POST',)
 
 
 class HttpServing:
@@ -87,7 +98,7 @@ class HttpServing:
 
     async def _serve(self, reader, writer, first=True):
         """Read and answer one request; True when the connection stays open for the next one."""
-        conn = [reader, writer, False]  # the third item: keep the connection after this answer
+        conn = [reader, writer, False, b'']  # keep the connection after this answer (3rd), the request body (4th)
         ctx = {'function': None, 'method': None, 'path': None, 'params': {}, 'auth': None}
         request = await self._read(conn, ctx, first)
         if request is None:
@@ -95,11 +106,15 @@ class HttpServing:
         method, target, headers, body, length = request
         parts = urlsplit(target)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
-        if self.spec.session_dialect:
-            params.update(form_params(headers, body))  # a passcode phone never reads its body (as before)
         function = parts.path[len(CGI_PREFIX):] if parts.path.startswith(CGI_PREFIX) else None
+        if method != 'PUT' and (self.spec.session_dialect or not (function or '').startswith('api-')):
+            # A form; a passcode phone never reads the body of a CTI call (as before); a PUT carries JSON, not a form.
+            params.update(form_params(headers, body))
+        # Never a secret in the log: no passcode, password or sid, and no P-value (a settings write's values).
         ctx.update(function=function, method=method, path=parts.path,
-                   params={key: value for key, value in params.items() if key not in SECRET_PARAMS})
+                   params={key: value for key, value in params.items()
+                           if key not in SECRET_PARAMS and settings_store.key_number(key) is None})
+        conn[3] = body
 
         if self._latency > 0:
             await asyncio.sleep(self._latency)
@@ -118,13 +133,13 @@ class HttpServing:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
             writer.transport.abort()
             return
-        if method not in ('GET', 'POST'):
+        if method not in ('GET', 'POST', 'PUT'):
             await self._answer(conn, ctx, 405, HTML_TYPE, html_page(405, 'Method Not Allowed'))
             return
-        if method == 'POST' and length is None:
+        if method in ('POST', 'PUT') and length is None:
             await self._answer(conn, ctx, 411, HTML_TYPE, html_page(411, 'Length Required'))
             return
-        ctype = CONTENT_TYPES[self.spec.firmware]
+        ctype = content_type(self.shape_folder)
         fault = next((name for name in RESPONSE_FAULTS if name in faults), None)
         if fault == 'huge_body':
             size = int(self.spec.huge_body_bytes)
@@ -138,20 +153,45 @@ class HttpServing:
         await self._route(conn, ctx, method, headers, params, parts.path, function, ctype)
         return conn[2]
 
+    def _known_path(self, function):
+        """CTI functions, the web login (every phone: settings need it, cti-api.md section 6), and the settings
+        endpoints of the phone's wire form."""
+        if function in FUNCTIONS or function in SESSION_ENDPOINTS:
+            return True
+        return function in SETTINGS_ENDPOINTS and self._speaks_settings(function)
+
     async def _route(self, conn, ctx, method, headers, params, path, function, ctype):
         session_phone = self.spec.session_dialect
         if path == MODEL_JS_PATH and self.spec.model_js:
             await self._answer(conn, ctx, 200, MODEL_JS_TYPE, json_bytes(self._model_define()))
             return
-        if function not in FUNCTIONS and not (session_phone and function in SESSION_ENDPOINTS):
+        if not self._known_path(function):
             await self._answer(conn, ctx, 404, HTML_TYPE, html_page(404, 'Not Found', 'The requested URL was not found.'))
             return
-        if session_phone and method == 'POST' and not self._same_origin(headers):
+        web_page = function not in FUNCTIONS
+        if method not in _methods(function):
+            await self._answer(conn, ctx, 405, HTML_TYPE, html_page(405, 'Method Not Allowed'))
+            return
+        if method in ('POST', 'PUT') and (session_phone or web_page) and not self._same_origin(headers):
             # The web server's CSRF check comes before anything else (cti-api.md section 5).
             await self._answer(conn, ctx, 403, HTML_TYPE, html_page(403, 'Forbidden'))
             return
         if function in SESSION_ENDPOINTS:
             await self._session_endpoint(conn, ctx, method, headers, params, function, ctype)
+            return
+        if function in SETTINGS_ENDPOINTS:
+            answer = self._settings_answer(function, method, headers, params, conn[3], ctx, ctype)
+            if answer is SETTINGS_DROP:
+                self._log_request(ctx, None, dropped='cve_2026_2329')
+                conn[2] = False
+                conn[1].transport.abort()
+                return
+            await self._answer(conn, ctx, *answer)
+            return
+        refused = self._cti_refused((conn[1].get_extra_info('peername') or ('',))[0])
+        if refused is not None:
+            await self._answer(conn, ctx, 403, HTML_TYPE, html_page(403, 'Forbidden', 'Action URI is disabled or this address is not allowed.'),
+                               refused=refused)
             return
         if session_phone:
             auth, denial = self.auth.check_session(headers, params, ctype)
@@ -172,10 +212,7 @@ class HttpServing:
         await self._answer(conn, ctx, 200, ctype, json_bytes(result))
 
     async def _session_endpoint(self, conn, ctx, method, headers, params, function, ctype):
-        """access, dologin, dologout (POST only: they are forms)."""
-        if method != 'POST':
-            await self._answer(conn, ctx, 405, HTML_TYPE, html_page(405, 'Method Not Allowed'))
-            return
+        """access, dologin, dologout (POST only: they are forms; the route checked the method)."""
         if function == 'access':
             await self._answer(conn, ctx, 200, ctype, json_bytes(self.auth.access(params)))
         elif function == 'dologin':
@@ -194,12 +231,8 @@ class HttpServing:
         return origin in origins and any(referer == item or referer.startswith(item + '/') for item in origins)
 
     def _model_define(self):
-        """/json/configs/model.define.js as captured from a WP826; older firmware lacks the oem and vendor fields."""
-        document = {'model': self.spec.model}
-        if self.spec.firmware == 'new':
-            document.update(oem_id='0', vendor_name='Grandstream', vendor_fullname='Grandstream Networks, Inc.')
-        document['defines'] = {'num_accounts': len(self._accounts), 'num_lines': len(self._lines)}
-        return document
+        """/json/configs/model.define.js as recorded (a WP826's has oem and vendor fields; older firmware lacks them)."""
+        return model_define(self.shape_folder, self.spec.model, len(self._accounts), len(self._lines))
 
     def _fault_answer(self, fault, ctype):
         if fault == 'not_found':

@@ -8,6 +8,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from .profiles import settings_store
+
 LOOPBACK = ipaddress.IPv4Network('127.0.0.0/8')
 
 FIRMWARES = ('doc', 'new')
@@ -15,10 +17,12 @@ AUTH_STYLES = ('http401', 'body')
 # passcode: ?passcode= on every CTI call (cti-api.md section 1); session: the web-session login with sha256 and a
 # nonce (section 5); session_plain: the older GXP login that posts the plain password.
 AUTH_DIALECTS = ('passcode', 'session', 'session_plain')
+# Settings wire forms (cti-api.md section 6); ``none``: the phone has no settings endpoints at all.
+SETTINGS_FORMS = ('form', 'json', 'none')
 ROLES = ('admin', 'user')
 
 # Firmware version a model reports by default (model name prefix -> version), longest prefix first.
-MODEL_VERSIONS = (('GRP26', '1.0.5.67'), ('WP8', '1.0.3.35'), ('GXP16', '1.0.7.81'))
+MODEL_VERSIONS = (('GRP26', '1.0.5.67'), ('WP8', '1.0.3.35'), ('GXP16', '1.0.7.81'), ('GXP21', '1.0.9.135'))
 FALLBACK_VERSION = '1.0.5.67'
 MAC_PATTERN = re.compile(r'^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$')
 
@@ -139,6 +143,24 @@ def check_action_urls(urls, what):
     return checked
 
 
+def spec_settings(value, what):
+    """Validate a spec's ``settings`` mapping: ``{'P30': '...', '238': 2, 'P4503': None}`` -> ``{'30': '...', '238': '2',
+    '4503': None}`` (None: the phone does not know that key)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError('%s: settings must be a mapping of P-value to value, got %r' % (what, value))
+    checked = {}
+    for key, item in value.items():
+        number = settings_store.key_number(key)
+        if number is None:
+            raise ValueError('%s: settings: %r is not a P-value (P30, 30)' % (what, key))
+        if isinstance(item, bool) or not isinstance(item, (str, int, float, type(None))):
+            raise ValueError('%s: settings[%s] must be a string (or a number), got %r' % (what, key, item))
+        checked[number] = None if item is None else str(item)
+    return checked
+
+
 @dataclasses.dataclass
 class PhoneSpec:
     """Everything that describes one simulated phone. Durations are seconds (float).
@@ -185,6 +207,17 @@ class PhoneSpec:
     drip_interval      seconds per byte for the ``drip`` and ``drip_headers`` faults
     huge_body_bytes    length of the ``huge_body`` answer
     action_urls        event -> URL template pushed by HTTP GET from the phone's own address (README.md)
+    settings           P-values over the recorded defaults of the model: ``{P30: ntp.example.net, P238: 2}``; None
+                       as a value: the phone does not know that key. Not the keys that mirror other fields (P2
+                       passcode, P47/P35/P270 accounts, P68 version, P89 model, P67 mac)
+    settings_form      ``form``, ``json`` or ``none``; None: by model and version (tests/fixtures/recorded.py PROFILES)
+    cloud_managed      a cloud service (GDMS) owns provisioning: writes of the provisioning keys are dropped
+    download_cfg       serve ``/cgi-bin/download_cfg``; None: as the model's recording says
+    metaconfig_open    ``metaconfig_get`` answers without a login; None: as the model's recording says
+    dhcp_firmware_path the firmware path DHCP option 66/43 offers; replaces P192 at boot while P145 is 1
+    flash_time         seconds a firmware upgrade writes the flash before the phone reboots into it
+    firmware_timeout   seconds a firmware fetch may take before the phone gives up and boots its old image
+    allow_downgrade    an image older than the running firmware is flashed too (default: refused)
     """
 
     name: str
@@ -227,6 +260,15 @@ class PhoneSpec:
     drip_interval: float = 1.0
     huge_body_bytes: int = 100 * 1024 * 1024
     action_urls: dict = dataclasses.field(default_factory=dict)
+    settings: dict = dataclasses.field(default_factory=dict)
+    settings_form: str | None = None
+    cloud_managed: bool = False
+    download_cfg: bool | None = None
+    metaconfig_open: bool | None = None
+    dhcp_firmware_path: str | None = None
+    flash_time: float = 1.0
+    firmware_timeout: float = 10.0
+    allow_downgrade: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -269,6 +311,14 @@ class PhoneSpec:
         if int(self.huge_body_bytes) < 64:
             raise ValueError('%s: huge_body_bytes must be at least 64' % self.name)
         self.action_urls = check_action_urls(self.action_urls, self.name)
+        self.settings = spec_settings(self.settings, self.name)
+        if self.settings_form is not None and self.settings_form not in SETTINGS_FORMS:
+            raise ValueError('%s: settings_form %r is not one of %s' % (self.name, self.settings_form, ', '.join(SETTINGS_FORMS)))
+        for key in ('flash_time', 'firmware_timeout'):
+            if float(getattr(self, key)) < 0:
+                raise ValueError('%s: %s must not be negative' % (self.name, key))
+        if self.dhcp_firmware_path is not None and not isinstance(self.dhcp_firmware_path, str):
+            raise ValueError('%s: dhcp_firmware_path must be a string' % self.name)
 
     @property
     def session_dialect(self):

@@ -1,5 +1,6 @@
 """Accounts, lines and calls of a simulated phone, and the CTI functions that read or change them."""
 
+from .profiles import account_template, line_template, recorded
 from .spec import CALL_STATES, DIAL_CHARS, ENDABLE_STATES, KEY_TOKENS, call_list, fault_set
 
 
@@ -72,7 +73,7 @@ class Telephony:
     @property
     def accounts(self):
         """Copies of the accounts: dicts with id, sip_server, sip_id, name, reg."""
-        return self.fleet.call(lambda: [self._render_account(account, 'doc') for account in self._accounts])
+        return self.fleet.call(lambda: [self._render_account(account, recorded.SHAPE_FOLDERS['doc']) for account in self._accounts])
 
     @property
     def registered_accounts(self):
@@ -82,7 +83,7 @@ class Telephony:
     @property
     def lines(self):
         """Copies of the lines: dicts with line, state, acct (int), remotename, remotenumber, active."""
-        return self.fleet.call(lambda: [dict(self._render_line(line, 'doc'), acct=line.acct if line.state != 'idle' else 0)
+        return self.fleet.call(lambda: [dict(self._render_line(line, recorded.SHAPE_FOLDERS['doc']), acct=line.acct if line.state != 'idle' else 0)
                                         for line in self._lines])
 
     def phone_status(self):
@@ -107,21 +108,18 @@ class Telephony:
 
     # ----- state helpers (event loop thread)
 
-    def _render_account(self, account, firmware):
-        out = {'id': account['id'], 'sip_server': account['sip_server'], 'sip_id': account['sip_id'],
-               'name': account['name'], 'reg': account['reg']}
-        if firmware == 'new':
-            out['auto_cfg'] = ''
-        return out
+    def _render_account(self, account, folder):
+        """An account in the shape recorded in ``folder`` (tests/fixtures: key order, types, extra fields)."""
+        values = {'id': account['id'], 'sip_server': account['sip_server'], 'sip_id': account['sip_id'], 'name': account['name'],
+                  'reg': account['reg']}
+        return recorded.render_like(account_template(folder), values)
 
-    def _render_line(self, line, firmware):
+    def _render_line(self, line, folder):
+        """A line in the shape recorded in ``folder``: ``acct`` empty (``""`` or 0, as recorded) while idle."""
         in_use = line.state != 'idle'
-        active = 1 if in_use and self._active == line.number else 0
-        if firmware == 'doc':
-            return {'line': line.number, 'state': line.state, 'acct': str(line.acct) if in_use and line.acct else '',
-                    'remotename': line.remotename, 'remotenumber': line.remotenumber, 'active': active}
-        return {'state': line.state, 'line': line.number, 'acct': line.acct if in_use else 0, 'active': active,
-                'remotename': line.remotename, 'remotenumber': line.remotenumber, 'conf': 0}
+        return recorded.render_like(line_template(folder), {
+            'line': line.number, 'state': line.state, 'acct': line.acct if in_use else 0, 'remotename': line.remotename,
+            'remotenumber': line.remotenumber, 'active': 1 if in_use and self._active == line.number else 0})
 
     def _status(self):
         if self._status_override is not None:
@@ -280,7 +278,7 @@ class Telephony:
     # ----- CTI functions (handler(params) -> JSON object)
 
     def _api_get_accounts(self, params):
-        return {'response': 'success', 'body': [self._render_account(acc, self.spec.firmware) for acc in self._accounts]}
+        return {'response': 'success', 'body': [self._render_account(acc, self.shape_folder) for acc in self._accounts]}
 
     def _api_get_phone_status(self, params):
         return {'response': 'success', 'body': self._status(), 'misc': '0'}
@@ -290,7 +288,7 @@ class Telephony:
         wanted = params.get('line', '-1')
         if wanted.isdigit() and 1 <= int(wanted) <= len(lines):
             lines = [lines[int(wanted) - 1]]
-        return {'response': 'success', 'body': [self._render_line(line, self.spec.firmware) for line in lines]}
+        return {'response': 'success', 'body': [self._render_line(line, self.shape_folder) for line in lines]}
 
     def _api_phone_operation(self, params):
         cmd = params.get('cmd', '')
