@@ -90,12 +90,12 @@ def apply_settings(client, wanted, check_mode=False, update_secrets='always', se
     result['changed'] = bool(result['changed_keys'])
     if not_applied:
         details = '; '.join('%s is %s (wanted %s)' % (_named(key, pvalues), _shown(read_back.get(pvalues[key])),
-                                                     _shown(values[key])) for key in not_applied)
-        result.update(failed=True, not_applied=not_applied, msg='%s: the phone answered success but kept the old value: %s. '
-                      'Likely causes: %s.' % (client.connection.label, details,
-                                             '; '.join(likely_causes([pvalues[key] for key in not_applied],
-                                                                     dict((pvalues[key], values[key]) for key in not_applied),
-                                                                     client))))
+                                                      _shown(values[key])) for key in not_applied)
+        causes = likely_causes([pvalues[key] for key in not_applied],
+                               dict((pvalues[key], values[key]) for key in not_applied), client)
+        result.update(failed=True, not_applied=not_applied,
+                      msg='%s: the phone answered success but kept the old value: %s. Likely causes: %s.'
+                          % (client.connection.label, details, '; '.join(causes)))
     return result
 
 
@@ -134,4 +134,4 @@ def _named(key, pvalues):
 
 
 def _text(values, keys):
-    return ''.join('%s=%s\n' % (key, values.get(key)) for key in sorted(keys, key=lambda item: str(item)))
+    return ''.join('%s=%s\n' % (key, values.get(key)) for key in sorted(keys, key=str))

@@ -231,7 +231,8 @@ class CTIClient(object):
     def web_request(self, what, method, path, params=None, data=None, json_body=None, object_limit=None, text=False,
                     text_limit=None):
         """One request to the web interface with the session id; the clean JSON answer (or the clean text when
-        ``text``: a configuration file; strings keep their whitespace, at most ``text_limit`` characters each).  A session that expired (HTTP 401, or ``{"body": {"status": "session-expired"}}``) gets one new
+        ``text``: a configuration file; strings keep their whitespace, at most ``text_limit`` characters each).  A
+        session that expired (HTTP 401, or ``{"body": {"status": "session-expired"}}``) gets one new
         login, then the request again; any other answer but HTTP 200 is a CTIError."""
         self._ensure_login()
         answer = self._web_exchange(what, method, path, params, data, json_body)

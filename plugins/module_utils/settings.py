@@ -248,4 +248,3 @@ def likely_causes(pkeys, values, client):
         causes.append('a cloud service (GDMS) owns provisioning on this phone')
     causes.append('this model or firmware does not let the value be changed this way')
     return causes
-

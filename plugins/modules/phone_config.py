@@ -38,7 +38,7 @@ attributes:
 options:
   settings:
     description:
-      - The settings to set, key to value. Values are sent as text (numbers and booleans too: V(true) is V(1)).
+      - The settings to set, key to value. Values are sent as text, numbers and booleans too (V(true) is V(1)).
       - Required with O(state=merged).
     type: dict
   state:

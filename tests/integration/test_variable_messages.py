@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
     ('grandstream_timeout', '-1', 'grandstream_timeout must be a positive number of seconds'),
 ])
 def test_a_per_phone_module_names_the_variable_and_the_phone(sim_fleet, run_adhoc, tmp_path, variable, value, words,
-                                                            in_process):
+                                                             in_process):
     fleet = sim_fleet(count=1)
     inventory = fleet.write_ini(tmp_path / 'phones.ini')
     name = fleet.phones[0].spec.name

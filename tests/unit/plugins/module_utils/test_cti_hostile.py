@@ -34,7 +34,7 @@ class ScriptedPhone(object):
     def exchange(self, method, url, timeout, verify=True, params=None, data=None, headers=None, max_body=MAX_BODY):
         self.requests.append({'method': method, 'url': url, 'params': dict(params or {}), 'data': dict(data or {})})
         answer = self.answers.pop(0) if self.answers else Answer(404, 'text/html', b'<html>404</html>')
-        if isinstance(answer, BaseException):
+        if isinstance(answer, ExchangeFailed):
             raise answer
         if isinstance(answer, bytes):
             answer = Answer(200, 'text/plain', answer)
@@ -72,12 +72,10 @@ def _strings(value):
     elif isinstance(value, dict):
         for key, item in value.items():
             yield key
-            for string in _strings(item):
-                yield string
+            yield from _strings(item)
     elif isinstance(value, list):
         for item in value:
-            for string in _strings(item):
-                yield string
+            yield from _strings(item)
 
 
 # -- 1. a lone surrogate anywhere -----------------------------------------------------------------
