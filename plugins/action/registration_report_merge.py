@@ -3,7 +3,8 @@
 """Merging the reports of a sliced registration audit, on the controller.
 
 Glue only: find and merge the slices' reports (plugin_utils/audit_merge: every slice is checked before anything is
-written), then publish the fleet's reports and task result as the audit does (fleet_check.publish).
+written), compare the result with the previous merged report of the report directory (plugin_utils/audit_changes),
+then publish the fleet's reports and task result as the audit does (fleet_check.publish).
 """
 
 import os
@@ -13,6 +14,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.phonefleet.grandstream.plugins.modules.registration_report_merge import ARGUMENT_SPEC
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import registration_check
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_changes import changes_since
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_merge import MergeError, find_reports, merge_reports
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_reports import REGISTRATION_REPORTS
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import publish
@@ -39,6 +41,15 @@ class ActionModule(ActionBase):
         except MergeError as exc:
             raise AnsibleActionFail('Nothing was merged: %s.' % str(exc).rstrip('.'))
         report['audit']['fail_on_firmware'] = args['fail_on_firmware']
+        report['audit']['fail_on_posture'] = list(args['fail_on_posture'])
+        warnings = []
+        if args['fail_on_posture'] and 'posture' not in report['summary']:
+            warnings.append('fail_on_posture lists %s, but the slices were audited without posture: no phone can fail '
+                            'it.' % ', '.join(args['fail_on_posture']))
+        # Against the previous merged report of the same directory, read before the new set replaces it.
+        report['changes'], warning = changes_since(report_dir, report, check)
+        if warning:
+            warnings.append(warning)
         directories = {'prometheus': os.path.abspath(args['prometheus_dir'])} if args['prometheus_dir'] else None
         try:
             result.update(publish(check, REGISTRATION_REPORTS, report, report_dir, args['report_formats'], directories,
@@ -47,6 +58,9 @@ class ActionModule(ActionBase):
         except OSError as exc:
             raise AnsibleActionFail('The reports were merged but could not be written: %s' % (str(exc).rstrip('.') + '.'))
         result['slices'] = slices
+        result['changes'] = report['changes']
+        if warnings:
+            result.setdefault('warnings', []).extend(warnings)
         if args['return_phones']:
             result['phones'] = report['phones']
         return result

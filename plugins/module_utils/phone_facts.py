@@ -18,12 +18,18 @@ PASSCODE_DIALECT_SILENT = ('the passcode dialect does not report it (only the we
                            'session or session_plain does)')
 
 
-def read_device(client):
+def read_device(client, web_login=False):
     """``{model, firmware, mac, default_password, auth, unknown_reason}`` of a phone: what it tells, never a guess.
 
     The model comes from model.define.js (no login), the rest from the session login's answer; a field the phone
     or its dialect cannot tell is None, and ``unknown_reason[field]`` says why.  Raises CTIError when the phone
     cannot be read at all (unreachable, refused, a failed login).
+
+    ``web_login``: log in to the web interface whatever the CTI dialect (``CTIClient.web_login``; the security posture
+    reads settings through that login anyway), so that a passcode phone tells its firmware, MAC and factory-password
+    flag too.  A web login that fails then leaves those fields unknown with why, and ``login_error`` says how
+    (``{'error_class', 'reason'}``): the phone's CTI answered, so it is not a failure of the phone, and nothing else
+    may try that login again in the visit.
     """
     device = dict((field, None) for field in DEVICE_FIELDS)
     device['auth'] = client.connection.auth
@@ -34,7 +40,17 @@ def read_device(client):
         if error.error_class != ERROR:
             raise
         unknown['model'] = error.reason
-    facts = client.login_facts()
+    if web_login:
+        try:
+            facts = client.web_login()
+        except CTIError as error:
+            device['login_error'] = {'error_class': error.error_class, 'reason': error.reason}
+            for field in ('firmware', 'mac', 'default_password'):
+                unknown[field] = 'the web login failed: %s' % error.reason.rstrip('.')
+            device['unknown_reason'] = unknown
+            return device
+    else:
+        facts = client.login_facts()
     if facts is None:
         for field in ('firmware', 'mac', 'default_password'):
             unknown[field] = PASSCODE_DIALECT_SILENT

@@ -24,6 +24,10 @@ description:
     V(auth_failed) with the RV(phones[].reason) V(no_passcode), and the message names such phones once.
   - When C(ansible-playbook) is killed (SIGKILL), the audit stops contacting phones within a second and writes no report.
   - With O(report_dir), writes the audit reports there (JSON, CSV, JUnit XML, HTML, Prometheus textfile; see O(report_formats)).
+  - With O(report_dir), compares the audit with the previous C(registration_audit.json) of that directory, read before the
+    new reports replace it, and says what changed (RV(changes)): phones newly unregistered, newly unreachable or newly
+    failing a posture check, and phones fixed since. A previous report that cannot be used (too big, not a report of
+    this collection, a field of the wrong type) is a warning, never a failure.
     The set is replaced as a whole or not at all. When one file cannot be written (a full disk, a read-only directory)
     the reports of the previous run stay as they were and the task fails saying so.
   - The role P(phonefleet.grandstream.registration_audit#role) wraps this module with a compliance threshold, C(set_stats) and a summary.
@@ -65,8 +69,10 @@ options:
       - Also read what each phone is in the same visit, for the firmware check and the reports. The model comes from
         C(/json/configs/model.define.js) (no login, one more request) and, for phones with C(grandstream_auth) V(session)
         or V(session_plain), the firmware, MAC address and factory-password flag from the login answer.
-      - The passcode dialect of the CTI guide does not report the firmware; such phones show C(firmware) null, and their
-        firmware verdict is V(unknown) when a minimum applies to their model.
+      - The passcode dialect of the CTI guide does not report the firmware; without O(posture) such phones show
+        C(firmware) null, and their firmware verdict is V(unknown) when a minimum applies to their model. With O(posture)
+        (the default) every phone logs in to its web interface, and tells them.
+      - O(posture) needs what the phone is, so it reads it even when this is V(false).
     type: bool
     default: true
     version_added: 0.2.0
@@ -87,6 +93,47 @@ options:
     type: bool
     default: false
     version_added: 0.2.0
+  posture:
+    description:
+      - Also judge each phone's security posture in the same visit, as seven checks (RV(phones[].posture)):
+        V(factory_password), V(firmware_cve), V(tr069_enabled), V(provisioning_plain), V(web_plain_http),
+        V(ssh_enabled) and V(cti_open), each V(pass), V(fail) or V(unknown) with the reason.
+      - Each phone is logged in to its web interface once (the same password as its CTI passcode; a web-session phone
+        uses the login its CTI already made) and its security settings are read in one request
+        (P1650, P276, P32050, P32052, P1409, P4503, P6767, P212, P240, P68, P89). Nothing is written.
+      - Settings are interpreted per model line (P1650 and P276 have opposite polarities on WP8xx and GRP/GXP phones);
+        a value the collection cannot interpret for the model is V(unknown), never a guess. The table and its sources
+        are in the collection's C(docs/posture.md).
+      - Set to V(false) to skip the web login and the settings read; the rows then have no C(posture) and the audit costs
+        what it did before 0.3.0.
+    type: bool
+    default: true
+    version_added: 0.3.0
+  fail_on_posture:
+    description:
+      - Posture checks whose failure counts as a failure of the phone in the JUnit report, and whose failing phones
+        RV(posture_failed) lists.
+      - The role P(phonefleet.grandstream.registration_audit#role) fails the play (after the reports are written) when
+        a phone fails one of them.
+      - Needs O(posture=true).
+    type: list
+    elements: str
+    choices: [factory_password, firmware_cve, tr069_enabled, provisioning_plain, web_plain_http, ssh_enabled, cti_open]
+    default: []
+    version_added: 0.3.0
+  cves:
+    description:
+      - Firmware CVEs the check V(firmware_cve) knows, besides the ones the collection ships
+        (V(CVE-2026-2329), GXP1610, GXP1615, GXP1620, GXP1625, GXP1628 and GXP1630 below 1.0.7.81).
+      - 'Each entry: C(id) (the CVE name), C(models) (model names or shell-style patterns, case-insensitive), C(fixed)
+        (the first firmware that is not affected, a dotted version), optionally C(summary) and C(source). An entry with
+        the C(id) of a shipped one replaces it. Example: V([{"id": "CVE-2026-9999", "models": ["GRP26*"],
+        "fixed": "1.0.7.10", "summary": "example"}]).'
+      - A malformed entry fails the task before any phone is contacted, naming the entry and the field.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.3.0
   deadline:
     description:
       - Seconds the whole audit may take; phones not read by then are reported with status V(error)
@@ -239,6 +286,12 @@ summary:
       returned: always
       sample: 1
       version_added: 0.2.0
+    posture:
+      description: Per posture check, how many phones V(pass), V(fail) and are V(unknown).
+      type: dict
+      returned: when O(posture=true)
+      sample: {factory_password: {pass: 998, fail: 2, unknown: 0}, ssh_enabled: {pass: 10, fail: 985, unknown: 5}}
+      version_added: 0.3.0
 non_compliant:
   description: Names of the phones that are not V(registered), in audit order.
   returned: always
@@ -252,6 +305,23 @@ firmware_outdated:
   elements: str
   sample: [gs0311]
   version_added: 0.2.0
+posture_failed:
+  description: Names of the phones that fail a check of O(fail_on_posture), in audit order (empty when it is empty).
+  returned: always
+  type: list
+  elements: str
+  sample: [gs0311]
+  version_added: 0.3.0
+changes:
+  description:
+    - What changed since the previous report of O(report_dir) (see the C(changes) of C(registration_audit.json)).
+    - C(previous) (C(finished_at), C(phones)) is null when there was nothing to compare with, and C(note) says why.
+  returned: when O(report_dir) is set
+  type: dict
+  sample: {previous: {finished_at: '2026-03-01T02:00:04Z', phones: 1000}, note: null, newly_unregistered: [gs0042],
+           newly_unreachable: [], newly_failing: {ssh_enabled: [gs0107]}, fixed: {registration: [gs0311]},
+           new_phones: [], gone_phones: []}
+  version_added: 0.3.0
 phones:
   description: One entry per phone, in the order of O(hosts) (or of the play's hosts).
   returned: when O(return_phones=true)
@@ -413,6 +483,16 @@ phones:
       type: float
       returned: always
       sample: 0.104
+    posture:
+      description:
+        - The security posture checks, each C({result, reason}) with C(result) V(pass), V(fail) or V(unknown) and
+          C(reason) a sentence; V(firmware_cve) also has C(cves) (the CVE names) when it fails.
+        - Every check is V(unknown) with why when the phone could not be read.
+      type: dict
+      returned: when O(posture=true)
+      sample: {factory_password: {result: pass, reason: 'the factory password was changed (defaultAuth: false)'},
+               ssh_enabled: {result: fail, reason: SSH is on (P276 = 0 on GRP2614)}}
+      version_added: 0.3.0
 stats:
   description:
     - What the role P(phonefleet.grandstream.registration_audit#role) publishes with C(set_stats) (key C(registration_audit)).
@@ -449,6 +529,19 @@ stats:
       type: int
       returned: always
       sample: 0
+    posture_failed:
+      description: The first O(stats_max_names) names of RV(posture_failed).
+      type: list
+      elements: str
+      returned: always
+      sample: []
+      version_added: 0.3.0
+    posture_failed_count:
+      description: How many phones RV(posture_failed) names.
+      type: int
+      returned: always
+      sample: 0
+      version_added: 0.3.0
     report_files:
       description: The same as RV(report_files).
       type: dict
@@ -475,6 +568,9 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module 
 
 # The report families' registry is plugin_utils/audit_reports.REGISTRATION_REPORTS (a unit test keeps both equal).
 REPORT_FORMATS = ('json', 'csv', 'junit', 'html', 'prometheus')
+# The posture checks are plugin_utils/audit_posture.CHECKS (a unit test keeps both equal).
+POSTURE_CHECKS = ('factory_password', 'firmware_cve', 'tr069_enabled', 'provisioning_plain', 'web_plain_http', 'ssh_enabled',
+                  'cti_open')
 
 ARGUMENT_SPEC = dict(
     hosts=dict(type='list', elements='str'),
@@ -483,6 +579,9 @@ ARGUMENT_SPEC = dict(
     device=dict(type='bool', default=True),
     firmware_minimum=dict(type='dict', default={}),
     fail_on_firmware=dict(type='bool', default=False),
+    posture=dict(type='bool', default=True),
+    fail_on_posture=dict(type='list', elements='str', choices=list(POSTURE_CHECKS), default=[]),
+    cves=dict(type='list', elements='dict', default=[]),
     deadline=dict(type='float', default=0),
     report_dir=dict(type='path'),
     report_formats=dict(type='list', elements='str', choices=list(REPORT_FORMATS), default=list(REPORT_FORMATS)),

@@ -54,6 +54,16 @@ options:
     description: Count a phone below its minimum firmware as a failure in the JUnit report.
     type: bool
     default: false
+  fail_on_posture:
+    description:
+      - Posture checks whose failure counts as a failure of the phone in the JUnit report and puts it in
+        RV(posture_failed), as O(phonefleet.grandstream.fleet_registration_info#module:fail_on_posture) does.
+      - Slices written without posture have nothing to fail (a warning says so).
+    type: list
+    elements: str
+    choices: [factory_password, firmware_cve, tr069_enabled, provisioning_plain, web_plain_http, ssh_enabled, cti_open]
+    default: []
+    version_added: 0.3.0
   return_phones:
     description: Return the merged per-phone records in RV(phones).
     type: bool
@@ -64,7 +74,12 @@ options:
     default: 100
     version_added: 0.2.0
 notes:
-  - Each phone keeps the verdicts its slice gave it (registration status, firmware verdict); only the counts are made again.
+  - Each phone keeps the verdicts its slice gave it (registration status, firmware verdict, security posture); only the
+    counts are made again (the posture counts too). Slices of one audit must agree on whether the posture was judged
+    and against which CVEs.
+  - The merged report is compared with the previous merged report of O(report_dir) (read before it is replaced), as the
+    audit compares with its previous report, and says what changed in RV(changes). A previous report that cannot be used
+    is a warning.
 seealso:
   - module: phonefleet.grandstream.fleet_registration_info
 """
@@ -96,6 +111,21 @@ firmware_outdated:
   type: list
   elements: str
   sample: []
+posture_failed:
+  description: Names of the phones that fail a check of O(fail_on_posture).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+  version_added: 0.3.0
+changes:
+  description: What changed since the previous merged report of O(report_dir), as in
+    M(phonefleet.grandstream.fleet_registration_info).
+  returned: always
+  type: dict
+  sample: {previous: null, note: no earlier report in /var/lib/phonefleet/merged to compare with, newly_unregistered: [],
+           newly_unreachable: [], newly_failing: {}, fixed: {}, new_phones: [], gone_phones: []}
+  version_added: 0.3.0
 stats:
   description: What the role publishes with C(set_stats), as in M(phonefleet.grandstream.fleet_registration_info).
   returned: always
@@ -132,6 +162,9 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module 
 
 # The report family's registry is plugin_utils/audit_reports.REGISTRATION_REPORTS (a unit test keeps both equal).
 REPORT_FORMATS = ('json', 'csv', 'junit', 'html', 'prometheus')
+# The posture checks are plugin_utils/audit_posture.CHECKS (a unit test keeps both equal).
+POSTURE_CHECKS = ('factory_password', 'firmware_cve', 'tr069_enabled', 'provisioning_plain', 'web_plain_http', 'ssh_enabled',
+                  'cti_open')
 
 ARGUMENT_SPEC = dict(
     inputs=dict(type='list', elements='path', required=True),
@@ -139,6 +172,7 @@ ARGUMENT_SPEC = dict(
     report_formats=dict(type='list', elements='str', choices=list(REPORT_FORMATS), default=list(REPORT_FORMATS)),
     prometheus_dir=dict(type='path'),
     fail_on_firmware=dict(type='bool', default=False),
+    fail_on_posture=dict(type='list', elements='str', choices=list(POSTURE_CHECKS), default=[]),
     return_phones=dict(type='bool', default=False),
     stats_max_names=dict(type='int', default=100),
 )

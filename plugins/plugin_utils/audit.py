@@ -1,10 +1,12 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The registration audit: a fleet check (``fleet_check.py``) of two parts, the SIP registration and the device.
+"""The registration audit: a fleet check (``fleet_check.py``) of three parts, the SIP registration, the device and
+its security posture.
 
 :class:`RegistrationPart` reads each phone's accounts and phone status, classifies the phone (``status``) and counts
 the statuses and the compliance figure; the device part (``audit_firmware.py``) reads what the phone is and judges
-its firmware.  :func:`registration_check` puts them together.  How they show in the reports is ``audit_reports.py``.
+its firmware; the posture part (``audit_posture.py``) reads its security settings and judges them per model.
+:func:`registration_check` puts them together.  How they show in the reports is ``audit_reports.py``.
 
 The functions below the part (:func:`audit_registration`, :func:`registration_record`, :func:`registration_summary`,
 :func:`build_report`, :func:`report_message`) are the same check seen one step at a time.
@@ -18,6 +20,8 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_firmware import (
     PHONE_TOLD_FIELDS, DevicePart, firmware_sentence,
 )
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_changes import ChangesPart
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_posture import PosturePart
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import (
     BAD_VARIABLES, FLAG, NO_PASSCODE, SCALAR, TEXT, CheckPart, FleetCheck, labeled_names, list_of, one_of, short_why,
 )
@@ -216,11 +220,14 @@ REPORT_SCHEMA = 'phonefleet.grandstream.registration_audit'
 REPORT_VERSION = 2   # 1: 0.1.x, without device and firmware fields (and without this marker); later fields only add
 
 
-def registration_check(required=None, device=True, policy=None):
+def registration_check(required=None, device=True, policy=None, posture=None):
     """The registration audit as a FleetCheck: registration first (its authentication failure ends the visit before
-    anything else is asked), then the device and its firmware verdict (``policy``: a firmware.FirmwarePolicy)."""
+    anything else is asked), then the device and its firmware verdict (``policy``: a firmware.FirmwarePolicy), then
+    the security posture (``posture``: an audit_posture.PosturePolicy; None: off, and the device part makes no web
+    login a passcode phone would not need)."""
     return FleetCheck('registration_audit', REPORT_SCHEMA, REPORT_VERSION,
-                      [RegistrationPart(required), DevicePart(device, policy or FirmwarePolicy())],
+                      [RegistrationPart(required), DevicePart(device, policy or FirmwarePolicy(), web_login=posture is not None),
+                       PosturePart(posture), ChangesPart()],
                       accepted_versions=(1, REPORT_VERSION), headline='compliance_percent')
 
 

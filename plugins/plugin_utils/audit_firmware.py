@@ -39,15 +39,18 @@ class DevicePart(CheckPart):
     settings = {'firmware_minimum': dict_of(lambda version: isinstance(version, str),
                                             'an object of model patterns and versions (strings)')}
 
-    def __init__(self, device=True, policy=None):
-        self.device = bool(device)
+    def __init__(self, device=True, policy=None, web_login=False):
+        # web_login: the security posture reads settings through the web login anyway, so the device read makes it on
+        # every phone (a passcode phone then tells its firmware, MAC and factory password too); it implies the read.
+        self.web_login = bool(web_login)
+        self.device = bool(device) or self.web_login
         self.policy = policy or FirmwarePolicy()
 
     def read(self, client, target, data):
         if not self.device:
             return
         try:
-            data['device'] = read_device(client)
+            data['device'] = read_device(client, web_login=self.web_login)
         except CTIError as exc:  # a device read that fails leaves the fields unknown; it never changes the status
             data['device'] = {'auth': client.connection.auth,
                               'unknown_reason': dict((field, exc.reason) for field in PHONE_TOLD_FIELDS)}

@@ -15,6 +15,7 @@ and ``settings``): a part added to the audit (posture) is checked and kept by th
 import json
 import math
 import os
+import stat
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import registration_check
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import row_problem
@@ -61,15 +62,14 @@ def find_reports(inputs, exclude=None):
     return unique
 
 
-def load_report(path, check=None):
-    """A slice's report, checked; raises MergeError naming the file and what is wrong."""
+def load_report(path, check=None, max_bytes=MAX_REPORT_BYTES):
+    """A slice's report, checked; raises MergeError naming the file and what is wrong.  At most ``max_bytes`` are read,
+    and only from a regular file (a FIFO or a device put in place of a report never holds the run)."""
     check = check or registration_check()
     try:
-        size = os.path.getsize(path)
-        if size > MAX_REPORT_BYTES:
-            raise MergeError('%s: %d MB is far more than a report of this collection holds' % (path, size // (1024 * 1024)))
-        with open(path, encoding='utf-8') as handle:
-            report = json.load(handle)
+        report = json.loads(_read_bounded(path, max_bytes).decode('utf-8'))
+    except MergeError:
+        raise
     except RecursionError:
         raise MergeError('%s: cannot read it as a JSON report (its values are nested too deeply)' % path)
     except (OSError, ValueError) as exc:
@@ -100,6 +100,20 @@ def load_report(path, check=None):
         if problem:
             raise MergeError('%s: phone %d (%s): %s' % (path, number, clean_text(phone['name'], 60, one_line=True), problem))
     return report
+
+
+def _read_bounded(path, max_bytes):
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0))
+    with os.fdopen(descriptor, 'rb') as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise MergeError('%s: not a regular file' % path)
+        if info.st_size > max_bytes:
+            raise MergeError('%s: %d MB is far more than a report of this collection holds' % (path, info.st_size // (1024 * 1024)))
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise MergeError('%s: more than %d MB, far more than a report of this collection holds' % (path, max_bytes // (1024 * 1024)))
+    return data
 
 
 def _shown(value):

@@ -3,7 +3,8 @@
 """The registration audit's report files: JSON, CSV, JUnit XML, HTML and a Prometheus textfile.
 
 How each part of the audit (``audit.py``, ``audit_firmware.py``) shows in each format: :class:`RegistrationReports`
-and :class:`FirmwareReports`, composed by ``fleet_check.ReportFamily``.  ``REGISTRATION_REPORTS`` is the family's
+and :class:`FirmwareReports`, with the posture's (``audit_posture_reports.py``) and the changes since the last audit
+(``audit_changes.py``), composed by ``fleet_check.ReportFamily``.  ``REGISTRATION_REPORTS`` is the family's
 registry (``{format: (file name, render)}``, see ``reports.py``); a new format is one entry there (and its name in the
 module's and the role's option choices), a new part of the audit one ReportPart more in ``REGISTRATION``.
 """
@@ -12,6 +13,8 @@ import math
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, ERROR, FORBIDDEN, LOCKED, UNREACHABLE
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import AUDIT_STATUSES, REGISTERED, UNREGISTERED
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_changes import ChangesReports
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_posture_reports import PostureReports
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import (
     COMPLIANT, FIRMWARE_STATUSES, NO_RULE, NOT_CHECKED, OUTDATED, UNKNOWN, parse_version,
 )
@@ -324,7 +327,7 @@ def _labels(phone):
 
 
 REGISTRATION = ReportFamily('registration_audit', 'Grandstream registration audit',
-                            [RegistrationReports(), FirmwareReports()], 'grandstream_audit')
+                            [RegistrationReports(), FirmwareReports(), PostureReports(), ChangesReports()], 'grandstream_audit')
 REGISTRATION_REPORTS = REGISTRATION.registry
 
 
