@@ -13,7 +13,7 @@ previous merged report of its own directory.  :class:`ChangesPart` says it in on
 import os
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import UNREACHABLE
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_posture import CHECKS, FAIL, PASS
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_posture import CHECKS, FAIL, PASS, sentence_case
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import CheckPart, ReportPart
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import clean_text, esc, html_table
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import name_list, plural
@@ -142,7 +142,7 @@ class ChangesReports(ReportPart):
         if not isinstance(changes, dict):
             return ''
         if _compared(report) is None:
-            return '<h2>Since the last audit</h2>\n<p>%s.</p>\n' % esc((changes.get('note') or 'nothing to compare with').capitalize())
+            return '<h2>Since the last audit</h2>\n<p>%s.</p>\n' % esc(sentence_case(changes.get('note') or 'nothing to compare with'))
         rows = []
         for key, words in (('newly_unregistered', 'newly unregistered'), ('newly_unreachable', 'newly unreachable')):
             rows.append((esc(words), changes.get(key) or []))
@@ -157,7 +157,7 @@ class ChangesReports(ReportPart):
         previous = changes['previous']
         heading = '<h2>Since the last audit</h2>\n<p>Compared with the report of %s (%s).%s</p>\n' % (
             esc(previous.get('finished_at') or 'an unknown time'), esc(plural(previous.get('phones') or 0, 'phone')),
-            ' %s.' % esc(changes['note'].capitalize()) if changes.get('note') else '')
+            ' %s.' % esc(sentence_case(changes['note'])) if changes.get('note') else '')
         if not any(names for dummy, names in rows):
             return heading + '<p class="ok">No change.</p>\n'
         return heading + table

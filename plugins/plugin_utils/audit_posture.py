@@ -411,6 +411,11 @@ def failing(report, checks):
 SENTENCE_NAMES = 10
 
 
+def sentence_case(text):
+    """``text`` with its first letter upper case and the rest as it is (str.capitalize would lower a path or a CVE)."""
+    return text[:1].upper() + text[1:]
+
+
 def posture_sentence(report, limit=SENTENCE_NAMES):
     """The posture part of the paragraph: how many phones fail a check, per check; the phones open to a CVE and those
     that fail the run (fail_on_posture) by name.  '' when the report has no posture."""

@@ -9,7 +9,7 @@ result, and the failed checks per phone.  A report without posture (posture off,
 """
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_posture import (
-    CHECKS, FAIL, FAILED_MEANS, PASS, RESULTS, UNKNOWN, WHAT_TO_CHANGE, fail_on, failed_checks,
+    CHECKS, FAIL, FAILED_MEANS, PASS, RESULTS, UNKNOWN, WHAT_TO_CHANGE, fail_on, failed_checks, sentence_case,
 )
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import ReportPart
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import esc, html_table
@@ -118,7 +118,7 @@ class PostureReports(ReportPart):
             if not failed:
                 continue
             parts.append('<h3>%s: %d phone%s</h3>\n<p>%s. <span class="hint">What to change: %s</span></p>\n' % (
-                esc(check), len(failed), '' if len(failed) == 1 else 's', esc(FAILED_MEANS[check].capitalize()),
+                esc(check), len(failed), '' if len(failed) == 1 else 's', esc(sentence_case(FAILED_MEANS[check])),
                 esc(WHAT_TO_CHANGE[check])))
             parts.append(html_table(('phone', 'site', 'model', 'firmware', 'why'), [
                 (esc(row['name']), esc(row.get('site')), esc(row.get('model')), esc(row.get('firmware')),

@@ -82,6 +82,7 @@ def test_html_has_a_posture_section_per_check_with_the_phones_and_what_to_change
         assert '<b>%s</b>' % check in html
     assert '<h3>factory_password: 1 phone</h3>' in html and 'Set an admin password of your own' in html
     assert '<h3>firmware_cve: 1 phone</h3>' in html and 'CVE-2026-2329' in html
+    assert '<p>The firmware has a known CVE. <span class="hint">' in html, 'the first letter up, the rest as it is'
     assert '<h3>Unknown, and why</h3>' in html and 'the phone could not be read (unreachable' in html
     assert '1 phone still has the factory password: wp-factory.' in html, 'the page names the phones with the factory password'
     assert 'Firmware CVEs checked: CVE-2026-2329.' in html
