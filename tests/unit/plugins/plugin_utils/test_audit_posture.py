@@ -5,6 +5,7 @@ lines, firmware-dependent keys), each of the seven checks against the fixture ph
 table, one login per phone, and a phone that could not be read."""
 
 import json
+import os
 
 import pytest
 
@@ -381,3 +382,13 @@ def test_counts_problems_and_the_sentence():
     assert 'Open to CVE-2026-2329: b.' in message
     assert 'Failing the run (fail_on_posture factory_password, ssh_enabled): b, c.' in message
     assert '1 still with the factory password (c)' in message, 'the console names the phones with the factory password'
+
+
+def test_docs_show_every_row_of_the_table_with_its_source():
+    docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..', 'docs', 'posture.md')
+    with open(docs, encoding='utf-8') as handle:
+        rows = [line for line in handle.read().splitlines() if line.startswith('| ')]
+    for setting, families, key, meanings, condition, source in audit_posture_table.table_rows():
+        assert [row for row in rows if ' | %s | ' % key in row and row.endswith('| %s |' % source)], (setting, key, source)
+    for check in CHECKS:
+        assert [row for row in rows if row.startswith('| `%s` |' % check)], check
