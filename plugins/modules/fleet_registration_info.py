@@ -72,7 +72,8 @@ options:
       - The passcode dialect of the CTI guide does not report the firmware; without O(posture) such phones show
         C(firmware) null, and their firmware verdict is V(unknown) when a minimum applies to their model. With O(posture)
         (the default) every phone logs in to its web interface, and tells them.
-      - O(posture) needs what the phone is, so it reads it even when this is V(false).
+      - O(posture) needs what the phone is, so it reads it even when this is V(false); the model then comes with the
+        settings read (P89) instead of C(model.define.js), which spares a request.
     type: bool
     default: true
     version_added: 0.2.0
@@ -100,7 +101,9 @@ options:
         V(ssh_enabled) and V(cti_open), each V(pass), V(fail) or V(unknown) with the reason.
       - Each phone is logged in to its web interface once (the same password as its CTI passcode; a web-session phone
         uses the login its CTI already made) and its security settings are read in one request
-        (P1650, P276, P32050, P32052, P1409, P4503, P6767, P212, P240, P68, P89). Nothing is written.
+        (P1650, P276, P32050, P32052, P1409, P4503, P6767, P212, P240, P89, and P68 when the login did not tell the
+        firmware). Nothing is written. The settings form is the one the inventory's C(model) says, else the JSON one
+        first (a phone that answers it with a 404 is read with the other).
       - Settings are interpreted per model line (P1650 and P276 have opposite polarities on WP8xx and GRP/GXP phones);
         a value the collection cannot interpret for the model is V(unknown), never a guess. The table and its sources
         are in the collection's C(docs/posture.md).

@@ -50,7 +50,8 @@ class DevicePart(CheckPart):
         if not self.device:
             return
         try:
-            data['device'] = read_device(client, web_login=self.web_login)
+            # With the posture, the model comes with its settings read (P89): one request less per phone.
+            data['device'] = read_device(client, web_login=self.web_login, model=not self.web_login)
         except CTIError as exc:  # a device read that fails leaves the fields unknown; it never changes the status
             data['device'] = {'auth': client.connection.auth,
                               'unknown_reason': dict((field, exc.reason) for field in PHONE_TOLD_FIELDS)}

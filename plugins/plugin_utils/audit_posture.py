@@ -16,8 +16,11 @@ import json
 import os
 import re
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIError
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.phone_models import family_of, settings_wire
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import ERROR, CTIError
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.phone_facts import MODEL_NOT_ASKED, read_model
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.phone_models import (
+    FORM_SETTINGS, JSON_SETTINGS, family_of, settings_wire,
+)
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.settings import PhoneSettings
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_posture_table import (
     FIRMWARE_KEY, HTTP_AND_HTTPS, HTTPS, KEYS, MODEL_KEY, OFF, ON, interpret, shown_value,
@@ -327,31 +330,54 @@ class PosturePart(CheckPart):
         return self.policy is not None
 
     def read(self, client, target, data):
+        """One settings read through the device part's web login.  The model comes from P89 in the same read (the
+        device part did not ask model.define.js, which spares a request per phone); model.define.js only when the read
+        does not tell it.  The settings form is the one the model and firmware say (the inventory's ``model`` as a
+        hint), else the JSON one, and the other when the phone answers that it has no such endpoint."""
         if not self.enabled:
             return
-        device = data.get('device') or {}
-        if device.get('login_error'):
-            data['posture_error'] = device['login_error']['reason']
-            return
-        if device.get('model') and family_of(device['model']) is None:
-            # No row of the table could read its settings: ask nothing of a device the collection does not know.
-            data['posture_values'] = {}
-            return
-        try:
-            wire = settings_wire(device.get('model'), device.get('firmware'))
-            values = PhoneSettings(client, wire=wire).read(KEYS)
-        except CTIError as exc:
-            # The phone answered its CTI: a settings read that fails leaves the settings checks unknown, with why.
-            data['posture_error'] = exc.reason
-            return
-        data['posture_values'] = values
-        # model.define.js and the login answer come first; the read-only P89 and P68 tell what they did not.
+        device = data.setdefault('device', {})
         unknown = device.setdefault('unknown_reason', {})
-        for field, key in (('model', MODEL_KEY), ('firmware', FIRMWARE_KEY)):
-            value = (values.get(key) or '').strip()
-            if device.get(field) is None and value:
-                device[field] = value
-                unknown.pop(field, None)
+        try:
+            hint = (target.variables if target is not None else {}).get('model')
+            if device.get('model') is None and hint and family_of(hint) is None:
+                # The inventory names a model of no line the table knows: ask the phone what it is first.
+                read_model(client, device, unknown)
+            if device.get('login_error'):
+                data['posture_error'] = device['login_error']['reason']
+            elif device.get('model') and family_of(device['model']) is None:
+                # No row of the table could read its settings: ask nothing of a device the collection does not know.
+                data['posture_values'] = {}
+            else:
+                try:
+                    values = self._read_settings(client, device, hint)
+                except CTIError as exc:
+                    # The phone answered its CTI: a settings read that fails leaves the settings checks unknown, with why.
+                    data['posture_error'] = exc.reason
+                else:
+                    data['posture_values'] = values
+                    for field, key in (('model', MODEL_KEY), ('firmware', FIRMWARE_KEY)):
+                        value = (values.get(key) or '').strip()
+                        if device.get(field) is None and value:
+                            device[field] = value
+                            unknown.pop(field, None)
+            if device.get('model') is None and unknown.get('model') == MODEL_NOT_ASKED:
+                read_model(client, device, unknown)
+        except CTIError as exc:
+            unknown['model'] = exc.reason
+
+    @staticmethod
+    def _read_settings(client, device, inventory_model):
+        keys = [key for key in KEYS if key != FIRMWARE_KEY or device.get('firmware') is None]
+        first = settings_wire(device.get('model') or inventory_model, device.get('firmware')) or JSON_SETTINGS
+        try:
+            return PhoneSettings(client, wire=first).read(keys)
+        except CTIError as exc:
+            if exc.error_class != ERROR or exc.status not in (404, 200):
+                raise
+        # A 404, or a 200 that is not this form's answer (an HTML page): the phone speaks the other settings form
+        # (cti-api.md section 6).
+        return PhoneSettings(client, wire=FORM_SETTINGS if first == JSON_SETTINGS else JSON_SETTINGS).read(keys)
 
     def record(self, row, result, target):
         if not self.enabled:

@@ -8,12 +8,15 @@ CSV inventory of the phones it audits:
   200 phones with forks 5 and 50;
 - the raw-Python floor: a thread pool with ``http.client`` making the same requests as the audit (accounts, phone
   status, model.define.js) with the same concurrency, and nothing else (no Ansible, no reports);
-- ``ansible-playbook playbooks/registration_audit.yml`` with default settings on 200, 1,000 and 10,000 phones, and on
-  1,000 phones of mixed dialects (a third each: passcode, session, session_plain).
+- ``ansible-playbook playbooks/registration_audit.yml`` with default settings (the security posture on) on 200, 1,000
+  and 10,000 phones, and on 1,000 phones of mixed dialects (a third each: passcode, session, session_plain);
+- the security posture's cost: the same 1,000 passcode phones (and the 1,000 of mixed dialects) audited with
+  ``registration_audit_posture=false`` and with it on, alternately in the same run (the goal: at most 1.5x).
 
 Prints wall times, peak memory (PSS of the whole ansible-playbook process tree) and the ratios; asserts nothing.
 
     .venv/bin/python tests/bench/bench_audit.py [--latency 0.05] [--sizes 200,1000,10000] [--naive-forks 5,50] [--runs 1]
+        [--posture-phones 1000] [--posture-runs 2]
 """
 
 import argparse
@@ -120,10 +123,12 @@ def main():
     parser.add_argument('--naive-phones', type=int, default=200)
     parser.add_argument('--naive-forks', default='5,50')
     parser.add_argument('--runs', type=int, default=1, help='runs of each audit; the best is in the table')
+    parser.add_argument('--posture-phones', type=int, default=1000, help='phones of the posture on/off comparison (0: none)')
+    parser.add_argument('--posture-runs', type=int, default=2, help='alternate runs of each; the best is in the table')
     parser.add_argument('--keep', action='store_true', help='keep the work directory')
     args = parser.parse_args()
     sizes = [int(item) for item in args.sizes.split(',') if item.strip()]
-    largest = max(sizes + [args.naive_phones])
+    largest = max(sizes + [args.naive_phones, args.posture_phones])
 
     directory = Path(workdir('audit'))
     per_site = [largest // 8 + (1 if index < largest % 8 else 0) for index in range(8)]
@@ -184,11 +189,57 @@ def main():
                                                                      report['summary']['registered']) if report else ''
             print('  %s%s' % (describe(table[-1]), fan_out), flush=True)
 
+        posture = []
+        if args.posture_phones:
+            groups = [('passcode phones', passcode_rows[:args.posture_phones])]
+            if args.mixed:
+                groups.append(('mixed dialects', mixed_rows))
+            for label, subset in groups:
+                posture.append(posture_cost(directory, env, header, label, subset, args.posture_runs))
+
     print_table(table)
+    if posture:
+        print_posture(posture)
     if args.keep:
         print('  work directory: %s' % directory)
     else:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def posture_cost(directory, env, header, label, rows, runs):
+    """The same phones audited with the posture off and on, alternately: the best of each (wall and fan-out seconds)."""
+    inventory = write_inventory(directory, 'posture-%s' % label.split()[0], header, rows)
+    best = {}
+    for run in range(runs):
+        for posture in (False, True):
+            reports = directory / ('posture-%s-%s-%d' % (label.split()[0], posture, run))
+            seconds, returncode, output, peak = run_measured(
+                [str(BIN / 'ansible-playbook'), '-i', inventory, str(REPO / 'playbooks' / 'registration_audit.yml'),
+                 '-e', 'registration_audit_report_dir=%s' % reports, '-e', 'registration_audit_fail_under=0',
+                 '-e', 'registration_audit_posture=%s' % str(posture).lower()],
+                env, directory / ('posture-%s.txt' % posture))
+            if returncode != 0:
+                print(output[-3000:])
+                continue
+            report = json.loads((reports / 'registration_audit.json').read_text())
+            figures = (seconds, report['audit']['duration_seconds'], peak)
+            if posture not in best or figures[0] < best[posture][0]:
+                best[posture] = figures
+            print('  %-46s %6d phones %8.2f s (fan-out %.2f s) posture %s' % (
+                'posture cost, %s' % label, len(rows), seconds, figures[1], 'on' if posture else 'off'), flush=True)
+    return label, len(rows), best.get(False), best.get(True)
+
+
+def print_posture(posture):
+    print('\n| security posture | phones | wall s off | wall s on | x | fan-out s off | fan-out s on | x | peak MB off / on |')
+    print('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for label, phones, off, on in posture:
+        if not off or not on:
+            print('| %s | %d | FAILED |' % (label, phones))
+            continue
+        print('| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f / %.0f |' % (
+            label, phones, off[0], on[0], on[0] / off[0], off[1], on[1], on[1] / off[1] if off[1] else 0, off[2], on[2]))
+    print('Goal: the audit with the posture costs at most 1.5x the wall time of the audit without it.')
 
 
 def describe(row):

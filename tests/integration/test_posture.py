@@ -127,6 +127,8 @@ def test_every_check_per_model_in_every_format_with_one_login_per_phone(sim_flee
             continue
         assert [event['result'] for event in logins] == ['ok'], (name, logins)
         assert len(reads) == (0 if name == 'odd' else 1) and all(event.get('read') for event in reads), (name, reads)
+        model_js = [event for event in fleet.events(phone=name, event='request') if 'model.define.js' in (event['path'] or '')]
+        assert len(model_js) == (1 if name == 'odd' else 0), (name, 'the model comes with the settings read')
     assert not fleet.events(event='cve_2026_2329'), 'nothing long was ever sent to api.values.get'
 
     # CSV

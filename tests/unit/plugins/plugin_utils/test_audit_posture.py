@@ -28,10 +28,12 @@ SECURE_SSH = {'GRP2614': '1', 'WP826': '0', 'GXP1628': '1', 'GXP2170': '1'}
 MODELS = [('GRP2614', None), ('WP826', None), ('GXP1628', '1.0.7.79'), ('GXP2170', '1.0.9.135'), ('GXP2170', '1.0.11.3')]
 
 
-def audit_phone(phone, name='gs0001', posture=True, cves=()):
-    """The audit's row of one fixture phone, through the fan-out as the action runs it."""
+def audit_phone(phone, name='gs0001', posture=True, cves=(), inventory_model=None):
+    """The audit's row of one fixture phone, through the fan-out as the action runs it; ``inventory_model``: the
+    inventory's ``model`` variable."""
     check = registration_check(posture=PosturePolicy(cves) if posture else None)
-    target = FleetTarget(name, connection=phone.connection(name=name), variables={'site': 'hq'})
+    variables = dict({'site': 'hq'}, **({'model': inventory_model} if inventory_model else {}))
+    target = FleetTarget(name, connection=phone.connection(name=name), variables=variables)
     report = check.run([target], {}, concurrency=1, transport_factory=lambda target: phone)
     return report['phones'][0], report
 
@@ -271,13 +273,27 @@ def test_judge_without_the_phone_reads_what_an_audit_cannot_reach():
 @pytest.mark.parametrize('model, version', MODELS)
 def test_one_login_and_one_settings_read_per_phone(model, version):
     phone = FixturePhone.of_model(model, version=version)
-    audit_phone(phone)
+    row, dummy = audit_phone(phone, inventory_model=model)
     functions = phone.functions()
     assert functions.count('dologin') == 1, functions
     assert len([name for name in functions if name in ('config_get', 'api.values.get')]) == 1, functions
+    assert 'model.define.js' not in functions, 'the model comes with the settings (P89)'
     assert functions[-1] == 'dologout'
     assert not [name for name in functions if name in ('config_update', 'api.values.post')], 'nothing is written'
     assert [event for event in phone.events if event[0] == 'login'] == [('login', {'result': 'ok'})]
+    assert (row['model'], row['model_source'], row['firmware']) == (model, 'phone', version or phone.version)
+
+
+@pytest.mark.parametrize('model, version, asked', [
+    ('GRP2614', None, ['config_get']), ('WP826', None, ['config_get']), ('GXP2170', '1.0.11.3', ['config_get']),
+    # the form dialect answers config_get with a 404: then api.values.get
+    ('GXP1628', '1.0.7.79', ['config_get', 'api.values.get']), ('GXP2170', '1.0.9.135', ['config_get', 'api.values.get']),
+])
+def test_without_a_model_in_the_inventory_the_json_form_is_tried_first(model, version, asked):
+    phone = FixturePhone.of_model(model, version=version)
+    row, dummy = audit_phone(phone)
+    assert [name for name in phone.functions() if name in ('config_get', 'api.values.get', 'model.define.js')] == asked
+    assert row['model'] == model and row['posture']['web_plain_http']['result'] == FAIL
 
 
 def test_posture_off_costs_what_the_audit_cost_before():
@@ -294,7 +310,8 @@ def test_posture_off_costs_what_the_audit_cost_before():
 
 def test_an_unknown_model_is_asked_no_settings():
     phone = FixturePhone.of_model('HT802')
-    row, dummy = audit_phone(phone)
+    row, dummy = audit_phone(phone, inventory_model='HT802')
+    assert 'model.define.js' in phone.functions(), 'the phone says what it is before anything else is asked'
     assert not [name for name in phone.functions() if name in ('config_get', 'api.values.get', 'metaconfig_get')]
     for check in CHECKS[2:]:
         assert row['posture'][check]['result'] == UNKNOWN
