@@ -24,12 +24,12 @@ description:
     V(auth_failed) with the RV(phones[].reason) V(no_passcode), and the message names such phones once.
   - When C(ansible-playbook) is killed (SIGKILL), the audit stops contacting phones within a second and writes no report.
   - With O(report_dir), writes the audit reports there (JSON, CSV, JUnit XML, HTML, Prometheus textfile; see O(report_formats)).
-  - With O(report_dir), compares the audit with the previous C(registration_audit.json) of that directory, read before the
-    new reports replace it, and says what changed (RV(changes)): phones newly unregistered, newly unreachable or newly
-    failing a posture check, and phones fixed since. A previous report that cannot be used (too big, not a report of
-    this collection, a field of the wrong type) is a warning, never a failure.
     The set is replaced as a whole or not at all. When one file cannot be written (a full disk, a read-only directory)
     the reports of the previous run stay as they were and the task fails saying so.
+  - With O(report_dir), compares the audit with the previous C(registration_audit.json) of that directory, read before the
+    new reports replace it, and says what changed in RV(changes) (phones newly unregistered, newly unreachable or newly
+    failing a posture check, and phones fixed since). A previous report that cannot be used (too big, not a report of
+    this collection, a field of the wrong type) is a warning, never a failure.
   - The role P(phonefleet.grandstream.registration_audit#role) wraps this module with a compliance threshold, C(set_stats) and a summary.
 author:
   - phonefleet.grandstream contributors (@phonefleet)
@@ -96,7 +96,7 @@ options:
     version_added: 0.2.0
   posture:
     description:
-      - Also judge each phone's security posture in the same visit, as seven checks (RV(phones[].posture)):
+      - Also judge each phone's security posture in the same visit, as seven checks in RV(phones[].posture),
         V(factory_password), V(firmware_cve), V(tr069_enabled), V(provisioning_plain), V(web_plain_http),
         V(ssh_enabled) and V(cti_open), each V(pass), V(fail) or V(unknown) with the reason.
       - Each phone is logged in to its web interface once (the same password as its CTI passcode; a web-session phone

@@ -111,8 +111,8 @@ def changes_sentence(report, limit=SENTENCE_NAMES):
             parts.append('%d %s (%s)' % (len(changes[key]), words, name_list(changes[key], limit)))
     failing = changes.get('newly_failing') or {}
     if failing:
-        parts.append('newly failing %s' % ', '.join('%s %d (%s)' % (check, len(names), name_list(names, limit))
-                                                     for check, names in failing.items()))
+        parts.append('newly failing %s' % ', '.join(
+            '%s %d (%s)' % (check, len(names), name_list(names, limit)) for check, names in failing.items()))
     fixed = changes.get('fixed') or {}
     if fixed:
         parts.append('fixed: %s' % ', '.join(

@@ -91,8 +91,8 @@ def check_cve(entry, where):
         raise ValueError('%s must be an object with id, models and fixed, not %s' % (where, _shown(entry)))
     unknown = sorted(str(key) for key in entry if key not in CVE_FIELDS)
     if unknown:
-        raise ValueError('%s: unknown field%s %s (known: %s)' % (where, 's' if len(unknown) > 1 else '',
-                                                                ', '.join(_shown(key) for key in unknown), ', '.join(CVE_FIELDS)))
+        raise ValueError('%s: unknown field%s %s (known: %s)' % (
+            where, 's' if len(unknown) > 1 else '', ', '.join(_shown(key) for key in unknown), ', '.join(CVE_FIELDS)))
     cve_id = entry.get('id')
     if not isinstance(cve_id, str) or not _CVE_ID.match(cve_id):
         raise ValueError('%s: "id" must be a CVE name such as CVE-2026-2329, not %s' % (where, _shown(cve_id)))
@@ -384,8 +384,8 @@ class PosturePart(CheckPart):
             return
         if not result['ok']:
             why = short_why(row)
-            reason = 'the phone could not be read (%s%s)' % (row.get('reason') or result.get('error_class') or 'error',
-                                                            ': %s' % why if why else '')
+            reason = 'the phone could not be read (%s%s)' % (
+                row.get('reason') or result.get('error_class') or 'error', ': %s' % why if why else '')
             row['posture'] = dict((check, _verdict(UNKNOWN, reason)) for check in CHECKS)
             return
         data = result.get('data') or {}

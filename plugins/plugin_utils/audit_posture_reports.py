@@ -30,6 +30,11 @@ def _result(row, check):
     return item.get('result') if isinstance(item, dict) else None
 
 
+def _result_of(check):
+    """The CSV column of ``check``: a function of the row."""
+    return lambda row: _result(row, check)
+
+
 def _reason(row, check):
     item = (_posture(row) or {}).get(check)
     return item.get('reason') if isinstance(item, dict) else None
@@ -59,8 +64,8 @@ def _address(row):
 class PostureReports(ReportPart):
     """The posture part in each format."""
 
-    csv_columns_added = tuple(('posture_%s' % check, (lambda check: lambda row: _result(row, check))(check))
-                              for check in CHECKS) + (('posture_reasons', _reasons_text),)
+    csv_columns_added = tuple(('posture_%s' % check, _result_of(check)) for check in CHECKS) + \
+        (('posture_reasons', _reasons_text),)
 
     def junit_failure(self, row, report):
         checks = failed_checks(row, fail_on(report))

@@ -219,8 +219,8 @@ def test_what_changed_since_the_last_audit(sim_fleet, run_ansible, tmp_path):
 
 
 def test_the_merge_keeps_the_posture_and_compares_with_the_previous_merge(sim_fleet, run_ansible, tmp_path):
-    fleet = sim_fleet(spec={'phones': [p for p in FLEET['phones'] if p['name'] in ('grp-secure', 'grp-factory', 'wp-trap',
-                                                                                     'gxp-old', 'gsc', 'down')]})
+    chosen = ('grp-secure', 'grp-factory', 'wp-trap', 'gxp-old', 'gsc', 'down')
+    fleet = sim_fleet(spec={'phones': [phone for phone in FLEET['phones'] if phone['name'] in chosen]})
     config = inventory(fleet, tmp_path / 'inventory')
     proc, output = audit(run_ansible, config, tmp_path / 'whole')
     assert proc.returncode == 0, output[-3000:]

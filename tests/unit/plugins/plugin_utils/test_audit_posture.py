@@ -368,8 +368,9 @@ def test_a_refused_web_login_is_never_tried_again_and_leaves_the_phone_registere
 
 
 def test_hostile_setting_values_are_bounded_cleaned_and_never_show_the_passcode():
-    phone = FixturePhone.of_model('WP826', settings={'P32052': '10.1.4.1 \x1b[2J%s %s' % (PASSCODE, 'x' * 5000),
-                                                      'P1650': '\x07' * 100, 'P4503': 'https://%s@acs/' % PASSCODE})
+    hostile = {'P32052': '10.1.4.1 \x1b[2J%s %s' % (PASSCODE, 'x' * 5000), 'P1650': '\x07' * 100,
+               'P4503': 'https://%s@acs/' % PASSCODE}
+    phone = FixturePhone.of_model('WP826', settings=hostile)
     row, dummy = audit_phone(phone)
     text = json.dumps(row['posture'])
     assert PASSCODE not in text and '\x1b' not in text and '\x07' not in text

@@ -89,8 +89,8 @@ def _fifo(path):
     (lambda path: path.write_bytes(b'\xff\xfe'), 'cannot read it as a JSON report'),
     (lambda path: path.write_text(json.dumps({'schema': {'name': 'other', 'version': 1}, 'summary': {}, 'phones': []})),
      'a report of another kind'),
-    (lambda path: path.write_text(json.dumps({'summary': {}, 'phones': [{'name': 'a', 'status': 'registered',
-                                                                          'posture': {'ssh_enabled': 1}}]})),
+    (lambda path: path.write_text(json.dumps({'summary': {}, 'phones': [
+        {'name': 'a', 'status': 'registered', 'posture': {'ssh_enabled': 1}}]})),
      'phone 1 (a): "posture" must be an object of posture checks'),
     (lambda path: path.write_text('[' * 100000 + ']' * 100000), 'cannot read it as a JSON report'),
     (lambda path: path.mkdir(), 'cannot read it as a JSON report'),
