@@ -38,6 +38,7 @@ def settle_from_ledger(run):
         if action in (RESUME_DONE, RESUME_FAILED):
             phone.batch = entry.get('batch')
             phone.timings.update(entry.get('timings') or {})
+            phone.resume_fields = own_fields(entry)  # for its report row (Change.row_fields); never written back
         if action == RESUME_DONE:
             phone.finish(change.done_earlier, note='%s in batch %s of an earlier attempt of run %s%s.'
                          % (change.done, entry.get('batch'), run.run_id, as_name))
