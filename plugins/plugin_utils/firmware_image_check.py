@@ -87,14 +87,17 @@ class _Exchange(object):
 def _ask(url, method, timeout, validate_certs):
     exchange = _Exchange(url, timeout, validate_certs)
     headers = {'Range': 'bytes=0-0'} if method == 'GET' else {}
+    late = 'no complete answer within %s s' % short_number(timeout)
     try:
-        return exchange.request(method, headers), None
+        answer = exchange.request(method, headers)
+        # A socket shut at the deadline can look like the end of the headers: what was read then is not an answer.
+        return (None, late) if exchange.cut else (answer, None)
     except ssl.SSLCertVerificationError as exc:
         return None, ('its certificate is not trusted (%s): add its CA to the controller, or turn image_validate_certs '
                       'off' % _clean(getattr(exc, 'verify_message', None) or exc))
     except (OSError, http.client.HTTPException) as exc:
         if exchange.cut or isinstance(exc, socket.timeout):
-            return None, 'no complete answer within %s s' % short_number(timeout)
+            return None, late
         return None, 'the server could not be reached (%s)' % _clean(getattr(exc, 'strerror', None) or exc.__class__.__name__)
 
 
