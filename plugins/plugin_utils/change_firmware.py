@@ -147,24 +147,30 @@ class FirmwareChange(Change):
     # -- before anything is sent ----------------------------------------------------------------
 
     def preflight(self, client):
+        """Read-only, and only as much as the phone's case needs: a phone no target applies to is asked its model only,
+        a current one its model and version; the others their lines, accounts and firmware settings too."""
+        label = client.connection.label
         try:
             model = client.get_model()
         except CTIError as error:
             if error.error_class != ERROR:
                 raise
             model = None
-        reboot_facts = read_before_reboot(client)
         target = self.targets.rule_for(model)
+        if target is None:
+            return FirmwarePreflight(label, False, [], model, None, None)
         login_version = client.web_login().get('ver')
         version = login_version.strip() if isinstance(login_version, str) and login_version.strip() else None
-        preflight = FirmwarePreflight(client.connection.label, reboot_facts['in_use'], reboot_facts['registered'], model, version, target)
-        if target is None or (version is not None and target.reached_by(version)):
-            return preflight  # nothing to do: its settings are not read
-        preflight.wire = settings_wire(model, version)
-        settings = PhoneSettings(client, preflight.wire)
+        wire = settings_wire(model, version)
+        settings = PhoneSettings(client, wire)
         if version is None:
-            preflight.version = read_version(client, settings)
-        preflight.protocol_key = firmware_protocol_key(model, preflight.version)
+            version = read_version(client, settings)
+        preflight = FirmwarePreflight(label, False, [], model, version, target, wire=wire)
+        if target.reached_by(version) is not False:
+            return preflight  # current, or a version that cannot be compared: never changed
+        facts = read_before_reboot(client)
+        preflight.in_use, preflight.registered = facts['in_use'], list(facts['registered'])
+        preflight.protocol_key = firmware_protocol_key(model, version)
         if preflight.protocol_key is not None:
             preflight.settings = settings.read(list(point_settings(preflight, target)) + list(STALLING_KEYS))
         return preflight
