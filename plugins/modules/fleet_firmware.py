@@ -258,7 +258,7 @@ problems:
   elements: str
   sample: [gxp-0042]
 stopped_reason:
-  description: Same as RV(summary.stopped_reason).
+  description: Same as C(summary.stopped_reason) (V(canary), V(max_fail_percent), V(window) or null).
   returned: always
   type: str
   sample: null

@@ -193,6 +193,11 @@ class VersionCheck(object):
         pass
 
 
+def _nothing_registered_before():
+    """The registration read of a phone that had no account registered before: nothing to wait for, nothing sent."""
+    return []
+
+
 class RegistrationCheck(ReadCheck):
     """The step "the accounts registered before registered again", on the new firmware: a read at once, then every
     second, and after ten seconds without registration backing off (x2) up to ``poll_interval`` (the reboot watch's
@@ -202,14 +207,10 @@ class RegistrationCheck(ReadCheck):
         self.expected = sorted(set(expected or ()))
         self.poll_interval = float(poll_interval)
         self._begun = None
-        if self.expected:
-            read, close = reader, reader.close
-        else:
-            read, close = (lambda: []), reader.close
         super(RegistrationCheck, self).__init__(
-            label, REGISTERED_TIMING, read=read, accept=lambda ids: set(self.expected) <= set(ids or ()),
-            describe=self._describe, reason=UNREGISTERED, timeout=timeout,
-            interval=min(FAST_POLL_WAIT, self.poll_interval), clock=clock, close=close)
+            label, REGISTERED_TIMING, read=reader if self.expected else _nothing_registered_before,
+            accept=lambda ids: set(self.expected) <= set(ids or ()), describe=self._describe, reason=UNREGISTERED,
+            timeout=timeout, interval=min(FAST_POLL_WAIT, self.poll_interval), clock=clock, close=reader.close)
 
     def begin(self, started):
         super(RegistrationCheck, self).begin(started)
@@ -225,8 +226,8 @@ class RegistrationCheck(ReadCheck):
             return 'the phone runs the new firmware, but its registration could not be read within registration_timeout'
         missing = sorted(set(self.expected) - set(value))
         return ('the phone runs the new firmware, but account%s %s did not register again within registration_timeout. '
-                'Check the SIP server and the phone network' % ('s' if len(missing) > 1 else '',
-                                                               ', '.join(str(item) for item in missing)))
+                'Check the SIP server and the phone network'
+                % ('s' if len(missing) > 1 else '', ', '.join(str(item) for item in missing)))
 
 
 class ResumedFirmwareWatch(ResumedWatch):
@@ -263,8 +264,8 @@ class ResumedFirmwareWatch(ResumedWatch):
             self.state = UP
             self.done = True
         else:
-            self.fail(REASON_UNVERIFIED, self._unverified('it runs %s, not %s' % (version_text(self.version_seen),
-                                                                                self.target)))
+            found = 'it runs %s, not %s' % (version_text(self.version_seen), self.target)
+            self.fail(REASON_UNVERIFIED, self._unverified(found))
 
     def _unverified(self, found):
         return ('its reboot %s before the run was interrupted; the phone answers (%s), but nobody saw it restart, so its '

@@ -160,7 +160,8 @@ class Change(object):
     proof's steps, in order: the progress lines and the reports' timings), ``batch_bound`` (which options bound a batch's
     duration, :meth:`max_seconds`, for the plan), ``unrecorded_ledgers`` (whether a ledger that records no kind is this
     change's: only the reboot's, which came first), ``ledger_field_checks`` (``(field, check, what it must be)`` for
-    what :meth:`ledger_fields` writes), ``row_columns`` (the CSV columns of :meth:`row_fields`), ``old_state_dir`` (where, under the report directory, an older version kept the
+    what :meth:`ledger_fields` writes), ``row_columns`` (the CSV columns of :meth:`row_fields`), ``old_state_dir``
+    (where, under the report directory, an older version kept the
     ledgers by default: a run id found there is refused, never started over).
     """
 

@@ -170,7 +170,7 @@ def test_outdated_phones_are_upgraded_and_proven_by_their_version(sim_fleet, fw_
     assert phones['gxp-current']['version'] == NEW and phones['gxp-current']['reason'] is None
     assert phones['grp']['reason'] == 'no_target'
     assert reboots_per_phone(fleet) == {'gxp1': 1, 'gxp2': 1, 'gxp3': 1}
-    fetched = [event for event in fleet.events(event='firmware_fetch')]
+    fetched = fleet.events(event='firmware_fetch')
     assert {event['phone'] for event in fetched} == {'gxp1', 'gxp2', 'gxp3'}
     assert {event['url'] for event in fetched} == {'http://%s/gxp/%s/gxp1600fw.bin' % (fw_server.host_path, NEW)}
     # The image check: one HEAD from the controller before the first reboot.
@@ -214,9 +214,9 @@ MIXED_REASONS = {
 
 def mixed_targets(server, root):
     """Targets per model, each image in its own directory: a good one, a corrupt one, one of another version."""
-    for directory, base, version, corrupt in (('grp-corrupt', 'GRP2616', GRP_NEW, True),
-                                               ('grp-other', 'GRP2612', '1.0.5.95', False),
-                                               ('gxp2170', 'GXP2170', GXP2170_NEW, False)):
+    images = (('grp-corrupt', 'GRP2616', GRP_NEW, True), ('grp-other', 'GRP2612', '1.0.5.95', False),
+              ('gxp2170', 'GXP2170', GXP2170_NEW, False))
+    for directory, base, version, corrupt in images:
         (root / directory).mkdir()
         write_firmware_image(root / directory, base, version, corrupt=corrupt)
     found = targets(server)
@@ -473,6 +473,10 @@ def state_of(name, state, seen_down=None):
     return check
 
 
+def both(first, second):
+    return lambda entries: first(entries) and second(entries)
+
+
 # Per ledger state: the phones (a1 in batch 1, b1 and b2 after it), the role's timeouts, and when to kill the controller.
 # The phones whose change is in flight at the kill stay dark long enough (long flash) for the re-run to find them so.
 RESUME_CASES = {
@@ -490,8 +494,8 @@ RESUME_CASES = {
 
 
 @pytest.mark.parametrize('state', sorted(RESUME_CASES))
-def test_killed_at_each_ledger_state_the_rerun_never_reboots_twice(sim_fleet, fw_server, run_ansible, ansible_env,
-                                                                    tmp_path, state):
+def test_killed_at_each_ledger_state_the_rerun_never_reboots_twice(
+        sim_fleet, fw_server, run_ansible, ansible_env, tmp_path, state):
     first, killed_when = RESUME_CASES[state]
     root = Path(fw_server.directory)
     (root / 'grp-corrupt').mkdir()
@@ -507,7 +511,7 @@ def test_killed_at_each_ledger_state_the_rerun_never_reboots_twice(sim_fleet, fw
 
     proc = run.popen(ansible_env)
     if state in ('upgraded', 'failed'):
-        killed_when = (lambda check: lambda entries: check(entries) and state_of('b1', 'sent')(entries))(killed_when)
+        killed_when = both(killed_when, state_of('b1', 'sent'))  # b1, of the next batch, is in flight too
     at_kill = wait_for_ledger(run, proc, killed_when)
     kill_everything(run, proc)
     fleet.phone('a1').set_latency(0)
