@@ -40,6 +40,18 @@ SESSION_CUTTERS = frozenset(['P1650', 'P22120', 'P22121'])
 PROVISIONING_PVALUES = frozenset(['P192', 'P237', 'P6767', 'P212', 'P232', 'P233', 'P234', 'P235', 'P238', 'P145', 'P240'])
 ADMIN_PASSWORD = 'P2'
 URL_FIELD_LIMIT = 256
+# Newer firmware drops an admin password under 8 characters, or without both letters and digits, while answering
+# success (cti-api.md section 6); P2 cannot be read back, so such a value is refused before anything is written.
+ADMIN_PASSWORD_MIN = 8
+
+
+def weak_admin_password(value):
+    """Why the phone would drop ``value`` as its admin password (P2), or None."""
+    if len(value) < ADMIN_PASSWORD_MIN:
+        return 'it has fewer than %d characters' % ADMIN_PASSWORD_MIN
+    if not re.search(r'[A-Za-z]', value) or not re.search(r'[0-9]', value):
+        return 'it does not have both letters and digits'
+    return None
 
 
 def pvalue_key(key):
