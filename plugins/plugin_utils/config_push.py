@@ -157,7 +157,8 @@ class ConfigPart(CheckPart):
                 + [row['name'] for row in not_applied[SENTENCE_NAMES:]], SENTENCE_NAMES)
         failed = [row for row in rows if row['status'] == FAILED]
         if failed:
-            text += ' Failed: %s.' % name_list(labeled_names(failed, SENTENCE_NAMES, _why), SENTENCE_NAMES)
+            text += ' Failed: %s.' % name_list(labeled_names(
+                [dict(row, status=row.get('reason') or FAILED) for row in failed], SENTENCE_NAMES, _why), SENTENCE_NAMES)
         return text
 
 
