@@ -5,12 +5,13 @@ how that file is read back for a restore with ``phone_config``.
 
 The backup file is the phone's own text form, one ``P<n>=<value>`` line per setting, sorted by number, and nothing
 that changes between runs.  Secrets are left out (so that the file can be sent back to a phone without setting a
-password to a placeholder).  A value is written as it is, except for five things, so that one line is one setting and
+password to a placeholder).  A value is written as it is, except for these characters, so that one line is one setting and
 the file can be read back exactly:
 
 - a backslash is written ``\\\\`` (two backslashes);
 - a newline ``\\n``, a carriage return ``\\r``, a tab ``\\t``;
-- any other character that is not printable (a control or format character) ``\\xHH``, ``\\uHHHH`` or ``\\UHHHHHHHH``.
+- any other character that is not printable (a control or format character) ``\\xHH``, ``\\uHHHH`` or ``\\UHHHHHHHH``,
+  and a space at the end of a value ``\\x20`` (editors and file lookups drop spaces at the end of a line).
 
 :func:`parse_backup` undoes exactly that.  How complete a backup is depends on what the phone offers, tried in turn:
 ``download_cfg`` (the phone's own configuration file), else its alias catalogue (``metaconfig_get``) read through
@@ -74,10 +75,11 @@ NAME_BYTES = 200
 
 def escape_value(value):
     """``value`` as one line of a backup (see the module's docstring); :func:`unescape_value` gives it back."""
-    if value.isprintable() and '\\' not in value:
+    if value.isprintable() and '\\' not in value and not value.endswith(' '):
         return value
+    body = value.rstrip(' ')
     out = []
-    for char in value:
+    for char in body:
         if char in _ESCAPES:
             out.append(_ESCAPES[char])
         elif char.isprintable():
@@ -85,6 +87,8 @@ def escape_value(value):
         else:
             code = ord(char)
             out.append('\\x%02x' % code if code < 0x100 else '\\u%04x' % code if code < 0x10000 else '\\U%08x' % code)
+    # Spaces at the end of a line are lost to editors, git's whitespace rules and file lookups: written as \x20.
+    out.append('\\x20' * (len(value) - len(body)))
     return ''.join(out)
 
 
@@ -144,9 +148,10 @@ def parse_download_cfg(text):
     return values
 
 
-def restorable(values, keys=None):
-    """The values of a backup that ``phone_config`` can set: the read-only ones (MAC, firmware, model) left out, and
-    only ``keys`` when given (P-numbers, ``30`` or ``P30``).  ValueError names a key that is not a P-number."""
+def restorable(values, keys=None, read_only=False):
+    """The values of a backup that ``phone_config`` can set: the read-only ones (MAC, firmware, model) left out (kept
+    with ``read_only``), and only ``keys`` when given (P-numbers, ``30`` or ``P30``).  ValueError names a key that is
+    not a P-number."""
     wanted = None
     if keys is not None:
         wanted = set()
@@ -156,7 +161,7 @@ def restorable(values, keys=None):
                 raise ValueError('%r is not a P-number key (P30, 30)' % (key,))
             wanted.add(pkey)
     return dict((key, value) for key, value in values.items()
-                if key not in READ_ONLY_PVALUES and (wanted is None or key in wanted))
+                if (read_only or key not in READ_ONLY_PVALUES) and (wanted is None or key in wanted))
 
 
 def drift(before, after):
