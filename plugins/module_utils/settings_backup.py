@@ -24,7 +24,6 @@ Python 3.8 syntax: module_utils may run on a jump host.
 import re
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_errors import ERROR, CTIError
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.phone_models import JSON_SETTINGS
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.settings import (
     READ_ONLY_PVALUES, PhoneSettings, is_secret, pvalue_key,
 )
@@ -208,36 +207,28 @@ def read_whole(client, settings=None):
     """The whole configuration of one phone, as complete as it allows (see the module's docstring).  One web login
     (the client's); a CTIError for what the phone answered."""
     settings = settings or PhoneSettings(client)
-    wire = settings.wire  # logs in
-    catalogue = _catalogue(settings) if wire == JSON_SETTINGS else {}
+    client.web_login()
+    # A user-role session may not download the file (the phone answers 401); it can still read the values.
+    text = _download_cfg(client) if client.login_role != 'user' else None
+    found = parse_download_cfg(text) if text else {}
+    # The catalogue straight away: on a JSON-form phone it also tells the form (no model probe), and it names the
+    # secrets.  Without one (HTTP 404) the form is found out only when values are read.
+    catalogue = settings.probe_catalogue() or {}
     alias_of = dict((pkey, alias) for alias, pkey in catalogue.items())
 
     def secret(pkey):
         return is_secret(pkey, alias_of.get(pkey))
 
-    # A user-role session may not download the file (the phone answers 401); it can still read the values.
-    text = _download_cfg(client) if client.login_role != 'user' else None
-    found = parse_download_cfg(text) if text else {}
     if found:
         left_out = [key for key in found if secret(key)]
         return WholeConfig(dict((key, value) for key, value in found.items() if key not in left_out), DOWNLOAD_CFG,
                            left_out)
-    keys = set(KNOWN_PVALUES) | set(catalogue.values())
-    values = settings.read(list(_by_number(key for key in keys if not secret(key))))
-    # Left out: the secrets the catalogue names; without a catalogue, the known secret keys (not read either way).
-    left_out = [key for key in (set(catalogue.values()) if catalogue else keys) if secret(key)]
+    # The catalogue's keys (~2,600 on a real phone), else the known keys; secrets are never asked for.
+    keys = set(catalogue.values()) if catalogue else set(KNOWN_PVALUES)
+    left_out = [key for key in keys if secret(key)]
+    values = settings.read(list(_by_number(key for key in keys if key not in left_out)))
     return WholeConfig(dict((key, value) for key, value in values.items() if value is not None),
                        CATALOGUE if catalogue else KNOWN_KEYS, left_out)
-
-
-def _catalogue(settings):
-    """The phone's alias catalogue, or {} when it has none (HTTP 404: its known keys are read instead)."""
-    try:
-        return settings.aliases()
-    except CTIError as error:
-        if error.error_class == ERROR and error.status == 404:
-            return {}
-        raise
 
 
 def _download_cfg(client):
