@@ -8,7 +8,7 @@ short_description: Set the settings (P-values) of every phone of the play from o
 version_added: 0.3.0
 description:
   - Does what M(phonefleet.grandstream.phone_config) does to one phone for every phone of the play at once, from a
-    single task on the controller with bounded concurrency: reads the keys given, writes only what differs, reads every
+    single task on the controller with bounded concurrency. It reads the keys given, writes only what differs, reads every
     written value back. A thousand phones take seconds, not minutes.
   - The settings of a phone are O(settings) (the same for every phone) with the phone's host variable
     C(grandstream_settings) (a mapping of keys to values, for example in C(host_vars/gs0042.yml) or a group's variables)

@@ -229,8 +229,8 @@ class BackupReports(ReportPart):
     def html_overview(self, report):
         summary = report['summary']
         cards = ['<div class="card"><b>%d</b><span>phones</span></div>' % summary['total']]
-        cards += ['<div class="card"><b style="color:%s">%d</b><span>%s</span></div>' % (STATUS_COLORS[status], summary[status],
-                                                                                        esc(status)) for status in BACKUP_STATUSES]
+        cards += ['<div class="card"><b style="color:%s">%d</b><span>%s</span></div>'
+                  % (STATUS_COLORS[status], summary[status], esc(status)) for status in BACKUP_STATUSES]
         cards.append('<div class="card"><b>%d</b><span>changed since the previous backup</span></div>' % summary['drifted'])
         return '<div class="cards">%s</div>\n%s' % (''.join(cards), html_stacked_bar(
             [(status, summary[status], STATUS_COLORS[status]) for status in BACKUP_STATUSES]))

@@ -160,6 +160,7 @@ def catalogue_cpu(directory, entries=2600, phones=5):
     for number in range(1, entries + 1):
         if not phone.settings.known(str(number)):
             phone.settings.set(str(number), 'value-%d.example.net' % number)
+
     def read_all():
         for dummy in range(phones):
             phone.script('metaconfig_get', (200, 'application/json', catalogue))

@@ -165,8 +165,8 @@ def test_reports_show_drift_and_failures_and_survive_hostile_text(tmp_path):
     assert sorted(rendered) == ['csv', 'html', 'json']
     assert json.loads(rendered['json'])['phones'][0]['drift']['P207']['after'] == '<script>alert(1)</script>\n=cmd|x'
     table = list(csv.DictReader(io.StringIO(rendered['csv'])))
-    assert [(row['name'], row['status'], row['drift_keys']) for row in table] == [('gs0001', 'saved', 'P207'),
-                                                                                ('gs0002', 'failed', '')]
+    assert [(row['name'], row['status'], row['drift_keys']) for row in table] == [
+        ('gs0001', 'saved', 'P207'), ('gs0002', 'failed', '')]
     assert '<script>' not in rendered['html'] and '&lt;script&gt;' in rendered['html']
     assert 'Changed since the previous backup (1 phone)' in rendered['html']
     assert 'Phones that failed (1)' in rendered['html']
