@@ -145,6 +145,13 @@ def test_timeout_is_unreachable_and_not_retried():
     assert caught.value.error_class == 'unreachable'
     assert 'did not answer api-get_phone_status within 2 s.' in str(caught.value)
     assert len(phone.requests) == 1, 'the phone would have answered a second time'
+    # Not either once the phone accepted the passcode (a lost answer no longer stops the retry).
+    client, phone = client_for(timeout=2)
+    client.get_accounts()
+    phone.script('api-get_phone_status', timed_out())
+    with pytest.raises(CTIError):
+        client.get_phone_status()
+    assert phone.functions() == ['api-get_accounts', 'api-get_phone_status']
 
 
 
