@@ -154,7 +154,6 @@ def test_timeout_is_unreachable_and_not_retried():
     assert phone.functions() == ['api-get_accounts', 'api-get_phone_status']
 
 
-
 def test_an_answer_larger_than_the_cap_is_an_error_read_no_further():
     big = b'{"response": "success", "body": "' + b'x' * (2 * 1024 * 1024) + b'"}'
     client, phone = client_for('api-get_accounts', big)
