@@ -24,6 +24,9 @@ import json
 import os
 import threading
 
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_errors import (
+    AUTH_FAILED, REJECTED, UNREACHABLE, CTIError,
+)
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.durable import write_atomic
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.state_dir import state_dir
 
@@ -254,3 +257,113 @@ class CredentialGate(object):
 
     def undecided(self, key):
         self._leave(key)
+
+
+# Where a client stands with its password: not sent yet; accepted by the phone (it may be sent again); sent without an
+# answer (the phone may have counted a wrong attempt: never sent again by this client); refused.
+UNTRIED, PROVEN, LOST, REFUSED = 'untried', 'proven', 'lost', 'refused'
+
+
+class PasswordGuard(object):
+    """One phone's password in one client (one task): sent only when it may be, and what the phone's answer taught.
+
+    The client calls :meth:`before_sending` before a request that carries the password, wraps the exchange in
+    :meth:`sent` and the reading of its answer in :meth:`answered`.  Before the phone accepted the password once: a
+    refusal in an earlier run (the memory) or by the first phones of the task (the gate) stops it unsent; a lost answer
+    or a refusal in this task stops every later attempt.
+    """
+
+    def __init__(self, connection, memory=None, gate=None, proven=False):
+        self.connection = connection
+        self._memory = memory
+        self._gate = gate
+        self._gate_key = None
+        self.state = PROVEN if proven else UNTRIED
+
+    @property
+    def proven(self):
+        return self.state == PROVEN
+
+    def before_sending(self):
+        """Raise instead of sending the password when it must not be sent (again)."""
+        if self.state == PROVEN:
+            return
+        conn = self.connection
+        if self.state == LOST:
+            raise CTIError(conn.label, UNREACHABLE, 'its answer to the password was lost (the connection dropped after '
+                           'the request left), so the password was not sent again in this task: the phone may have '
+                           'counted a wrong attempt.', request_sent=False, retryable=False)
+        if self.state == REFUSED:
+            raise CTIError(conn.label, AUTH_FAILED, 'the phone refused the password earlier in this task; it was not '
+                           'sent again.')
+        memory = self.memory()
+        if conn.retry_refused:
+            memory.forget(conn)
+        else:
+            refused = memory.refused(conn)
+            if refused is not None:
+                raise CTIError(conn.label, AUTH_FAILED, 'not tried: this password was refused at %s (%s).'
+                               % (refused['at'], refused['what'] or 'refused'),
+                               hint='A refused password is never tried again on the same phone (five wrong ones lock '
+                                    'it). Fix the password, or set grandstream_retry_refused: true to try it once more.',
+                               details={'reason': 'refused_before', 'refused_at': refused['at']})
+        if self._gate is not None and self._gate_key is None:
+            key = self._gate.key(conn)
+            try:
+                self._gate.enter(key)
+            except GateClosed as closed:
+                raise CTIError(conn.label, AUTH_FAILED, 'not tried: the first %d phones of this task that use the same '
+                               'password refused it (%s), so it was not tried on the others.'
+                               % (len(closed.refusals), ', '.join(closed.refusals[:5])),
+                               hint='Fix the password (grandstream_passcode / GRANDSTREAM_PASSCODE); the phones it was '
+                                    'not tried on spent no attempt.', details={'reason': 'not_tried'})
+            self._gate_key = key
+
+    def sent(self, exchange):
+        """``exchange()`` a request that carries the password: a lost answer means it may have been counted."""
+        try:
+            return exchange()
+        except CTIError as error:
+            if error.request_sent and self.state != PROVEN:
+                self.state = LOST
+            self.leave()
+            raise
+
+    def answered(self, read):
+        """``read()`` the answer to a request that carried the password, and learn from it."""
+        try:
+            result = read()
+        except CTIError as error:
+            if error.error_class == AUTH_FAILED and self.state != PROVEN:
+                self._refused(error)
+            elif error.error_class == REJECTED:
+                self._accepted()  # the phone looked at the command: the password was right
+            else:
+                self.leave()
+            raise
+        self._accepted()
+        return result
+
+    def leave(self):
+        """Give the gate back without deciding anything (the phone could not be asked)."""
+        if self._gate_key is not None:
+            self._gate.undecided(self._gate_key)
+            self._gate_key = None
+
+    def memory(self):
+        if self._memory is None:
+            self._memory = refusal_memory()
+        return self._memory
+
+    def _accepted(self):
+        self.state = PROVEN
+        if self._gate_key is not None:
+            self._gate.accepted(self._gate_key)
+            self._gate_key = None
+
+    def _refused(self, error):
+        self.state = REFUSED
+        self.memory().remember(self.connection, error.reason.rstrip('.'))
+        if self._gate_key is not None:
+            self._gate.refused(self._gate_key, self.connection.label)
+            self._gate_key = None

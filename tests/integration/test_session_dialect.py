@@ -235,5 +235,5 @@ def test_the_audit_of_a_mixed_fleet_counts_firmware_and_factory_passwords(sim_fl
     assert 'grandstream_phone_info{name="gxp-old",site="",model="GXP1628",firmware="1.0.7.70",auth="session_plain"} 1' in prom
     assert 'grandstream_phone_firmware_compliant{name="gxp-old",site="",model="GXP1628"} 0' in prom
     html = (reports / 'registration_audit.html').read_text()
-    assert 'Phones below the minimum firmware (1)' in html and '1 phone still has the factory password.' in html
+    assert 'Phones below the minimum firmware (1)' in html and '1 phone still has the factory password: wp-factory.' in html
     assert_no_secret(json.dumps(report) + prom + html, fleet)
