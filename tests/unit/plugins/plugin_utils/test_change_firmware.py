@@ -39,12 +39,10 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware_se
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware_targets import FirmwareTargets
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_change import RunRefused
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import Ledger
-from ansible_collections.phonefleet.grandstream.tests.fixtures.fixture_phone import FixturePhone
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import refused
+from ansible_collections.phonefleet.grandstream.tests.fixtures.fixture_phone import PASSCODE, FixturePhone, refused
 from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_fleet import (
     Crash, FakeClock, make_run, outcomes, reasons,
 )
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import PASSCODE
 
 OLD, NEW = '1.0.7.70', '1.0.7.81'
 GRP_OLD, GRP_NEW = '1.0.5.67', '1.0.5.90'
