@@ -593,6 +593,9 @@ def test_the_role_offers_every_option_of_the_module_with_the_same_default():
     specs = yaml.safe_load((ROLE / 'meta' / 'argument_specs.yml').read_text())['argument_specs']['main']['options']
     assert set(defaults) | {'firmware_upgrade_targets'} == set(specs), 'targets has no default: it must be given'
     assert specs['firmware_upgrade_targets']['required'] is True
+    for variable, spec in specs.items():
+        lines = spec['description'] if isinstance(spec['description'], list) else [spec['description']]
+        assert all(isinstance(line, str) for line in lines), '%s: a ": " made a line of its description a mapping' % variable
     options = dict((name[len('firmware_upgrade_'):], name) for name in specs if name not in ROLE_ONLY)
     assert set(options) == set(fleet_firmware.ARGUMENT_SPEC) - MODULE_ONLY
     for option, variable in options.items():
