@@ -11,8 +11,8 @@ Python 3.8 syntax: module_utils may run on a jump host.
 """
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.settings import (
-    MASK, READ_ONLY_PVALUES, SESSION_CUTTERS, PhoneSettings, alias_is_secret, as_value, check_keys, is_secret,
-    likely_causes, pvalue_key,
+    ADMIN_PASSWORD, ADMIN_PASSWORD_MIN, MASK, READ_ONLY_PVALUES, SESSION_CUTTERS, PhoneSettings, alias_is_secret, as_value,
+    check_keys, is_secret, likely_causes, pvalue_key, weak_admin_password,
 )
 
 UPDATE_SECRETS = ('always', 'never')
@@ -60,6 +60,13 @@ def apply_settings(client, wanted, check_mode=False, update_secrets='always', se
             raise ValueError('%s and %s are the same setting (%s) with two different values' % (by_pkey[pkey], key, pkey))
         by_pkey[pkey] = key
     secret = set(key for key, pkey in pvalues.items() if is_secret(pkey, settings.alias_of(pkey)) or alias_is_secret(key))
+    if update_secrets == 'always':
+        for key in sorted(key for key in secret if pvalues[key] == ADMIN_PASSWORD):
+            weak = weak_admin_password(values[key])
+            if weak:
+                raise ValueError('%s: the phone drops a weak admin password while it answers success, and the admin '
+                                 'password cannot be read back, so it was not sent (%s; use at least %d characters with '
+                                 'letters and digits). Nothing was written' % (_named(key, pvalues), weak, ADMIN_PASSWORD_MIN))
     plain = [key for key in values if key not in secret]
     current = settings.read([pvalues[key] for key in plain]) if plain else {}
     unknown = [key for key in plain if current.get(pvalues[key]) is None]

@@ -158,7 +158,9 @@ class WebSession(object):
         if text:
             if answer.status != 200:
                 raise self._reader.status_error(what, answer)
-            return self._cleaner.text(answer.body.decode('utf-8', 'replace'), limit=len(answer.body) + 1, collapse=False)
+            # CRLF line ends are one line end (the cleaner would make the CR a space at the end of every value).
+            body = answer.body.decode('utf-8', 'replace').replace('\r\n', '\n')
+            return self._cleaner.text(body, limit=len(answer.body) + 1, collapse=False)
         return self._reader.json(what, answer, object_limit, text_limit=text_limit, collapse=False)
 
     def _send(self, what, method, path, params, data, json_body):

@@ -62,3 +62,37 @@ def settings_wire(model, firmware=None):
         version = version_tuple(firmware)
         return None if version is None else (JSON_SETTINGS if version[:3] >= _GXP21XX_JSON_FROM else FORM_SETTINGS)
     return _SETTINGS_WIRE.get(family)
+
+
+# The firmware image a model fetches from its firmware server (cti-api.md section 8): ``<P192>/<P232><name><P233>``.
+# Only the names Grandstream documents; any other model's is unknown (a warning, never a guess).  First match wins.
+FIRMWARE_IMAGES = (
+    ('GRP260[1-4]*', 'grp2600fw.bin'),   # GRP2601-2604
+    ('GRP261*', 'grp2610fw.bin'),        # GRP2612-2616
+    ('GXP16*', 'gxp1600fw.bin'),         # every GXP16xx
+    ('GXP2170*', 'gxp2170fw.bin'),
+    ('GXP2140*', 'gxp2140fw.bin'),
+)
+
+# The setting that picks the firmware protocol (0 TFTP, 1 HTTP, 2 HTTPS): P6767, or P212 on GXP21xx firmware older than
+# 1.0.11, where P212 picks the configuration protocol and the firmware one together.
+FIRMWARE_PROTOCOL = 'P6767'
+FIRMWARE_AND_CONFIG_PROTOCOL = 'P212'
+
+
+def firmware_image_name(model):
+    """The file name of the model's firmware image (``'gxp1600fw.bin'``), or None when it is not documented."""
+    if not model:
+        return None
+    name = str(model).strip().upper()
+    return next((image for pattern, image in FIRMWARE_IMAGES if fnmatch.fnmatchcase(name, pattern)), None)
+
+
+def firmware_protocol_key(model, firmware):
+    """``'P6767'``, or ``'P212'`` on a GXP21xx below 1.0.11; None for a GXP21xx whose firmware does not tell."""
+    if family_of(model) != 'GXP21xx':
+        return FIRMWARE_PROTOCOL
+    version = version_tuple(firmware)
+    if version is None:
+        return None
+    return FIRMWARE_PROTOCOL if version[:3] >= _GXP21XX_JSON_FROM else FIRMWARE_AND_CONFIG_PROTOCOL

@@ -21,7 +21,7 @@ import json
 import math
 import re
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import Redactor
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.redaction import Redactor, secret_forms
 
 TEXT_LIMIT = 256          # characters of one string from a phone (a model, a SIP server, a status)
 KEY_LIMIT = 64            # characters of one object key
@@ -109,13 +109,24 @@ class TextCleaner(object):
         self._secrets = secrets or (lambda: ())
         self._redactor = None
         self._redactor_secrets = None
+        self._forms = ()
         self.cut_notes = []
 
-    def _redact(self, text):
+    def _prepare(self):
         secrets = tuple(secret for secret in self._secrets() if secret)
         if self._redactor is None or secrets != self._redactor_secrets:
             self._redactor, self._redactor_secrets = Redactor(secrets, whole_below=SHORT_SECRET), secrets
+            self._forms = tuple(secret_forms(secrets))
+
+    def _redact(self, text):
+        self._prepare()
         return self._redactor.redact(text)
+
+    def _plain(self, text, limit):
+        """True for the common case that needs no work: short, printable, no ``=`` (no passcode=...) and no secret."""
+        self._prepare()
+        return (len(text) <= limit and '=' not in text and text.isprintable()
+                and not any(form in text for form in self._forms))
 
     def text(self, value, limit=TEXT_LIMIT, collapse=True):
         """One string from a phone, clean: redacted, printable, at most ``limit`` characters (plus a cut mark).
@@ -127,6 +138,8 @@ class TextCleaner(object):
         if value is None:
             return None
         text = value if isinstance(value, str) else str(value)
+        if self._plain(text, limit):
+            return _collapse(text) if collapse else text
         text = self._redact(text)
         cut = len(text) > limit
         text = printable(text[:limit], keep='' if collapse else '\n\t')  # one for one: cutting first is the same

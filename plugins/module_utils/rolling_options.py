@@ -1,6 +1,6 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The options of a fleet module that runs a rolling change (``fleet_reboot``; a firmware rollout next): one table of
+"""The options of a fleet module that runs a rolling change (``fleet_reboot``, ``fleet_firmware``): one table of
 names, types and defaults.  The module builds its argument spec from it, the action plugin parses the validated values
 once (``plugin_utils/rolling_settings``), and a unit test proves that the role's defaults and argument specs say the
 same.  The timeouts of the reboot watch come from ``reboot.DEFAULTS`` (what sys_operation documents too).
@@ -39,6 +39,20 @@ ROLLING_OPTIONS = (
 REBOOT_PROOF_OPTIONS = (
     ('down_timeout', dict(type='float', default=REBOOT_DEFAULTS['down_timeout'])),
     ('reboot_timeout', dict(type='float', default=REBOOT_DEFAULTS['reboot_timeout'])),
+    ('registration_timeout', dict(type='float', default=REBOOT_DEFAULTS['registration_timeout'])),
+)
+
+# How a firmware rollout points the phones at their image, checks the images first and proves each upgrade: the waits of
+# a reboot, plus the download, the flash and the reboot into the new image (minutes on real phones).
+FIRMWARE_OPTIONS = (
+    ('targets', dict(type='dict', required=True)),
+    ('fix_settings', dict(type='bool', default=True)),
+    ('image_check', dict(type='bool', default=True)),
+    ('image_check_timeout', dict(type='float', default=10)),
+    ('image_validate_certs', dict(type='bool', default=True)),
+    ('down_timeout', dict(type='float', default=REBOOT_DEFAULTS['down_timeout'])),
+    ('reboot_timeout', dict(type='float', default=1200)),
+    ('upgrade_timeout', dict(type='float', default=1800)),
     ('registration_timeout', dict(type='float', default=REBOOT_DEFAULTS['registration_timeout'])),
 )
 

@@ -40,6 +40,18 @@ SESSION_CUTTERS = frozenset(['P1650', 'P22120', 'P22121'])
 PROVISIONING_PVALUES = frozenset(['P192', 'P237', 'P6767', 'P212', 'P232', 'P233', 'P234', 'P235', 'P238', 'P145', 'P240'])
 ADMIN_PASSWORD = 'P2'
 URL_FIELD_LIMIT = 256
+# Newer firmware drops an admin password under 8 characters, or without both letters and digits, while answering
+# success (cti-api.md section 6); P2 cannot be read back, so such a value is refused before anything is written.
+ADMIN_PASSWORD_MIN = 8
+
+
+def weak_admin_password(value):
+    """Why the phone would drop ``value`` as its admin password (P2), or None."""
+    if len(value) < ADMIN_PASSWORD_MIN:
+        return 'it has fewer than %d characters' % ADMIN_PASSWORD_MIN
+    if not re.search(r'[A-Za-z]', value) or not re.search(r'[0-9]', value):
+        return 'it does not have both letters and digits'
+    return None
 
 
 def pvalue_key(key):
@@ -182,15 +194,33 @@ class PhoneSettings(object):
         if self._aliases is None:
             self._aliases = {}
             if self.wire == JSON_SETTINGS:
-                answer = self.client.web_request('metaconfig_get', 'GET', '/cgi-bin/metaconfig_get',
-                                                 object_limit=ALIAS_CATALOGUE_LIMIT)
-                entries = answer.get('body') if isinstance(answer, dict) else answer
-                if not isinstance(entries, list):
-                    raise self.client.reader.wrong_shape('metaconfig_get', 'a list of {"pvalue", "alias"}', answer)
-                for item in entries:
-                    if isinstance(item, dict) and is_alias(item.get('alias')) and pvalue_key(item.get('pvalue')):
-                        self._aliases[item['alias']] = pvalue_key(item['pvalue'])
+                self._aliases = self._catalogue()
         return self._aliases
+
+    def probe_catalogue(self):
+        """The catalogue asked for before the wire form is known (a backup: one request less than finding out the
+        form first): a catalogue means the JSON form; HTTP 404 answers None and leaves the form to be found out."""
+        if self._wire is not None or self._aliases is not None:
+            return self.aliases() if self.wire == JSON_SETTINGS else None
+        try:
+            catalogue = self._catalogue()
+        except CTIError as error:
+            if error.error_class == ERROR and error.status == 404:
+                return None
+            raise
+        self._wire, self._aliases = JSON_SETTINGS, catalogue
+        return catalogue
+
+    def _catalogue(self):
+        answer = self.client.web_request('metaconfig_get', 'GET', '/cgi-bin/metaconfig_get', object_limit=ALIAS_CATALOGUE_LIMIT)
+        entries = answer.get('body') if isinstance(answer, dict) else answer
+        if not isinstance(entries, list):
+            raise self.client.reader.wrong_shape('metaconfig_get', 'a list of {"pvalue", "alias"}', answer)
+        catalogue = {}
+        for item in entries:
+            if isinstance(item, dict) and is_alias(item.get('alias')) and pvalue_key(item.get('pvalue')):
+                catalogue[item['alias']] = pvalue_key(item['pvalue'])
+        return catalogue
 
     def resolve(self, keys):
         """``{key as written: pkey}``; aliases through the catalogue.  ValueError names every key that is unknown."""

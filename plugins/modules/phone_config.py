@@ -16,7 +16,9 @@ description:
     ever reaches the phone as its P-number.
   - Secrets (admin and user passwords P2 and P196, SIP passwords, SNMP communities, and any alias naming a password,
     secret, key or community) are write-only. They are never read, compared or shown (not in the result, the diff or
-    C(-vvvv)); with O(update_secrets=always) they are written on every run and reported in RV(unverified).
+    C(-vvvv)); with O(update_secrets=always) they are written on every run and reported in RV(unverified). A weak
+    admin password (P2 under 8 characters, or without both letters and digits) is refused before anything is written,
+    since phones drop it while answering success and it cannot be read back.
   - Settings need the phone's web login, on every phone, also on phones whose CTI requests use the passcode dialect
     (the same password logs in). One login per phone and task, never retried after a wrong password.
   - Which settings form the phone speaks (V(api.values.get/post) on GXP16xx/17xx and older GXP21xx, V(config_get) /

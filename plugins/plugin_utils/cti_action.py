@@ -117,6 +117,8 @@ class FleetActionModule(ActionBase):
     BYPASS_HOST_LOOP = True
     _requires_connection = False
     ARGUMENT_SPEC = None
+    # Host variables each target carries for the work and the reports (FleetTarget.variables).
+    TARGET_VARIABLES = ('site', 'model')
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -140,7 +142,7 @@ class FleetActionModule(ActionBase):
             raise AnsibleActionFail('No phones to work on: %s. Nothing was sent.' % (
                 'the hosts option is empty' if args['hosts'] is not None else 'the play has no hosts left'))
         warning = _serial_warning(args['hosts'], task_vars)
-        result.update(self.run_fleet(args, fleet_targets(hosts, task_vars['hostvars'])))
+        result.update(self.run_fleet(args, fleet_targets(hosts, task_vars['hostvars'], self.TARGET_VARIABLES)))
         if warning:
             result.setdefault('warnings', []).append(warning)
         return result

@@ -11,7 +11,9 @@ moment a phone is first seen going down, and prints progress as phones go down, 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import ERROR, ERROR_CLASSES, CTIError
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot import BUSY_FORCE, BUSY_SKIP
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_proof import SEEN_DOWN
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_change import Busy, Refused, Sent, Withheld
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_change import (
+    Busy, ChangeRefused, Refused, Sent, Withheld,
+)
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import LEDGER_SENDING
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, REASON_BUSY, SKIPPED_BUSY
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_progress import BatchProgress, problem_line
@@ -40,7 +42,7 @@ class BatchRunner(object):
             phone.preflight = result.value
             skip = run.change.skip_reason(phone.preflight)
             if skip is not None:
-                phone.finish(skip.outcome, reason=skip.reason, note=skip.note)
+                phone.finish(skip.outcome, reason=skip.reason, error=skip.error, note=skip.note)
             elif phone.preflight.in_use and run.settings.busy_policy != BUSY_FORCE:
                 if run.settings.busy_policy == BUSY_SKIP:
                     phone.finish(SKIPPED_BUSY, reason=REASON_BUSY, note='%s: a line was in use at the preflight '
@@ -71,7 +73,7 @@ class BatchRunner(object):
                     continue
                 skip = run.change.skip_reason(result.value)
                 if skip is not None:
-                    phone.finish(skip.outcome, reason=skip.reason, note=skip.note)
+                    phone.finish(skip.outcome, reason=skip.reason, error=skip.error, note=skip.note)
                 elif result.value.in_use and run.settings.busy_policy != BUSY_FORCE:
                     self._busy(phone, queue, now)
                 else:
@@ -135,6 +137,8 @@ class BatchRunner(object):
             commanded.add(target.name)
             try:
                 proof = run.change.apply(client, phone.preflight, run.clock)
+            except ChangeRefused as refusal:
+                return Refused(None, refusal.error, refusal.reason)
             except CTIError as error:
                 return Refused(error.error_class, str(error))
             return Sent(proof, run.clock.wall())
@@ -181,7 +185,8 @@ class BatchRunner(object):
             return value.error
         elif isinstance(value, Refused):
             # Refused, or the connection failed before the request left: the phone is not changing.
-            phone.finish(FAILED, reason=value.error_class or ERROR, error=value.error, error_class=value.error_class)
+            phone.finish(FAILED, reason=value.reason or value.error_class or ERROR, error=value.error,
+                         error_class=value.error_class)
             phone.mark_failed(sent=False, checked=None)
             run.write(phone)
             self._say_problem(phone)

@@ -65,12 +65,12 @@ class Preflight(object):
 class Skip(object):
     """Why a phone needs no change (:meth:`Change.skip_reason`): it is never touched and ends with ``outcome``
     (``already_current``; ``blocked``, a problem outcome, for a phone whose settings would stall the change), ``reason``
-    (a code word) and ``note`` (a sentence)."""
+    (a code word) and ``note`` (a sentence), or ``error`` (the sentence of a problem outcome, naming the phone)."""
 
-    __slots__ = ('outcome', 'reason', 'note')
+    __slots__ = ('outcome', 'reason', 'note', 'error')
 
-    def __init__(self, outcome, reason, note):
-        self.outcome, self.reason, self.note = outcome, reason, note
+    def __init__(self, outcome, reason, note=None, error=None):
+        self.outcome, self.reason, self.note, self.error = outcome, reason, note, error
 
     def __repr__(self):
         return 'Skip(%s, %s)' % (self.outcome, self.reason)
@@ -116,11 +116,27 @@ class Withheld(object):
 
 
 class Refused(object):
-    """The phone refused the change, or the connection failed before the request left: nothing is happening."""
-    __slots__ = ('error_class', 'error')
+    """The phone refused the change, or the connection failed before the request left: nothing is happening.
+    ``reason``: the code word of a :class:`ChangeRefused` (None: the CTI error class is the reason)."""
+    __slots__ = ('error_class', 'error', 'reason')
 
-    def __init__(self, error_class, error):
-        self.error_class, self.error = error_class, error
+    def __init__(self, error_class, error, reason=None):
+        self.error_class, self.error, self.reason = error_class, error, reason
+
+
+class ChangeRefused(Exception):
+    """Raised by :meth:`Change.apply` when the phone did not take a first step of the change and nothing irreversible was
+    sent (settings written and read back that did not stick: the phone is not rebooted).  The phone is failed with
+    ``reason`` (a code word) and ``error`` (a sentence naming the phone); a re-run of the run id tries it again."""
+
+    def __init__(self, reason, error):
+        super(ChangeRefused, self).__init__(error)
+        self.reason, self.error = reason, error
+
+
+class RunRefused(Exception):
+    """Raised by :meth:`Change.before_batches`: the run must not start (a firmware image missing on its server).
+    ``str()`` is the sentence; nothing was sent to any phone."""
 
 
 class Sent(object):
@@ -144,7 +160,8 @@ class Change(object):
     proof's steps, in order: the progress lines and the reports' timings), ``batch_bound`` (which options bound a batch's
     duration, :meth:`max_seconds`, for the plan), ``unrecorded_ledgers`` (whether a ledger that records no kind is this
     change's: only the reboot's, which came first), ``ledger_field_checks`` (``(field, check, what it must be)`` for
-    what :meth:`ledger_fields` writes), ``old_state_dir`` (where, under the report directory, an older version kept the
+    what :meth:`ledger_fields` writes), ``row_columns`` (the CSV columns of :meth:`row_fields`), ``old_state_dir``
+    (where, under the report directory, an older version kept the
     ledgers by default: a run id found there is refused, never started over).
     """
 
@@ -164,6 +181,7 @@ class Change(object):
     old_state_dir = None
     role_prefix = None
     ledger_field_checks = ()
+    row_columns = ()
 
     # Derived from the attributes above when a subclass is defined, so that they read on the class too (report
     # registries are built from the class): outcomes (every outcome of a run, report order), problem_outcomes (those
@@ -218,6 +236,16 @@ class Change(object):
         """The proof of a phone whose change went out (or may have) before an interruption; ``entry`` is its
         :class:`ResumePoint`.  Never sends anything."""
         raise NotImplementedError
+
+    def before_batches(self, preflights):
+        """Called once the phones to change are known (their preflights, read-only) and before anything is sent to
+        any of them, in check mode too; raises :class:`RunRefused` to stop the run there."""
+
+    def row_fields(self, phone):
+        """The change's own fields of a phone's report row (``row_columns`` names them for the CSV): ``phone`` is the
+        engine's RollingPhone (its preflight, its proof, its outcome, and ``resume_fields``, the change's fields of
+        its ledger entry)."""
+        return {}
 
     def finished_notes(self, proof):
         """Sentences for the phone's note once its proof finished (how it was checked, what was not checked)."""

@@ -38,6 +38,7 @@ class RollingPhone(object):
         self.proof = None
         self.attempted = False       # this attempt sent it a change or checked it (max_fail_percent)
         self.before_command = False  # failed before any change was tried (summary preflight_failed)
+        self.earlier = False         # its outcome is an earlier attempt's, from the ledger (done, or failed for good)
         # Its ledger story (ledger_entry), written by this attempt or loaded from an earlier one.
         self.stage = None            # None (no entry to write) or the ledger state
         self.sending_at = None

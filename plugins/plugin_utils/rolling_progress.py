@@ -6,7 +6,7 @@ finishing; each failure as it happens), one line per batch with the ETA."""
 import signal
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import NOT_ATTEMPTED
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, SKIPPED_BUSY
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import SKIPPED_BUSY
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import duration_text, name_list, plural
 
 # Inside a batch: a line when a step is reached by every phone still in the race, else, while something changes, at
@@ -59,10 +59,10 @@ def plan_text(run, eligible, check, batches):
     if check:
         details.append('%s whose change went out before an interruption checked first, not sent again'
                        % plural(len(check), 'phone'))
-    done = run.count(change.done_earlier)
+    done = sum(1 for phone in phones if phone.earlier and phone.outcome == change.done_earlier)
     if done:
         details.append('%d %s earlier in this run' % (done, change.done))
-    failed_earlier = [phone for phone in phones if phone.outcome == FAILED and not phone.before_command]
+    failed_earlier = [phone for phone in phones if phone.earlier and phone.outcome != change.done_earlier]
     if failed_earlier:
         details.append('%d failed earlier in this run, final for this run id: %s' % (len(failed_earlier), name_list(
             '%s (%s)' % (phone.name, phone.reason) for phone in failed_earlier)))
@@ -73,7 +73,7 @@ def plan_text(run, eligible, check, batches):
     if skipped:
         details.append('%d skipped: in a call (busy_policy=skip)' % skipped)
     for outcome in change.own_outcomes:
-        count = run.count(outcome)
+        count = sum(1 for phone in phones if phone.outcome == outcome and not phone.earlier)
         if count:
             details.append('%d %s' % (count, outcome.replace('_', ' ')))
     if details:

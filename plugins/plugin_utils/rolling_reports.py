@@ -62,7 +62,8 @@ def _timing_column(key):
 def _csv_columns(change):
     timing_columns = tuple((key, _timing_column(key)) for key in change.timing_keys + ('busy_wait',))
     return ((('name', 'name'), ('host', 'host'), ('outcome', 'outcome'), ('batch', 'batch')) + timing_columns
-            + (('error', 'error'), ('note', 'note'), ('reason', 'reason'), ('error_class', 'error_class')))
+            + (('error', 'error'), ('note', 'note'), ('reason', 'reason'), ('error_class', 'error_class'))
+            + tuple((column, column) for column in change.row_columns))
 
 
 def _outcome_colors(change):

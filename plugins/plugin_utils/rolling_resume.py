@@ -38,11 +38,15 @@ def settle_from_ledger(run):
         if action in (RESUME_DONE, RESUME_FAILED):
             phone.batch = entry.get('batch')
             phone.timings.update(entry.get('timings') or {})
+            phone.resume_fields = own_fields(entry)  # for its report row (Change.row_fields); never written back
+            phone.earlier = True
         if action == RESUME_DONE:
             phone.finish(change.done_earlier, note='%s in batch %s of an earlier attempt of run %s%s.'
                          % (change.done, entry.get('batch'), run.run_id, as_name))
         elif action == RESUME_FAILED:
-            phone.finish(FAILED, reason=entry.get('reason') or entry.get('failure') or ERROR,
+            reason = entry.get('reason') or entry.get('failure') or ERROR
+            # A failure with an outcome of its own (kept_old_version) keeps it on a re-run.
+            phone.finish(change.failure_outcomes.get(reason, FAILED), reason=reason,
                          error=entry.get('error') or '%s: failed in an earlier attempt.' % target.label,
                          error_class=entry.get('error_class'),
                          note='failed in batch %s of an earlier attempt of run %s%s, which is final for that run id: '

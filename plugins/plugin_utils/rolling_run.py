@@ -195,6 +195,7 @@ class RollingRun(object):
         # Percentages are of every phone of the run, done or not, so that a resumed run keeps its batch size.
         population = max(1, sum(1 for phone in self.phones if phone.reason != REASON_DUPLICATE))
         eligible = self.batches.preflight(fresh)
+        self.change.before_batches([phone.preflight for phone in eligible])  # RunRefused: nothing is sent
         self.batch_size = self.settings.batch_count(population)
         self.canary = 0 if self.ledger.get('canary_passed') else self.settings.canary_count(population)
         batches = plan_batches([phone.name for phone in eligible], self.batch_size, self.canary)

@@ -18,7 +18,7 @@ def run_report(run, planned):
     """The report of ``run`` (a RollingRun) as it stands; ``planned``: the run's batch count."""
     change, clock = run.change, run.clock
     duration = round(clock.monotonic() - run.started, 3)
-    phones = [phone.record() for phone in run.phones]
+    phones = [dict(phone.record(), **change.row_fields(phone)) for phone in run.phones]
     summary = dict((outcome, 0) for outcome in change.outcomes)
     reasons = collections.Counter()
     for phone in phones:

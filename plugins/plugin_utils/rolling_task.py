@@ -16,6 +16,7 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_pla
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_reports import (
     plan_report, rolling_reports, rolling_summary_sentence,
 )
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_change import RunRefused
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_run import RollingRun, RunStopped
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_state import (
     RunLock, StateFileError, os_error_words,
@@ -126,6 +127,8 @@ class RollingTask(object):
                 report_files = self._write(report)
                 if run.late_signal is not None:  # it came after the last batch: the reports are written, end as asked
                     self._end_as_signalled(run.late_signal, replaced)
+        except RunRefused as exc:
+            raise TaskFailed('%s Nothing was sent.' % str(exc).rstrip())
         except StateFileError as exc:
             raise TaskFailed('The %s %s stopped: %s To resume, %s.' % (change.title.lower(), run_id, exc, run.resume_hint()))
         finally:

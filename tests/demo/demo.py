@@ -1,5 +1,6 @@
 """`make demo`: a simulated fleet of 50 phones, a registration audit, then a rolling reboot, with the phones' own
-event pushes received by the Event-Driven Ansible source of the collection.
+event pushes received by the Event-Driven Ansible source of the collection; then a firmware rollout that upgrades the
+phones the audit found outdated (from a firmware server of the simulator package), and the audit again.
 
 No phone is needed: the simulator listens on 127.88.0.x only. Reports land in demo-output/
 (or the directory given as the first argument). Exits non-zero when a playbook did not finish as the
@@ -20,8 +21,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'tests' / 'bench'))
+sys.path.insert(0, str(REPO / 'tests' / 'simulator'))
 
 from benchlib import SimulatedFleet, ansible_env, BIN  # noqa: E402  pylint: disable=wrong-import-position
+from phonesim.firmware import write_firmware_image  # noqa: E402  pylint: disable=wrong-import-position
+from phonesim.firmware_server import FirmwareServer  # noqa: E402  pylint: disable=wrong-import-position
 
 OUTPUT = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else REPO / 'demo-output'
 
@@ -109,6 +113,11 @@ class EventSource(object):
 # The firmware the audit asks for: the GRP phones speak the passcode dialect, which reports no firmware (no rule here).
 FIRMWARE_MINIMUM = {'GXP16*': '1.0.7.81', 'WP8*': '1.0.3.35'}
 
+# The firmware rollout: the GXP16xx get 1.0.7.81 (CVE-2026-2329) from a firmware server on loopback, one directory per
+# release as on a real one (gxp1600fw.bin is the image of every GXP16xx); no other model has a target.
+FIRMWARE_SERVER_ADDRESS = '127.88.255.2'
+FIRMWARE_RELEASE = '1.0.7.81'
+
 INVENTORY = """---
 plugin: phonefleet.grandstream.csv
 path: phones.csv
@@ -168,6 +177,38 @@ def print_summary():
                    [phone for phone in reboot['phones'] if phone['outcome'] != 'rebooted'], 'outcome')
 
 
+def print_firmware(before, after):
+    """The firmware story: what the audit found, what the rollout did, what the audit finds now."""
+    rollout = json.loads((OUTPUT / 'firmware' / 'firmware_upgrade.json').read_text())
+    summary = rollout['summary']
+    print('\n==> Firmware')
+    print('Before: the audit found %d phones below the minimum firmware.' % before['summary']['firmware_outdated'])
+    counts = ', '.join('%d %s' % (summary[outcome], outcome) for outcome in
+                       ('upgraded', 'already_current', 'kept_old_version', 'blocked', 'failed', 'unreachable',
+                        'auth_failed', 'not_attempted') if summary[outcome])
+    print('Firmware upgrade (GXP16* to %s): %s (not_attempted: no target for their model), in %d batch%s, %.0f s.'
+          % (FIRMWARE_RELEASE, counts, summary['batches_run'], '' if summary['batches_run'] == 1 else 'es',
+             summary['duration_seconds']))
+    for phone in rollout['phones']:
+        if phone['outcome'] == 'upgraded':
+            print('  %-16s %-14s %s -> %s, proven by the version it reports after its reboot' % (
+                phone['name'], phone['model'], phone['from_version'], phone['version']))
+    outdated = [phone['name'] for phone in after['phones'] if phone['firmware_status'] == 'outdated']
+    print('After: the audit finds %d phones below the minimum firmware%s.' % (
+        after['summary']['firmware_outdated'], ' (%s)' % ', '.join(outdated) if outdated else ''))
+
+
+def firmware_failures(before, after):
+    """Why the firmware part did not go as the demo expects, or None."""
+    rollout = json.loads((OUTPUT / 'firmware' / 'firmware_upgrade.json').read_text())
+    outdated = sorted(phone['name'] for phone in before['phones'] if phone['firmware_status'] == 'outdated')
+    upgraded = sorted(phone['name'] for phone in rollout['phones'] if phone['outcome'] == 'upgraded')
+    if not outdated or upgraded != outdated or after['summary']['firmware_outdated']:
+        return ('the audit found %s outdated, the rollout upgraded %s, the audit after it finds %d outdated'
+                % (outdated or 'none', upgraded or 'none', after['summary']['firmware_outdated']))
+    return None
+
+
 def print_events(events):
     kinds = collections.Counter(event['grandstream']['event'] for event in events)
     phones = len(set(event['meta']['hosts'] for event in events))
@@ -179,7 +220,8 @@ def print_events(events):
 
 def print_reports():
     print('\nReports:')
-    for path in sorted(OUTPUT.glob('audit/*')) + sorted(OUTPUT.glob('reboot/*')):
+    for path in (sorted(OUTPUT.glob('audit/*')) + sorted(OUTPUT.glob('reboot/*')) + sorted(OUTPUT.glob('firmware/*'))
+                 + sorted(OUTPUT.glob('audit-after-upgrade/*.json'))):
         if path.is_file():
             print('  %s' % shown(path))
     print('\nOpen %s in a browser for the audit page.' % (OUTPUT / 'audit' / 'registration_audit.html'))
@@ -194,7 +236,11 @@ def main():
     port = free_port(EDA_ADDRESS)
     url = 'http://%s:%d/grandstream/%%s?token=%s&mac=$mac&ip=$phone_ip' % (EDA_ADDRESS, port, EDA_TOKEN)
     FLEET['defaults']['action_urls'] = dict((event, url % event) for event in EDA_EVENTS)
-    with SimulatedFleet(FLEET, OUTPUT / 'work') as fleet, EventSource(port, fleet.csv) as source:
+    images = OUTPUT / 'work' / 'firmware-server' / 'grandstream' / FIRMWARE_RELEASE
+    images.mkdir(parents=True)
+    write_firmware_image(images, 'gxp1600', FIRMWARE_RELEASE)
+    with SimulatedFleet(FLEET, OUTPUT / 'work') as fleet, EventSource(port, fleet.csv) as source, \
+            FirmwareServer(OUTPUT / 'work' / 'firmware-server', host=FIRMWARE_SERVER_ADDRESS) as firmware_server:
         shutil.copy(fleet.csv, OUTPUT / 'inventory' / 'phones.csv')
         (OUTPUT / 'inventory' / 'demo.grandstream.yml').write_text(INVENTORY)
         # fail_under=0 and fail_on_problems=false: the demo fleet has problems on purpose. In cron or AWX keep the
@@ -221,14 +267,45 @@ def main():
                      }))
         time.sleep(1.0)  # the last pushes of the last batch
         events = list(source.events)
+        # fail_on_problems=false: the demo fleet has unreachable phones and a wrong password on purpose.
+        firmware = run('Firmware upgrade of the phones the audit found outdated: GXP16* to %s from a firmware server on '
+                       '%s (reports in %s)' % (FIRMWARE_RELEASE, firmware_server.host_path, shown(OUTPUT / 'firmware')),
+                       'firmware_upgrade.yml', '-e', json.dumps({
+                           'firmware_upgrade_targets': {'GXP16*': {
+                               'version': FIRMWARE_RELEASE,
+                               'url': 'http://%s/grandstream/%s' % (firmware_server.host_path, FIRMWARE_RELEASE)}},
+                           'firmware_upgrade_report_dir': str(OUTPUT / 'firmware'),
+                           'firmware_upgrade_state_dir': str(OUTPUT / 'firmware' / 'state'),
+                           'firmware_upgrade_run_id': 'demo-firmware',
+                           'firmware_upgrade_batch_size': 10,
+                           'firmware_upgrade_poll_interval': 0.5,
+                           'firmware_upgrade_down_timeout': 15,
+                           'firmware_upgrade_reboot_timeout': 30,
+                           'firmware_upgrade_upgrade_timeout': 40,
+                           'firmware_upgrade_registration_timeout': 15,
+                           'firmware_upgrade_fail_on_problems': False,
+                       }))
+        after = run('Registration audit after the upgrade (reports in %s)' % shown(OUTPUT / 'audit-after-upgrade'),
+                    'registration_audit.yml', '-e', 'registration_audit_report_dir=%s' % (OUTPUT / 'audit-after-upgrade'),
+                    '-e', 'registration_audit_fail_under=0', '-e',
+                    json.dumps({'registration_audit_firmware_minimum': FIRMWARE_MINIMUM}))
     print('\nThe simulated fleet is stopped.')
-    missing = [shown(path) for path in (OUTPUT / 'audit' / 'registration_audit.json', OUTPUT / 'reboot' / 'rolling_reboot.json')
+    missing = [shown(path) for path in (OUTPUT / 'audit' / 'registration_audit.json', OUTPUT / 'reboot' / 'rolling_reboot.json',
+                                        OUTPUT / 'firmware' / 'firmware_upgrade.json',
+                                        OUTPUT / 'audit-after-upgrade' / 'registration_audit.json')
                if not path.is_file()]
-    if audit or reboot or missing:
-        sys.exit('The demo did not run as expected (audit exit code %d, rolling reboot exit code %d%s): see the output above.'
-                 % (audit, reboot, ', no %s' % ' or '.join(missing) if missing else ''))
+    if audit or reboot or firmware or after or missing:
+        sys.exit('The demo did not run as expected (audit exit code %d, rolling reboot exit code %d, firmware upgrade exit '
+                 'code %d, audit after the upgrade exit code %d%s): see the output above.'
+                 % (audit, reboot, firmware, after, ', no %s' % ' or '.join(missing) if missing else ''))
+    before_report = json.loads((OUTPUT / 'audit' / 'registration_audit.json').read_text())
+    after_report = json.loads((OUTPUT / 'audit-after-upgrade' / 'registration_audit.json').read_text())
+    problem = firmware_failures(before_report, after_report)
+    if problem:
+        sys.exit('The demo did not run as expected: %s. See the output above.' % problem)
     print_summary()
     print_events(events)
+    print_firmware(before_report, after_report)
     print_reports()
 
 

@@ -14,28 +14,35 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.credentials
     CredentialGate, GateClosed, RefusalMemory,
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIClient, CTIConnection, CTIError
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_http import Answer, ExchangeFailed
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget, fan_out
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.module_utils.test_cti_hostile import (
-    ScriptedPhone, success,
-)
+from ansible_collections.phonefleet.grandstream.tests.fixtures.fixture_phone import FixturePhone, refused, reset
 
 PASSWORD = 'Wr0ng-but-long'
-UNAUTHORIZED = Answer(401, 'text/html', b'<html>401 Unauthorized</html>')
+THE_PHONES = 'Th3-phones-own'   # what the phones that refuse PASSWORD want
 
 
 def connection(password=PASSWORD, host='10.1.4.42', **more):
     return CTIConnection(host, passcode=password, name='gs0042', **more)
 
 
+def make_phone(accepts=PASSWORD, model='GRP2614'):
+    """A fixture phone whose password is ``accepts`` and that lists no SIP account (its accounts read ``[]``)."""
+    return FixturePhone.of_model(model, passcode=accepts, accounts=[])
+
+
+def refusing(model='GRP2614'):
+    """A phone that refuses PASSWORD (its recorded answer: HTTP 401 to a passcode, ``wrong<n>`` to a web login)."""
+    return make_phone(accepts=THE_PHONES, model=model)
+
+
 def sent_passwords(phone):
-    return [request for request in phone.requests if 'passcode' in request['params'] or 'password' in request['data']]
+    return [request for request in phone.requests if {'passcode', 'password'} & set(request['secrets'])]
 
 
 # -- the memory, across clients (runs) ------------------------------------------------------------
 
 def test_a_refused_passcode_is_not_sent_again_in_the_next_run(private_state_dir):
-    first = ScriptedPhone(UNAUTHORIZED)
+    first = refusing()
     with pytest.raises(CTIError) as caught:
         CTIClient(connection(), transport=first).get_accounts()
     assert caught.value.error_class == 'auth_failed'
@@ -43,7 +50,7 @@ def test_a_refused_passcode_is_not_sent_again_in_the_next_run(private_state_dir)
     assert PASSWORD not in stored and '10.1.4.42:80' in stored
     assert oct(os.stat(str(private_state_dir / 'refused_passwords.json')).st_mode & 0o777) == '0o600'
 
-    second = ScriptedPhone(success('[]'))
+    second = make_phone()
     with pytest.raises(CTIError) as caught:
         CTIClient(connection(), transport=second).get_accounts()
     assert second.requests == [], 'not one request: the phone refused this password before'
@@ -55,40 +62,44 @@ def test_a_refused_passcode_is_not_sent_again_in_the_next_run(private_state_dir)
 
 def test_a_changed_password_dialect_or_user_is_tried(private_state_dir):
     with pytest.raises(CTIError):
-        CTIClient(connection(), transport=ScriptedPhone(UNAUTHORIZED)).get_accounts()
-    phone = ScriptedPhone(success('[]'))
-    assert CTIClient(connection(password='the-fixed-one'), transport=phone).get_accounts() == []
-    assert len(sent_passwords(phone)) == 1
-    other_phone = ScriptedPhone(success('[]'))
+        CTIClient(connection(), transport=refusing()).get_accounts()
+    fixed = make_phone(accepts='the-fixed-one')
+    assert CTIClient(connection(password='the-fixed-one'), transport=fixed).get_accounts() == []
+    assert len(sent_passwords(fixed)) == 1
+    other_phone = make_phone()
     assert CTIClient(connection(host='10.1.4.43'), transport=other_phone).get_accounts() == []
 
 
 def test_retry_refused_tries_once_more_and_forgets_when_accepted(private_state_dir):
     with pytest.raises(CTIError):
-        CTIClient(connection(), transport=ScriptedPhone(UNAUTHORIZED)).get_accounts()
-    phone = ScriptedPhone(success('[]'))
-    assert CTIClient(connection(retry_refused=True), transport=phone).get_accounts() == []
-    assert len(sent_passwords(phone)) == 1
+        CTIClient(connection(), transport=refusing()).get_accounts()
+    accepting = make_phone()
+    assert CTIClient(connection(retry_refused=True), transport=accepting).get_accounts() == []
+    assert len(sent_passwords(accepting)) == 1
     # Accepted now: the next run tries it without being told.
-    phone = ScriptedPhone(success('[]'))
-    assert CTIClient(connection(), transport=phone).get_accounts() == []
+    accepting = make_phone()
+    assert CTIClient(connection(), transport=accepting).get_accounts() == []
 
 
 def test_a_refused_web_login_is_remembered_too(private_state_dir):
-    login_refused = [b'{"response":"success","body":"n0nce"}', b'{"response":"error","body":"wrong3"}']
+    first = refusing(model='WP826')
+    first.script('dologin', {'response': 'error', 'body': 'wrong3'})   # two wrong attempts counted before this one
     with pytest.raises(CTIError) as caught:
-        CTIClient(connection(auth='session'), transport=ScriptedPhone(*login_refused)).get_accounts()
+        CTIClient(connection(auth='session'), transport=first).get_accounts()
     assert caught.value.to_result()['attempts_left'] == 3
-    phone = ScriptedPhone(*login_refused)
+    second = refusing(model='WP826')
     with pytest.raises(CTIError) as caught:
-        CTIClient(connection(auth='session'), transport=phone).get_accounts()
-    assert phone.requests == [] and 'not tried' in str(caught.value)
+        CTIClient(connection(auth='session'), transport=second).get_accounts()
+    assert second.requests == [] and 'not tried' in str(caught.value)
 
 
 def test_a_lock_or_a_forbidden_answer_is_not_remembered_as_a_wrong_password(private_state_dir):
-    for answer in (b'{"response":"error","body":"locked","lockTime":5}', Answer(403, 'text/html', b'<html>403</html>')):
+    locked = make_phone()
+    locked.script('api-get_accounts', {'response': 'error', 'body': 'locked', 'lockTime': 5})
+    cti_off = FixturePhone(passcode=PASSWORD, settings={'P32050': '0'})   # Action URI off: the recorded 403
+    for answering in (locked, cti_off):
         with pytest.raises(CTIError):
-            CTIClient(connection(), transport=ScriptedPhone(answer)).get_accounts()
+            CTIClient(connection(), transport=answering).get_accounts()
     assert not (private_state_dir / 'refused_passwords.json').exists()
 
 
@@ -129,44 +140,43 @@ def test_several_processes_worth_of_writers_keep_every_phone(private_state_dir):
 
 # -- within a task: a lost answer -------------------------------------------------------------
 
-def reset_after_sending():
-    return ExchangeFailed(ConnectionResetError(104, 'Connection reset by peer'), sent=True)
-
-
 def test_a_passcode_whose_answer_was_lost_is_not_sent_again():
-    phone = ScriptedPhone(reset_after_sending(), success('[]'))
-    client = CTIClient(connection(), transport=phone)
+    lost = make_phone()
+    lost.script('api-get_accounts', reset())   # the connection dropped after the request left
+    client = CTIClient(connection(), transport=lost)
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
     assert caught.value.error_class == 'unreachable'
-    assert len(sent_passwords(phone)) == 1, 'the read is not retried with the password'
+    assert len(sent_passwords(lost)) == 1, 'the read is not retried with the password'
     with pytest.raises(CTIError) as caught:
         client.get_phone_status()
-    assert len(sent_passwords(phone)) == 1 and 'was not sent again' in str(caught.value)
+    assert len(sent_passwords(lost)) == 1 and 'was not sent again' in str(caught.value)
 
 
 def test_a_passcode_accepted_once_may_be_retried_after_a_reset():
-    phone = ScriptedPhone(success('[]'), reset_after_sending(), success('"available"'))
-    client = CTIClient(connection(), transport=phone)
+    accepting = make_phone()
+    accepting.status = 'available'      # (it lists no account, yet answers available)
+    accepting.script('api-get_phone_status', reset())
+    client = CTIClient(connection(), transport=accepting)
     assert client.get_accounts() == []
     assert client.get_phone_status()['status'] == 'available'
 
 
 def test_a_refused_connection_before_anything_left_is_retried():
-    refused = ExchangeFailed(ConnectionRefusedError(111, 'Connection refused'), sent=False)
-    phone = ScriptedPhone(refused, success('[]'))
-    assert CTIClient(connection(), transport=phone).get_accounts() == []
+    accepting = make_phone()
+    accepting.script('api-get_accounts', refused())
+    assert CTIClient(connection(), transport=accepting).get_accounts() == []
 
 
 def test_a_web_login_whose_answer_was_lost_is_never_sent_again():
-    phone = ScriptedPhone(b'{"response":"success","body":"n0nce"}', reset_after_sending(),
-                          b'{"response":"success","body":"n0nce2"}', b'{"response":"error","body":"wrong3"}')
-    client = CTIClient(connection(auth='session'), transport=phone)
+    wp = make_phone(model='WP826')
+    wp.script('dologin', reset())
+    client = CTIClient(connection(auth='session'), transport=wp)
     with pytest.raises(CTIError):
         client.get_accounts()
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
-    assert len([request for request in phone.requests if request['url'].endswith('/dologin')]) == 1
+    assert len([request for request in wp.requests if request['url'].endswith('/dologin')]) == 1
     assert 'was not sent again' in str(caught.value)
 
 
@@ -212,7 +222,7 @@ def fleet(count, password=PASSWORD):
 
 
 def test_a_wrong_shared_password_costs_three_phones_an_attempt_not_the_fleet():
-    phones = dict(('gs%02d' % number, ScriptedPhone(UNAUTHORIZED, UNAUTHORIZED)) for number in range(30))
+    phones = dict(('gs%02d' % number, refusing()) for number in range(30))
     results = fan_out(fleet(30), lambda client, target: {'n': len(client.get_accounts())}, concurrency=30,
                       transport_factory=lambda target: phones[target.name])
     tried = [name for name, phone in phones.items() if sent_passwords(phone)]
@@ -223,7 +233,7 @@ def test_a_wrong_shared_password_costs_three_phones_an_attempt_not_the_fleet():
 
 
 def test_a_right_shared_password_slows_no_phone_down():
-    phones = dict(('gs%02d' % number, ScriptedPhone(success('[]'))) for number in range(30))
+    phones = dict(('gs%02d' % number, make_phone(accepts='right-one')) for number in range(30))
     results = fan_out(fleet(30, password='right-one'), lambda client, target: {'n': len(client.get_accounts())},
                       concurrency=30, transport_factory=lambda target: phones[target.name])
     assert all(result['ok'] for result in results)

@@ -1,66 +1,48 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The CTI client against canned phone answers: parsing, error classes, retries, redaction."""
+"""The CTI client against the fixture phone (a GRP2614's recorded answers, scripted ones for the odd cases): parsing,
+error classes, retries, redaction."""
 
 import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti, redaction
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIClient, CTIConnection, CTIError
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import connection_from_params, run_task
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import (
-    FakeResponse, FakeTransportBase, refused, reset, timed_out, tls_failure,
+from ansible_collections.phonefleet.grandstream.tests.fixtures.fixture_phone import (
+    PASSCODE, FixturePhone, recorded_answer, refused, timed_out, tls_failure,
 )
 
-PASSCODE = 'S3cr&t#pw'
 
-
-class FakeSession(FakeTransportBase):
-    """Answers from a list: a FakeResponse, or an exception to raise."""
-
-    def __init__(self, *answers):
-        self.answers = list(answers)
-        self.calls = []
-
-    def get(self, url, params=None, timeout=None, verify=None, allow_redirects=None):
-        self.calls.append({'url': url, 'params': dict(params or {}), 'timeout': timeout, 'verify': verify})
-        answer = self.answers.pop(0)
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
-
-
-def client_for(*answers, **conn):
-    session = FakeSession(*answers)
-    conn.setdefault('passcode', PASSCODE)
-    return CTIClient(CTIConnection('10.1.4.42', name='gs0042', **conn), transport=session), session
+def client_for(function=None, *answers, **conn):
+    """A client of a GRP2614 fixture phone (passcode dialect) whose next answers to ``function`` are ``answers``."""
+    phone = FixturePhone()
+    if function is not None:
+        phone.script(function, *answers)
+    return CTIClient(phone.connection(name='gs0042', **conn), transport=phone), phone
 
 
 def success(body, **extra):
-    return FakeResponse(body=dict({'response': 'success', 'body': body}, **extra))
-
-
-def dropped():
-    return reset()
+    return dict({'response': 'success', 'body': body}, **extra)
 
 
 def test_request_url_and_passcode_parameter():
-    client, session = client_for(success([]), port=8080, timeout=3)
+    client, phone = client_for(port=8080, timeout=3)
     client.get_accounts()
-    call = session.calls[0]
+    call = phone.requests[0]
     assert call['url'] == 'http://10.1.4.42:8080/cgi-bin/api-get_accounts'
-    assert call['params'] == {'passcode': PASSCODE}
+    assert (call['params'], call['secrets']) == ({}, {'passcode': True}), 'the passcode, the right one, and nothing else'
     assert call['timeout'] == 3.0
 
 
 def test_https_with_ca_path_verifies_against_it():
-    client, session = client_for(success('available'), scheme='https', ca_path='/etc/gs-ca.pem')
+    client, phone = client_for(scheme='https', ca_path='/etc/gs-ca.pem')
     client.get_phone_status()
-    assert session.calls[0]['url'].startswith('https://10.1.4.42:443/')
-    assert session.calls[0]['verify'] == '/etc/gs-ca.pem'
+    assert phone.requests[0]['url'].startswith('https://10.1.4.42:443/')
+    assert phone.requests[0]['verify'] == '/etc/gs-ca.pem'
 
 
 def test_accounts_doc_and_new_firmware_shapes():
-    client = client_for(success([
+    client = client_for('api-get_accounts', success([
         {'id': 1, 'sip_server': 'pbx', 'sip_id': '1001', 'name': 'office', 'reg': 1},
         {'id': '2', 'sip_server': '', 'sip_id': '', 'name': '', 'reg': 0, 'auto_cfg': ''},
         {'id': 3, 'sip_server': 'pbx', 'sip_id': '1003', 'name': 'x', 'reg': '0'},
@@ -72,7 +54,7 @@ def test_accounts_doc_and_new_firmware_shapes():
 
 
 def test_lines_doc_and_new_firmware_shapes():
-    client = client_for(success([
+    client = client_for('api-get_line_status', success([
         {'line': 1, 'state': 'connected', 'acct': '1', 'remotename': 'Rec', 'remotenumber': '2001', 'active': 1},
         {'state': 'idle', 'line': 2, 'acct': 0, 'remotename': '', 'remotenumber': '', 'active': 0, 'conf': 0},
         {'line': 3, 'state': 'ONHOLD', 'acct': 2, 'conf': 1, 'active': 0},
@@ -92,7 +74,7 @@ def test_lines_doc_and_new_firmware_shapes():
 ])
 def test_objects_without_any_known_key_are_the_wrong_shape(function, body):
     # A success envelope whose body holds something else must not read as "no account configured" or "idle line".
-    client = client_for(success(body))[0]
+    client = client_for('api-' + function, success(body))[0]
     with pytest.raises(CTIError) as caught:
         getattr(client, function)()
     assert caught.value.error_class == 'error'
@@ -100,27 +82,27 @@ def test_objects_without_any_known_key_are_the_wrong_shape(function, body):
 
 
 def test_unknown_phone_status_passes_through():
-    client = client_for(success('weird-new-state', misc='0'))[0]
+    client = client_for('api-get_phone_status', success('weird-new-state', misc='0'))[0]
     assert client.get_phone_status() == {'status': 'weird-new-state', 'misc': '0'}
 
 
 @pytest.mark.parametrize('answer, error_class, status', [
-    (FakeResponse(401, raw=b'<html>401 Unauthorized</html>', content_type='text/html'), 'auth_failed', 401),
-    (FakeResponse(body={'response': 'error', 'body': 'unauthorized'}), 'auth_failed', 200),
-    (FakeResponse(body={'response': 'error', 'body': 'locked', 'lockTime': 5}), 'locked', 200),
-    (FakeResponse(403, raw=b'<html>Forbidden</html>', content_type='text/html'), 'forbidden', 403),
-    (FakeResponse(body={'response': 'error', 'body': 'forbidden'}), 'forbidden', 200),
-    (FakeResponse(404, raw=b'<html>Not Found</html>'), 'error', 404),
-    (FakeResponse(500, raw=b'<html>Internal error</html>'), 'error', 500),
-    (FakeResponse(200, raw=b'<html><body>Login</body></html>', content_type='text/html'), 'error', 200),
-    (FakeResponse(200, raw=b'\x00\xffnot json{'), 'error', 200),
-    (FakeResponse(body={'foo': 1}), 'error', 200),
-    (FakeResponse(body=[1, 2]), 'error', 200),
-    (FakeResponse(body={'response': 'success', 'body': 'not-a-list'}), 'error', 200),
-    (FakeResponse(body={'response': 'error', 'body': 'failed'}), 'rejected', 200),
+    (recorded_answer('unauthorized'), 'auth_failed', 401),
+    ({'response': 'error', 'body': 'unauthorized'}, 'auth_failed', 200),
+    ({'response': 'error', 'body': 'locked', 'lockTime': 5}, 'locked', 200),
+    (recorded_answer('forbidden'), 'forbidden', 403),
+    ({'response': 'error', 'body': 'forbidden'}, 'forbidden', 200),
+    (recorded_answer('not_found'), 'error', 404),
+    ((500, 'text/plain', '<html>Internal error</html>'), 'error', 500),
+    ((200, 'text/html', '<html><body>Login</body></html>'), 'error', 200),
+    (b'\x00\xffnot json{', 'error', 200),
+    ({'foo': 1}, 'error', 200),
+    ([1, 2], 'error', 200),
+    ({'response': 'success', 'body': 'not-a-list'}, 'error', 200),
+    ({'response': 'error', 'body': 'failed'}, 'rejected', 200),
 ])
 def test_error_classes(answer, error_class, status):
-    client, session = client_for(answer)
+    client, phone = client_for('api-get_accounts', answer)
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
     error = caught.value
@@ -128,11 +110,11 @@ def test_error_classes(answer, error_class, status):
     assert error.status == status
     assert str(error).startswith('gs0042 (10.1.4.42): ')
     assert PASSCODE not in str(error)
-    assert len(session.calls) == 1, 'only transport failures of reads are retried'
+    assert len(phone.requests) == 1, 'only transport failures of reads are retried'
 
 
 def test_locked_reports_minutes():
-    client = client_for(FakeResponse(body={'response': 'error', 'body': 'locked', 'lockTime': 5}))[0]
+    client = client_for('api-get_line_status', {'response': 'error', 'body': 'locked', 'lockTime': 5})[0]
     with pytest.raises(CTIError) as caught:
         client.get_line_status()
     assert caught.value.to_result()['lock_minutes'] == 5
@@ -140,79 +122,87 @@ def test_locked_reports_minutes():
 
 
 def test_read_retries_a_transport_failure_once():
-    client, session = client_for(refused(), success([]))
+    client, phone = client_for('api-get_accounts', refused(), success([]))
     assert client.get_accounts() == []
-    assert len(session.calls) == 2
+    assert len(phone.requests) == 2
 
 
 def test_read_gives_up_after_the_retry_and_hides_the_passcode():
-    client, session = client_for(refused(), refused())
+    client, phone = client_for('api-get_accounts', refused(), refused())
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
     assert caught.value.error_class == 'unreachable'
     assert 'connection refused' in str(caught.value)
     assert 'S3cr' not in str(caught.value) and 'passcode' not in str(caught.value)
-    assert len(session.calls) == 2
+    assert len(phone.requests) == 2
 
 
 def test_timeout_is_unreachable_and_not_retried():
     # A phone that used up the whole timeout is not asked again: one slow phone must not hold a fleet task twice.
-    client, session = client_for(timed_out(), success('available'), timeout=2)
+    client, phone = client_for('api-get_phone_status', timed_out(), timeout=2)
     with pytest.raises(CTIError) as caught:
         client.get_phone_status()
     assert caught.value.error_class == 'unreachable'
     assert 'did not answer api-get_phone_status within 2 s.' in str(caught.value)
-    assert len(session.calls) == 1
+    assert len(phone.requests) == 1, 'the phone would have answered a second time'
+    # Not either once the phone accepted the passcode (a lost answer no longer stops the retry).
+    client, phone = client_for(timeout=2)
+    client.get_accounts()
+    phone.script('api-get_phone_status', timed_out())
+    with pytest.raises(CTIError):
+        client.get_phone_status()
+    assert phone.functions() == ['api-get_accounts', 'api-get_phone_status']
 
 
 def test_an_answer_larger_than_the_cap_is_an_error_read_no_further():
-    big = FakeResponse(raw=b'{"response": "success", "body": "' + b'x' * (2 * 1024 * 1024) + b'"}')
-    client, session = client_for(big, success([]))
+    big = b'{"response": "success", "body": "' + b'x' * (2 * 1024 * 1024) + b'"}'
+    client, phone = client_for('api-get_accounts', big)
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
     assert caught.value.error_class == 'error' and 'larger than 1024 KiB' in str(caught.value)
-    assert len(session.calls) == 1, 'not asked again: it would answer the same'
+    assert len(phone.requests) == 1, 'not asked again: it would answer the same'
 
 
 def test_tls_failure_is_an_error_with_the_certificate_hint_and_not_retried():
-    client, session = client_for(tls_failure(), success([]), scheme='https')
+    client, phone = client_for('api-get_accounts', tls_failure(), scheme='https')
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
     assert caught.value.error_class == 'error'
     assert 'TLS handshake failed' in str(caught.value) and 'validate_certs: false or ca_path' in str(caught.value)
     assert 'S3cr' not in str(caught.value)
-    assert len(session.calls) == 1
+    assert len(phone.requests) == 1
 
 
 def test_commands_are_never_retried():
-    client, session = client_for(refused(), success('complete'))
+    client, phone = client_for('api-send_key', refused())
     with pytest.raises(CTIError):
         client.send_key(['OK'])
-    assert len(session.calls) == 1
+    assert len(phone.requests) == 1
 
 
 def test_reboot_answer_and_dropped_connection_count_as_sent():
-    client, session = client_for(success('savereboot'))
+    client, phone = client_for()
     assert client.sys_operation('reboot') == {'sent': True, 'dropped': False, 'body': 'savereboot'}
-    assert session.calls[0]['params']['request'] == 'REBOOT'
-    client, session = client_for(dropped())
+    assert phone.requests[0]['params']['request'] == 'REBOOT'
+    client, phone = client_for()
+    phone.set_fault('drop_on_reboot')
     assert client.sys_operation('REBOOT') == {'sent': True, 'dropped': True, 'body': None}
-    assert len(session.calls) == 1
+    assert len(phone.requests) == 1
 
 
 def test_reboot_refused_connection_is_not_sent():
-    client = client_for(refused())[0]
+    client = client_for('api-sys_operation', refused())[0]
     with pytest.raises(CTIError) as caught:
         client.sys_operation('REBOOT')
     assert caught.value.error_class == 'unreachable'
 
 
 def test_unexpected_command_answers_are_rejected():
-    client = client_for(success('unknown'))[0]
+    client = client_for('api-sys_operation', success('unknown'))[0]
     with pytest.raises(CTIError) as caught:
         client.sys_operation('REBOOT')
     assert caught.value.error_class == 'rejected'
-    client = client_for(success(False))[0]
+    client = client_for('api-phone_operation', success(False))[0]
     with pytest.raises(CTIError) as caught:
         client.phone_operation('endcall')
     assert caught.value.error_class == 'rejected'
@@ -258,17 +248,20 @@ def test_no_passcode_fails_before_anything_is_sent():
     with pytest.raises(ValueError) as caught:
         connection_from_params({'host': '10.1.4.42'})
     assert 'grandstream_passcode' in str(caught.value) and 'GRANDSTREAM_PASSCODE' in str(caught.value)
+    phone = FixturePhone()
     result = run_task(lambda client, params, check_mode: pytest.fail('no request may be made'),
-                      {'host': '10.1.4.42', 'phone_name': 'gs0042'}, False, transport=FakeSession())
+                      {'host': '10.1.4.42', 'phone_name': 'gs0042'}, False, transport=phone)
     assert result['failed'] is True and result['msg'].startswith('gs0042: no passcode')
+    assert phone.requests == []
 
 
 def test_an_html_401_to_the_passcode_dialect_says_the_phone_may_speak_the_web_session():
-    client = client_for(FakeResponse(401, raw=b'<html>401 Unauthorized</html>', content_type='text/html'))[0]
+    client = client_for(passcode='not-the-phones')[0]   # the phone's recorded 401 page
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
     assert 'grandstream_auth: session' in str(caught.value) and 'not retried' in str(caught.value)
-    client = client_for(FakeResponse(body={'response': 'error', 'body': 'unauthorized'}))[0]
+    # Another phone: this one's refusal is remembered, a second client would not even ask.
+    client = client_for('api-get_accounts', {'response': 'error', 'body': 'unauthorized'}, host='10.1.4.43')[0]
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
     assert 'grandstream_auth: session' not in str(caught.value), 'a JSON refusal is the passcode dialect speaking'

@@ -11,44 +11,31 @@ import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils import phone_facts
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIClient, CTIConnection, CTIError
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_http import MAX_BODY, Answer, ExchangeFailed
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_http import MAX_BODY
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import run_task
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_tasks import (
     accounts_info, line_status_info, phone_status_info,
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.phone_text import TEXT_LIMIT
+from ansible_collections.phonefleet.grandstream.tests.fixtures.fixture_phone import FixturePhone
 
 PASSCODE = 'S3cr&t#pw-long'
 SURROGATE = '"\\ud800"'   # a JSON escape that decodes to a lone surrogate: valid JSON, not encodable as UTF-8
 ESC = '\x1b[2J\x1b]0;owned\x07\n'
 
 
-class ScriptedPhone(object):
-    """A transport that answers each exchange with the next item: an Answer, bytes (a 200 text/plain answer) or an
-    exception to raise."""
-
-    def __init__(self, *answers):
-        self.answers = list(answers)
-        self.requests = []
-
-    def exchange(self, method, url, timeout, verify=True, params=None, data=None, headers=None, max_body=MAX_BODY):
-        self.requests.append({'method': method, 'url': url, 'params': dict(params or {}), 'data': dict(data or {})})
-        answer = self.answers.pop(0) if self.answers else Answer(404, 'text/html', b'<html>404</html>')
-        if isinstance(answer, ExchangeFailed):
-            raise answer
-        if isinstance(answer, bytes):
-            answer = Answer(200, 'text/plain', answer)
-        if len(answer.body) > max_body:
-            raise ExchangeFailed(None, too_big=True, answered=True)
-        return answer
-
-    def close(self):
-        pass
+def scripted_phone(function=None, *answers):
+    """A GRP2614 fixture phone (passcode PASSCODE) whose next answers to ``function`` are ``answers``: raw bytes (a 200
+    answer), ``(status, content_type, body)`` or an exception."""
+    phone = FixturePhone(passcode=PASSCODE)
+    if function is not None:
+        phone.script(function, *answers)
+    return phone
 
 
-def client_for(*answers, **connection):
+def client_for(function, *answers, **connection):
     connection.setdefault('passcode', PASSCODE)
-    phone = ScriptedPhone(*answers)
+    phone = scripted_phone(function, *answers)
     return CTIClient(CTIConnection('10.1.4.42', name='gs0042', **connection), transport=phone), phone
 
 
@@ -88,14 +75,14 @@ def _strings(value):
     (success('[{"id":1,"sip_id":"1001","reg":1,%s:"a"}]' % SURROGATE), 'get_accounts'),
 ])
 def test_a_lone_surrogate_becomes_a_printable_character(answer, read):
-    client = client_for(answer)[0]
+    client = client_for('api-' + read, answer)[0]
     assert_clean(getattr(client, read)())
 
 
 @pytest.mark.parametrize('lock_time', [SURROGATE, '"%s"' % PASSCODE, '"5\\u001b[31m"', '1e400', '"' + 'x' * 5000 + '"',
                                        '[1,2]', '{"a":1}', '-3', '99999999999999999999999'])
 def test_a_lock_answer_reports_minutes_only_when_they_are_a_number(lock_time):
-    client = client_for(('{"response":"error","body":"locked","lockTime":%s}' % lock_time).encode())[0]
+    client = client_for('api-get_accounts', ('{"response":"error","body":"locked","lockTime":%s}' % lock_time).encode())[0]
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
     error = caught.value
@@ -106,7 +93,7 @@ def test_a_lock_answer_reports_minutes_only_when_they_are_a_number(lock_time):
 
 
 def test_a_lock_answer_with_minutes_as_text_still_reports_them():
-    client = client_for(b'{"response":"error","body":"locked","lockTime":"7"}')[0]
+    client = client_for('api-get_accounts', b'{"response":"error","body":"locked","lockTime":"7"}')[0]
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
     assert caught.value.to_result()['lock_minutes'] == 7 and '7 more minutes' in str(caught.value)
@@ -114,7 +101,7 @@ def test_a_lock_answer_with_minutes_as_text_still_reports_them():
 
 def test_a_surrogate_or_escape_in_the_model_file_is_cleaned():
     model = json.dumps({'model': 'WP8\ud800' + ESC}).encode()
-    client = client_for(Answer(200, 'application/javascript', model))[0]
+    client = client_for('model.define.js', (200, 'application/javascript', model))[0]
     assert_clean(client.get_model())
 
 
@@ -123,7 +110,7 @@ def test_a_surrogate_or_escape_in_the_model_file_is_cleaned():
 @pytest.mark.parametrize('prefix', [0, 60, 74, 78, 79, 80, 81, 200])
 def test_an_error_excerpt_is_redacted_before_it_is_cut(prefix):
     body = ('x' * prefix + PASSCODE + ' trailing').encode()
-    client = client_for(Answer(500, 'text/html', body))[0]
+    client = client_for('api-get_accounts', (500, 'text/html', body))[0]
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
     text = str(caught.value)
@@ -133,15 +120,15 @@ def test_an_error_excerpt_is_redacted_before_it_is_cut(prefix):
 
 @pytest.mark.parametrize('form', [PASSCODE, 'S3cr%26t%23pw-long', 'passcode=anything'])
 def test_a_phone_that_echoes_the_passcode_in_any_field_leaks_nothing(form):
-    client = client_for(success(json.dumps([{'id': 1, 'sip_id': '1001', 'reg': 1, 'name': 'is ' + form,
-                                             'auto_cfg': form}])))[0]
+    client = client_for('api-get_accounts', success(json.dumps([{'id': 1, 'sip_id': '1001', 'reg': 1, 'name': 'is ' + form,
+                                                                 'auto_cfg': form}])))[0]
     accounts = client.get_accounts()
     assert_clean(accounts)
     assert 'anything' not in json.dumps(accounts)
 
 
 def test_a_short_passcode_is_hidden_where_it_stands_alone_and_left_inside_numbers():
-    client = client_for(success('[{"id":1,"sip_id":"1123","name":"pw 123 here","reg":1}]'), passcode='123')[0]
+    client = client_for('api-get_accounts', success('[{"id":1,"sip_id":"1123","name":"pw 123 here","reg":1}]'), passcode='123')[0]
     account = client.get_accounts()[0]
     assert account['sip_id'] == '1123'
     assert account['name'] == 'pw ******** here'
@@ -159,7 +146,7 @@ DEEP_OBJECT = b'{"a":' * 100000 + b'1' + b'}' * 100000
     success('[{"id":-1e400,"sip_id":"1","reg":1e400}]'), b'\xff\xfe{"response"', b'{"response":"success","body":[',
 ])
 def test_hostile_json_gives_an_error_class_or_a_clean_answer(body):
-    client = client_for(body)[0]
+    client = client_for('api-get_accounts', body)[0]
     try:
         accounts = client.get_accounts()
     except CTIError as error:
@@ -173,7 +160,7 @@ def test_hostile_json_gives_an_error_class_or_a_clean_answer(body):
 @pytest.mark.parametrize('body', [DEEP, success('[{"id":1e400,"sip_id":"1","reg":1}]'), b'\x00' * 100])
 def test_a_module_never_fails_without_the_phone_and_an_error_class(body):
     params = {'host': '10.1.4.42', 'passcode': PASSCODE, 'phone_name': 'gs0042'}
-    result = run_task(accounts_info, params, False, transport=ScriptedPhone(body))
+    result = run_task(accounts_info, params, False, transport=scripted_phone('api-get_accounts', body))
     assert (result.get('failed') and result['error_class'] == 'error' and result['msg'].startswith('gs0042')) \
         or not result.get('failed'), result
     assert_clean(result)
@@ -184,13 +171,13 @@ def test_an_unexpected_exception_in_a_task_is_one_sentence_with_the_phone():
         raise OverflowError('cannot convert float infinity to integer')
 
     result = run_task(task, {'host': '10.1.4.42', 'passcode': PASSCODE, 'phone_name': 'gs0042'}, False,
-                      transport=ScriptedPhone())
+                      transport=scripted_phone())
     assert result['failed'] is True and result['error_class'] == 'error'
     assert result['msg'].startswith('gs0042 (10.1.4.42): unexpected OverflowError')
 
 
 def test_deep_nesting_in_the_model_file_leaves_the_device_fields_unknown_not_the_phone_broken():
-    client = client_for(Answer(200, 'application/javascript', DEEP_OBJECT))[0]
+    client = client_for('model.define.js', (200, 'application/javascript', DEEP_OBJECT))[0]
     device = phone_facts.read_device(client)
     assert device['model'] is None and 'nested too deeply' in device['unknown_reason']['model']
 
@@ -199,7 +186,7 @@ def test_deep_nesting_in_the_model_file_leaves_the_device_fields_unknown_not_the
 
 @pytest.mark.parametrize('content_type', ['text/html\x1b[31m;\n evil', 'x\x00y', 'text/\u202eevil'])
 def test_a_hostile_content_type_is_printable_in_the_sentence(content_type):
-    client = client_for(Answer(200, content_type, b'<html>nope</html>'))[0]
+    client = client_for('api-get_accounts', (200, content_type, b'<html>nope</html>'))[0]
     with pytest.raises(CTIError) as caught:
         client.get_accounts()
     assert str(caught.value).isprintable()
@@ -208,13 +195,13 @@ def test_a_hostile_content_type_is_printable_in_the_sentence(content_type):
 
 @pytest.mark.parametrize('body', [ESC, '\x00\x07', '\u202e' + 'gnp.exe', '\r\nX-Injected: 1'])
 def test_hostile_strings_in_an_answer_become_printable(body):
-    client = client_for(success(json.dumps(body)))[0]
+    client = client_for('api-get_phone_status', success(json.dumps(body)))[0]
     status = client.get_phone_status()['status']
     assert status.isprintable() and '\x1b' not in status and '\u202e' not in status
 
 
 def test_a_rejected_command_answer_is_printable():
-    client = client_for(success(json.dumps(ESC)).replace(b'success', b'error'))[0]
+    client = client_for('api-send_key', success(json.dumps(ESC)).replace(b'success', b'error'))[0]
     with pytest.raises(CTIError) as caught:
         client.send_key(['OK'])
     assert caught.value.error_class == 'rejected' and str(caught.value).isprintable()
@@ -225,7 +212,7 @@ def test_a_rejected_command_answer_is_printable():
 def test_thirty_thousand_accounts_under_the_body_cap_are_cut_to_the_most_a_phone_has():
     body = success(json.dumps([{'id': number, 'reg': 1} for number in range(31000)], separators=(',', ':')))
     assert len(body) < MAX_BODY
-    client = client_for(body)[0]
+    client = client_for('api-get_accounts', body)[0]
     accounts = client.get_accounts()
     assert len(accounts) == 64
     assert any('kept' in note for note in client.cut_notes), client.cut_notes
@@ -234,7 +221,7 @@ def test_thirty_thousand_accounts_under_the_body_cap_are_cut_to_the_most_a_phone
 def test_long_strings_and_many_fields_are_cut_and_said():
     big = {'id': 1, 'sip_id': 'x' * 500000, 'reg': 1}
     big.update(('k%d' % number, 'v') for number in range(5000))
-    client = client_for(success(json.dumps([big])))[0]
+    client = client_for('api-get_accounts', success(json.dumps([big])))[0]
     account = client.get_accounts()[0]
     assert len(account['sip_id']) <= TEXT_LIMIT + 3 and account['sip_id'].endswith('...')
     assert len(account) < 80
@@ -243,8 +230,8 @@ def test_long_strings_and_many_fields_are_cut_and_said():
 
 def test_a_module_result_says_what_was_cut():
     params = {'host': '10.1.4.42', 'passcode': PASSCODE, 'phone_name': 'gs0042'}
-    result = run_task(phone_status_info, params, False, transport=ScriptedPhone(success('"available"')))
+    result = run_task(phone_status_info, params, False, transport=scripted_phone())   # its recorded "available"
     assert 'cut' not in result
     body = success(json.dumps([{'line': number, 'state': 'idle'} for number in range(500)]))
-    result = run_task(line_status_info, params, False, transport=ScriptedPhone(body))
+    result = run_task(line_status_info, params, False, transport=scripted_phone('api-get_line_status', body))
     assert len(result['lines']) == 64 and result['cut']

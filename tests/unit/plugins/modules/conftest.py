@@ -1,24 +1,25 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures of the module tests: a fake phone behind every transport, and main() runs."""
+"""Fixtures of the module tests: the fixture phone (a GRP2614, passcode dialect) behind every transport, and main()
+runs."""
 
 import pytest
 
 from ansible.module_utils import basic
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti, reboot_watch
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.fake_phone import (
-    FakePhone, FakeSession, ModuleExit, module_args,
-)
+from ansible_collections.phonefleet.grandstream.tests.fixtures.fixture_phone import FixturePhone
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.module_runner import ModuleExit, module_args
 
 
 @pytest.fixture
 def phone(monkeypatch):
-    """A FakePhone behind every transport the collection opens (the task's and the reboot probes')."""
-    fake = FakePhone()
-    monkeypatch.setattr(cti, 'HTTPTransport', lambda: FakeSession(fake))
-    monkeypatch.setattr(reboot_watch, 'port_open', lambda host, port, timeout: fake.tcp_connect())
-    return fake
+    """A GRP2614 fixture phone behind every transport the collection opens (the task's) and every TCP probe of the
+    reboot watch (they take their turn in its reboot plan): 3 lines, account 1 registered, account 2 empty."""
+    fixture = FixturePhone.of_model('GRP2614')
+    monkeypatch.setattr(cti, 'HTTPTransport', lambda: fixture)
+    monkeypatch.setattr(reboot_watch, 'port_open', lambda host, port, timeout: fixture.port_open())
+    return fixture
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti_tasks
 from ansible_collections.phonefleet.grandstream.plugins.modules import make_call
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.fake_phone import params, run_in_process
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.module_runner import params, run_in_process
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +21,7 @@ def run(check_mode=False, **args):
 
 @pytest.mark.parametrize('shown', [['calling'], ['idle', 'idle', 'dialing'], ['ringing'], ['connected']])
 def test_call_is_confirmed_by_the_line_status(phone, shown):
-    phone.call_states = shown
+    phone.call_progress = shown
     result = run()
     assert result['changed'] is True and not result.get('failed')
     assert (result['line'], result['state']) == (1, shown[-1])
@@ -31,27 +31,27 @@ def test_call_is_confirmed_by_the_line_status(phone, shown):
 
 
 def test_a_200_without_a_call_on_a_line_is_a_failure(phone):
-    phone.call_states = ['idle']
+    phone.call_progress = ['idle']
     result = run(confirm_timeout=0.02)
     assert result['failed'] is True and result['changed'] is True
     assert result['msg'] == 'gs0042 (10.1.4.42): the phone accepted the call to 2001 but no line shows the call within 0.02 s.'
 
 
 def test_an_incoming_call_is_not_taken_for_the_outgoing_one(phone):
-    phone.call_states = ['ringing']
-    phone.shown_number = '5555'
+    phone.call_progress = ['ringing']
+    phone.call_number = '5555'
     result = run(confirm_timeout=0.02)
     assert result['failed'] is True and 'no line shows the call' in result['msg']
 
 
 def test_a_sip_uri_of_the_number_called_is_the_call(phone):
-    phone.shown_number = 'sip:2001@pbx.example.net'
+    phone.call_number = 'sip:2001@pbx.example.net'
     result = run()
     assert not result.get('failed') and result['line'] == 1
 
 
 def test_a_failed_call_is_a_failure(phone):
-    phone.call_states = ['failed']
+    phone.call_progress = ['failed']
     result = run()
     assert result['failed'] is True and 'the call failed on line 1' in result['msg']
 
@@ -59,7 +59,7 @@ def test_a_failed_call_is_a_failure(phone):
 def test_account_is_numbered_from_one_and_sent_from_zero(phone):
     result = run(account=1)
     assert not result.get('failed') and result['account'] == 1
-    assert phone.commands() == [('api-make_call', {'phonenumber': '2001', 'account': 0})]
+    assert phone.commands() == [('api-make_call', {'phonenumber': '2001', 'account': '0'})]   # as sent: text
 
 
 @pytest.mark.parametrize('account, words', [(2, 'account 2 is not configured'), (9, 'the phone has no account 9')])
@@ -78,11 +78,11 @@ def test_no_free_line(phone):
 def test_check_mode_sends_nothing(phone):
     result = run(check_mode=True, account=1)
     assert result['changed'] is True and result['line'] is None and phone.commands() == []
-    assert [function for function, _args in phone.requests] == ['api-get_line_status', 'api-get_accounts']
+    assert phone.functions() == ['api-get_line_status', 'api-get_accounts']
 
 
 def test_refused_call(phone):
-    phone.reject.add('api-make_call')
+    phone.script('api-make_call', {'response': 'error', 'body': False})
     result = run()
     assert result['failed'] is True and result['error_class'] == 'rejected'
 

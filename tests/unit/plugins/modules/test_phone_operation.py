@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils import cti_tasks
 from ansible_collections.phonefleet.grandstream.plugins.modules import phone_operation
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.fake_phone import params, run_in_process
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.module_runner import params, run_in_process
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +71,7 @@ def test_line_option_targets_one_line_and_is_sent(phone):
     assert run(command='acceptcall', line=1)['changed'] is False
     result = run(command='acceptcall', line=2)
     assert result['changed'] is True and result['line'] == 2
-    assert phone.commands() == [('api-phone_operation', {'cmd': 'acceptcall', 'line': 2})]
+    assert phone.commands() == [('api-phone_operation', {'cmd': 'acceptcall', 'line': '2'})]   # as sent: text
 
 
 def test_without_line_the_active_line_is_predicted(phone):
@@ -88,7 +88,7 @@ def test_unknown_line_fails_naming_the_lines(phone):
 
 def test_an_accepted_command_the_lines_do_not_show_is_a_failure(phone):
     phone.set_line(1, 'connected')
-    phone.ignore.add('api-phone_operation')
+    phone.script('api-phone_operation', {'response': 'success', 'body': True})   # accepted, not carried out
     result = run(command='holdcall', confirm_timeout=0.02)
     assert result['failed'] is True and result['changed'] is True
     assert result['msg'] == 'gs0042 (10.1.4.42): the phone accepted holdcall, but line 1 is connected, not onhold, after 0.02 s.'
@@ -99,7 +99,7 @@ def test_a_command_that_lands_on_another_line_is_a_failure(phone):
     # Some firmware ignores the line parameter and acts on its active line.
     phone.set_line(1, 'connected', active=False)
     phone.set_line(2, 'connected', active=True)
-    phone.operation_line = 2
+    phone.acts_on_active_line = True
     result = run(command='endcall', line=1, confirm_timeout=0.02)
     assert result['failed'] is True
     assert result['msg'] == ('gs0042 (10.1.4.42): the phone accepted endcall, but line 1 is connected, not idle, after 0.02 s. '
@@ -108,7 +108,7 @@ def test_a_command_that_lands_on_another_line_is_a_failure(phone):
 
 def test_refused_command_fails_as_rejected(phone):
     phone.set_line(1, 'connected')
-    phone.reject.add('api-phone_operation')
+    phone.script('api-phone_operation', {'response': 'error', 'body': False})
     result = run(command='endcall')
     assert result['failed'] is True and result['error_class'] == 'rejected'
 

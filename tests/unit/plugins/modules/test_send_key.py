@@ -5,7 +5,7 @@
 import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.modules import send_key
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.fake_phone import params, run_in_process
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.module_runner import params, run_in_process
 
 
 def run(check_mode=False, **args):
@@ -34,7 +34,7 @@ def test_unknown_keys_fail_before_anything_is_sent(phone, keys, named):
 def test_check_mode_reads_but_sends_no_key(phone):
     result = run(check_mode=True, keys=['LOCK'])
     assert result['changed'] is True and result['sent'] is False and phone.commands() == []
-    assert [function for function, _args in phone.requests] == ['api-get_phone_status']
+    assert phone.functions() == ['api-get_phone_status']
 
 
 def test_a_second_run_sends_again(phone):

@@ -1,15 +1,14 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""sys_operation against a fake phone: busy policy, remediation, check mode, proof of reboot, reset."""
+"""sys_operation against the fixture phone: busy policy, remediation, check mode, proof of reboot, reset."""
 
 import json
 
 import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.modules import sys_operation
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.fake_phone import (
-    PASSCODE, params, run_in_process,
-)
+from ansible_collections.phonefleet.grandstream.tests.fixtures.fixture_phone import PASSCODE
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.modules.module_runner import params, run_in_process
 
 FAST = {'poll_interval': 0.001, 'connect_timeout': 0.5, 'down_timeout': 0.5, 'reboot_timeout': 1, 'registration_timeout': 0.5,
         'busy_timeout': 0.5}
@@ -18,6 +17,15 @@ REBOOT = ('api-sys_operation', {'request': 'REBOOT'})
 
 def run(check_mode=False, **args):
     return run_in_process(sys_operation, dict(FAST, **args), check_mode)
+
+
+def hang_up_after_line_reads(reads):
+    """The call ends by itself (the other party hangs up) once the lines were read ``reads`` times."""
+    def hook(phone, request):
+        if request['function'] == 'api-get_line_status' and phone.functions().count('api-get_line_status') > reads:
+            for number in range(1, len(phone.lines) + 1):
+                phone.set_line(number, 'idle')
+    return hook
 
 
 def test_reboot_is_proven_by_down_up_registered(phone):
@@ -40,7 +48,7 @@ def test_busy_phone_is_skipped_by_default(phone):
 
 def test_busy_wait_reboots_once_the_call_ends(phone):
     phone.set_line(1, 'connected')
-    phone.calls_end_after_reads = 2
+    phone.on_request = hang_up_after_line_reads(2)
     result = run(busy_policy='wait')
     assert result['rebooted'] is True and phone.commands() == [REBOOT]
     assert result['lines'][0]['state'] == 'idle', 'the lines reported are those read right before the command'
@@ -66,7 +74,7 @@ def test_only_if_unregistered_leaves_a_registered_phone_alone(phone):
 
 
 def test_only_if_unregistered_reboots_then_a_second_run_changes_nothing(phone):
-    phone.accounts[0]['reg'] = 0
+    phone.set_registered(False)
     first = run(only_if_unregistered=True)
     assert first['changed'] is True and first['rebooted'] is True and first['registered_before'] == []
     second = run(only_if_unregistered=True)
@@ -75,8 +83,8 @@ def test_only_if_unregistered_reboots_then_a_second_run_changes_nothing(phone):
 
 
 def test_only_if_unregistered_fails_when_the_reboot_did_not_fix_registration(phone):
-    phone.accounts[0]['reg'] = 0
-    phone.back_unregistered = True
+    phone.set_registered(False)
+    phone.set_fault('back_unregistered')
     result = run(only_if_unregistered=True, registration_timeout=0.02)
     assert result['failed'] is True and result['failure'] == 'unregistered' and 'account 1 did not register' in result['msg']
 
@@ -95,7 +103,7 @@ def test_check_mode_sends_no_command_and_predicts(phone, busy, policy, changed):
     result = run(check_mode=True, busy_policy=policy)
     assert result['changed'] is changed and result['rebooted'] is False and not result.get('failed')
     assert phone.commands() == []
-    assert [function for function, _args in phone.requests] == ['api-get_line_status', 'api-get_accounts']
+    assert phone.functions() == ['api-get_line_status', 'api-get_accounts']
 
 
 def test_check_mode_catches_a_wrong_passcode(phone):
@@ -107,7 +115,7 @@ def test_check_mode_catches_a_wrong_passcode(phone):
 
 
 def test_dropped_connection_on_the_command_counts_as_sent(phone):
-    phone.drop_on_reboot = True
+    phone.set_fault('drop_on_reboot')
     result = run()
     assert result['dropped'] is True and result['rebooted'] is True and not result.get('failed')
 
@@ -129,7 +137,7 @@ def test_a_phone_that_never_comes_back_fails_at_reboot_timeout(phone):
 
 
 def test_wait_false_skips_the_registration_check(phone):
-    phone.back_unregistered = True
+    phone.set_fault('back_unregistered')
     result = run(wait=False)
     assert result['rebooted'] is True and not result.get('failed') and result['timings']['registered_after'] is None
 
@@ -145,13 +153,13 @@ def test_reset_never_sends_the_old_passcode_afterwards(phone):
     result = run(operation='reset', confirm_reset=True)
     assert result['rebooted'] is True and result['passcode_reset'] is True and not result.get('failed')
     assert 'factory' in result['msg'] and result['timings']['registered_after'] is None
-    functions = [function for function, _args in phone.requests]
+    functions = phone.functions()
     assert functions[-1] == 'api-sys_operation', 'after RESET only TCP probes, no HTTP request'
     assert phone.commands() == [('api-sys_operation', {'request': 'RESET'})]
 
 
 def test_refused_command_is_a_rejected_failure(phone):
-    phone.reject.add('api-sys_operation')
+    phone.script('api-sys_operation', {'response': 'error', 'body': False})
     result = run()
     assert result['failed'] is True and result['error_class'] == 'rejected'
 
@@ -177,7 +185,7 @@ def test_nothing_to_repair_does_not_wait_for_the_call(phone):
     phone.set_line(1, 'connected')
     result = run(only_if_unregistered=True, busy_policy='wait', busy_timeout=5)
     assert result['skipped_reason'] == 'registered' and result['waited_for_idle'] == 0
-    assert [function for function, _args in phone.requests] == ['api-get_line_status', 'api-get_accounts']
+    assert phone.functions() == ['api-get_line_status', 'api-get_accounts']
 
 
 def test_a_reset_that_never_went_down_keeps_the_passcode(phone):

@@ -2,9 +2,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A fake fleet on a fake clock for the rolling reboot engine: no network, no sleeping, seconds of fake time.
 
-Each :class:`TimedPhone` answers the CTI client (through a fake transport) and the reboot watch's
-probes from its state at the fake clock's time: after REBOOT it keeps answering for ``save`` seconds, is down
-for ``down`` seconds, answers unregistered for ``register`` seconds, then registered.  :func:`make_run` builds a
+Each :class:`TimedPhone` is a fixture phone (tests/fixtures/fixture_phone.py: the CTI client's transport, recorded
+answers) driven by the fake clock, and answers the reboot watch's probes from the same timeline: after REBOOT it keeps
+answering for ``save`` seconds, is down for ``down`` seconds, answers unregistered for ``register`` seconds, then
+registered.  :func:`make_run` builds a
 :class:`RollingRun` of a :class:`RebootChange` wired to the fleet (sequential fan-out, the fake clock's monotonic,
 wall, local time and sleep), with the options parsed as the action plugin parses them.  A :class:`Crash` raised
 from inside the run stands for ansible-playbook being killed at that moment: whatever the ledger had on disk is all
@@ -23,8 +24,7 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_cha
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import Ledger
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_run import RollingRun
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_settings import RollingSettings
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import FakeResponse, FakeTransportBase, refused
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import PASSCODE, success
+from ansible_collections.phonefleet.grandstream.tests.fixtures.fixture_phone import PASSCODE, FixturePhone
 
 EPOCH = 1796000000.0  # wall-clock time at fake time 0
 
@@ -66,7 +66,7 @@ class FakeClock(object):
 
 
 class TimedPhone(object):
-    """One phone: account 1 registered, three lines; reboots on a timeline; faults by name.
+    """One phone (a GRP2614 fixture phone: account 1 registered, three lines); reboots on a timeline; faults by name.
 
     faults: ``never_down`` (accepts REBOOT, never goes away), ``never_up`` (goes down, never comes back),
     ``back_unregistered`` (comes back, never registers), ``refuse`` (answers REBOOT with "unknown"),
@@ -91,7 +91,16 @@ class TimedPhone(object):
         self.line_reads = 0
         self.rebooted_at = None
         self.commands = []            # fake times of every REBOOT received
-        self.requests = 0
+        self.before_command = None    # run when a REBOOT request arrives, before the phone acts on it (FakeFleet's)
+        # The phone the CTI client talks to: its power follows the timeline, its lines and commands this phone.
+        self.fixture = FixturePhone(passcode='Th3-phones-own' if 'wrong_passcode' in self.faults else PASSCODE, host=self.host)
+        self.fixture.power_source = self._fixture_power
+        self.fixture.on_request = self._before_answer
+
+    @property
+    def requests(self):
+        """HTTP requests the phone got (whether it could answer or not)."""
+        return len(self.fixture.requests)
 
     # -- the timeline ------------------------------------------------------------------------
 
@@ -127,32 +136,29 @@ class TimedPhone(object):
 
     # -- what the client and the probes see -------------------------------------------------
 
-    def answer(self, function, params):
-        self.requests += 1
-        power = self.power()
-        if power == 'down':
-            raise refused()
-        if 'wrong_passcode' in self.faults or params.get('passcode') != PASSCODE:
-            return FakeResponse(401, raw=b'<html>401</html>', content_type='text/html')
-        registered = power == 'up'
-        if function == 'api-get_accounts':
-            return success([{'id': 1, 'sip_id': '1001', 'sip_server': 'pbx', 'name': 'a', 'reg': 1 if registered else 0},
-                            {'id': 2, 'sip_id': '', 'sip_server': '', 'name': '', 'reg': 0}])
+    def _fixture_power(self):
+        """The fixture phone's power state of the request now: ``booting`` answers with the accounts unregistered."""
+        return {'up': 'up', 'down': 'down', 'booting': 'unregistered'}[self.power()]
+
+    def _before_answer(self, fixture, request):
+        """The fixture phone got a request and is up: the command hook, then what this phone is at this fake time."""
+        function = request['function']
+        if function == 'api-sys_operation' and self.before_command is not None:
+            self.before_command(self)
+        if not request['secrets'].get('passcode'):
+            return  # the fixture phone answers its 401: nothing happens
         if function == 'api-get_line_status':
             self.line_reads += 1
             if self.call_after_line_reads is not None and self.line_reads > self.call_after_line_reads:
                 self.busy_until = float('inf')
-            state = 'connected' if self.busy() else 'idle'
-            return success([{'line': 1, 'state': state, 'acct': '', 'remotename': '', 'remotenumber': '', 'active': 0},
-                            {'line': 2, 'state': 'idle', 'acct': '', 'remotename': '', 'remotenumber': '', 'active': 0}])
+        fixture.set_line(1, 'connected' if self.busy() else 'idle', active=False)
         if function == 'api-sys_operation':
             if 'refuse' in self.faults:
-                return success('unknown')
+                fixture.script(function, {'response': 'success', 'body': 'unknown'})
+                return
             self.commands.append(self.clock.now)
             if self.rebooted_at is None or self.power() == 'up':
                 self.rebooted_at = self.clock.now
-            return success('savereboot')
-        return FakeResponse(404, raw=b'<html>404</html>', content_type='text/html')
 
     def observation(self):
         """What the watch's probe (api-get_accounts without retry) sees."""
@@ -166,20 +172,6 @@ class TimedPhone(object):
 
     def port_open(self):
         return self.power() != 'down'
-
-
-class FakeSession(FakeTransportBase):
-    """The transport of one phone's CTI client."""
-
-    def __init__(self, phone, before_command=None):
-        self.phone = phone
-        self.before_command = before_command
-
-    def get(self, url, params=None, timeout=None, verify=None, allow_redirects=None):
-        function = url.rsplit('/', 1)[-1]
-        if function == 'api-sys_operation' and self.before_command is not None:
-            self.before_command(self.phone)
-        return self.phone.answer(function, dict(params or {}))
 
 
 class FakeFleet(object):
@@ -206,7 +198,9 @@ class FakeFleet(object):
     def fan_out(self, targets, work, concurrency):
         """Sequential, in fake time (each phone's work sees the clock as it is)."""
         def session(target):
-            return FakeSession(self.phones[target.name], self.before_command)
+            phone = self.phones[target.name]
+            phone.before_command = self.before_command
+            return phone.fixture
         results = [run_target(target, work, transport_factory=session) for target in targets]
         rebooting = sum(1 for phone in self.phones.values() if phone.rebooting_at(self.clock.now))
         self.max_rebooting = max(self.max_rebooting, rebooting)

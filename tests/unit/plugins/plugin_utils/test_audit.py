@@ -1,6 +1,7 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The registration audit (classifier, records, summary) against canned phone answers (no network)."""
+"""The registration audit (classifier, records, summary) against fixture phones: recorded answers, the accounts a test
+gives them, scripted answers for the failures (no network)."""
 
 import json
 import time
@@ -8,15 +9,35 @@ import time
 import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils import audit
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import fan_out
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import (
-    ACCOUNT_DOWN, ACCOUNT_EMPTY, ACCOUNT_OK, PASSCODE, FakePhone, FakeResponse, healthy, make_targets, run_audit, success,
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIConnection
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget, fan_out
+from ansible_collections.phonefleet.grandstream.tests.fixtures.fixture_phone import (
+    PASSCODE, FixturePhone, recorded_answer, refused, timed_out,
 )
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import refused, timed_out
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fleet_phones import (
+    ACCOUNT_DOWN, ACCOUNT_EMPTY, ACCOUNT_OK, healthy, make_targets,
+)
+
+
+def run_audit(phones, required=None, **kwargs):
+    """phones: {name: fixture phone}; returns (records by name, fan-out results by name)."""
+    targets = [FleetTarget(name, CTIConnection('10.1.4.%d' % index, passcode=PASSCODE, port=8080, name=name),
+                           {'site': 'hq', 'model': 'GRP2614'})
+               for index, name in enumerate(sorted(phones), 1)]
+    results = fan_out(targets, audit.audit_registration(required), transport_factory=lambda target: phones[target.name], **kwargs)
+    records = [audit.registration_record(result, target) for result, target in zip(results, targets)]
+    return dict((record['name'], record) for record in records), dict((result['name'], result) for result in results)
+
+
+def failing(function, *answers):
+    """A healthy phone whose next answers to ``function`` are ``answers``."""
+    phone = healthy()
+    phone.script(function, *answers)
+    return phone
 
 
 def test_registered_phone():
-    records, dummy = run_audit({'gs1': FakePhone(healthy())})
+    records, dummy = run_audit({'gs1': healthy()})
     record = records['gs1']
     assert record['status'] == 'registered'
     assert record['compliant'] is True
@@ -43,16 +64,20 @@ def test_registered_phone():
     ([dict(ACCOUNT_OK, reg='1', id='1')], None, 'registered', None),
 ])
 def test_account_classification(accounts, required, status, reason):
-    records, dummy = run_audit({'gs1': FakePhone(healthy(accounts))}, required=required)
+    phone = healthy(accounts)
+    if any(isinstance(account['reg'], str) for account in accounts):
+        # Firmware that words the numbers as text: its answer as sent (the recording's shape has numbers).
+        phone.script('api-get_accounts', {'response': 'success', 'body': accounts})
+    records, dummy = run_audit({'gs1': phone}, required=required)
     assert records['gs1']['status'] == status
     assert records['gs1']['error'] == reason
     assert (records['gs1']['hint'] is None) == (status == 'registered')
 
 
 def test_wrong_passcode_is_tried_once_and_phone_status_not_asked():
-    phone = FakePhone({'api-get_accounts': FakeResponse(401, raw=b'<html>401 Unauthorized</html>', content_type='text/html')})
+    phone = healthy(passcode='An0ther-one')   # its recorded 401 page to PASSCODE
     records, results = run_audit({'gs1': phone})
-    assert phone.calls == ['api-get_accounts']
+    assert phone.functions() == ['api-get_accounts']
     assert records['gs1']['status'] == 'auth_failed'
     assert records['gs1']['http_status'] == 401
     assert 'grandstream_passcode' in records['gs1']['hint']
@@ -60,21 +85,21 @@ def test_wrong_passcode_is_tried_once_and_phone_status_not_asked():
 
 
 @pytest.mark.parametrize('answer, status', [
-    (FakeResponse(body={'response': 'error', 'body': 'unauthorized'}), 'auth_failed'),
-    (FakeResponse(body={'response': 'error', 'body': 'locked', 'lockTime': 5}), 'locked'),
-    (FakeResponse(403, raw=b'<html>Forbidden</html>', content_type='text/html'), 'forbidden'),
-    (FakeResponse(body={'response': 'error', 'body': 'forbidden'}), 'forbidden'),
-    (FakeResponse(404, raw=b'<html>Not Found</html>', content_type='text/html'), 'error'),
-    (FakeResponse(500, raw=b'<html>oops</html>', content_type='text/html'), 'error'),
-    (FakeResponse(raw=b'<!DOCTYPE html><html>login</html>', content_type='text/html'), 'error'),
-    (FakeResponse(raw=b'\x00not json{'), 'error'),
-    (FakeResponse(body={'foo': 1}), 'error'),
-    (FakeResponse(body={'response': 'error', 'body': 'failed'}), 'error'),  # a refused read (rejected) is an error
+    ({'response': 'error', 'body': 'unauthorized'}, 'auth_failed'),
+    ({'response': 'error', 'body': 'locked', 'lockTime': 5}, 'locked'),
+    (recorded_answer('forbidden'), 'forbidden'),
+    ({'response': 'error', 'body': 'forbidden'}, 'forbidden'),
+    (recorded_answer('not_found'), 'error'),
+    ((500, 'text/html', '<html>oops</html>'), 'error'),
+    ((200, 'text/html', '<!DOCTYPE html><html>login</html>'), 'error'),
+    (b'\x00not json{', 'error'),
+    ({'foo': 1}, 'error'),
+    ({'response': 'error', 'body': 'failed'}, 'error'),  # a refused read (rejected) is an error
     ([refused(), refused()], 'unreachable'),
     ([timed_out()], 'unreachable'),
 ])
 def test_error_classes(answer, status):
-    records, results = run_audit({'gs1': FakePhone({'api-get_accounts': answer})})
+    records, results = run_audit({'gs1': failing('api-get_accounts', *(answer if isinstance(answer, list) else [answer]))})
     assert records['gs1']['status'] == status
     assert records['gs1']['compliant'] is False
     assert records['gs1']['reachable'] is (status != 'unreachable')
@@ -83,22 +108,23 @@ def test_error_classes(answer, status):
 
 
 def test_locked_phone_keeps_lock_minutes():
-    records, dummy = run_audit({'gs1': FakePhone({'api-get_accounts': FakeResponse(body={'response': 'error', 'body': 'locked', 'lockTime': 4})})})
+    records, dummy = run_audit({'gs1': failing('api-get_accounts', {'response': 'error', 'body': 'locked', 'lockTime': 4})})
     assert records['gs1']['lock_minutes'] == 4
     assert 'locked for 4 more minutes' in records['gs1']['error']
 
 
 def test_unreachable_read_is_retried_once():
-    phone = FakePhone({'api-get_accounts': [refused(), success([ACCOUNT_OK])], 'api-get_phone_status': success('busy', misc='0')})
+    phone = healthy([ACCOUNT_OK], status='busy')
+    phone.script('api-get_accounts', refused())
     records, dummy = run_audit({'gs1': phone})
-    assert phone.calls == ['api-get_accounts', 'api-get_accounts', 'api-get_phone_status', 'model.define.js']
+    assert phone.functions() == ['api-get_accounts', 'api-get_accounts', 'api-get_phone_status', 'model.define.js']
     assert records['gs1']['status'] == 'registered'
     assert records['gs1']['phone_status'] == 'busy'
 
 
 def test_phone_status_not_supported_keeps_the_accounts_verdict():
-    phone = FakePhone({'api-get_accounts': success([ACCOUNT_OK]),
-                       'api-get_phone_status': FakeResponse(404, raw=b'<html>Not Found</html>', content_type='text/html')})
+    phone = healthy([ACCOUNT_OK])
+    phone.script('api-get_phone_status', recorded_answer('not_found'))
     records, dummy = run_audit({'gs1': phone})
     assert records['gs1']['status'] == 'registered'
     assert records['gs1']['phone_status'] is None
@@ -106,21 +132,21 @@ def test_phone_status_not_supported_keeps_the_accounts_verdict():
 
 
 def test_phone_status_auth_failure_fails_the_phone():
-    phone = FakePhone({'api-get_accounts': success([ACCOUNT_OK]),
-                       'api-get_phone_status': FakeResponse(body={'response': 'error', 'body': 'unauthorized'})})
+    phone = healthy([ACCOUNT_OK])
+    phone.script('api-get_phone_status', {'response': 'error', 'body': 'unauthorized'})
     records, dummy = run_audit({'gs1': phone})
     assert records['gs1']['status'] == 'auth_failed'
 
 
 def test_unknown_phone_status_passes_through():
-    records, dummy = run_audit({'gs1': FakePhone(healthy(status='weird'))})
+    records, dummy = run_audit({'gs1': healthy(status='weird')})
     assert records['gs1']['phone_status'] == 'weird'
     assert records['gs1']['status'] == 'registered'
 
 
 def test_record_of_a_deadline_phone_is_an_error_with_its_class():
     target = make_targets(1)[0]
-    result = fan_out([target], lambda client, target: time.sleep(0.3) or {}, deadline=0.05, transport_factory=lambda target: FakePhone({}))[0]
+    result = fan_out([target], lambda client, target: time.sleep(0.3) or {}, deadline=0.05, transport_factory=lambda target: FixturePhone())[0]
     record = audit.registration_record(result, target)
     assert record['status'] == 'error'
     assert record['error_class'] == 'interrupted'

@@ -1,6 +1,6 @@
 # Copyright (c) phonefleet.grandstream contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The fleet fan-out against canned phone answers (no network)."""
+"""The fleet fan-out against fixture phones (no network)."""
 
 import json
 import threading
@@ -11,8 +11,9 @@ import pytest
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIConnection, CTIError
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils import audit
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget, fan_out
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import (
-    ACCOUNT_OK, PASSCODE, FakePhone, healthy, make_targets, success,
+from ansible_collections.phonefleet.grandstream.tests.fixtures.fixture_phone import PASSCODE, FixturePhone
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fleet_phones import (
+    ACCOUNT_OK, healthy, make_targets,
 )
 
 
@@ -30,7 +31,7 @@ def test_results_come_in_input_order_and_concurrency_is_bounded():
         return {'seen': target.name}
 
     targets = make_targets(60)
-    results = fan_out(targets, work, concurrency=7, transport_factory=lambda target: FakePhone({}))
+    results = fan_out(targets, work, concurrency=7, transport_factory=lambda target: FixturePhone())
     assert [result['name'] for result in results] == [target.name for target in targets]
     assert [result['data']['seen'] for result in results] == [target.name for target in targets]
     assert all(result['ok'] and result['error_class'] is None and result['reachable'] for result in results)
@@ -38,11 +39,11 @@ def test_results_come_in_input_order_and_concurrency_is_bounded():
 
 
 def test_one_client_per_phone_and_sessions_are_closed():
-    phones = dict(('gs%04d' % number, FakePhone(healthy())) for number in range(1, 6))
+    phones = dict(('gs%04d' % number, healthy()) for number in range(1, 6))
     targets = [FleetTarget(name, CTIConnection('10.0.0.%d' % index, passcode=PASSCODE, name=name)) for index, name in enumerate(sorted(phones), 1)]
     fan_out(targets, audit.audit_registration(), concurrency=3, transport_factory=lambda target: phones[target.name])
     for phone in phones.values():
-        assert phone.calls == ['api-get_accounts', 'api-get_phone_status', 'model.define.js']
+        assert phone.functions() == ['api-get_accounts', 'api-get_phone_status', 'model.define.js']
         assert phone.closed
 
 
@@ -58,7 +59,7 @@ def test_cti_error_becomes_class_and_sentence():
     def work(client, target):
         raise CTIError(target.label, 'forbidden', 'CTI refused the request (HTTP 403).', status=403)
 
-    result = fan_out(make_targets(1), work, transport_factory=lambda target: FakePhone({}))[0]
+    result = fan_out(make_targets(1), work, transport_factory=lambda target: FixturePhone())[0]
     assert result['ok'] is False
     assert result['error_class'] == 'forbidden'
     assert result['error'] == 'CTI refused the request (HTTP 403).'
@@ -72,7 +73,7 @@ def test_unexpected_exception_is_one_line_without_traceback_or_passcode():
     def work(client, target):
         raise KeyError('body with %s inside' % PASSCODE)
 
-    result = fan_out(make_targets(1), work, transport_factory=lambda target: FakePhone({}))[0]
+    result = fan_out(make_targets(1), work, transport_factory=lambda target: FixturePhone())[0]
     assert result['error_class'] == 'error'
     assert result['error'].startswith('unexpected KeyError')
     assert PASSCODE not in json.dumps(result)
@@ -83,7 +84,7 @@ def test_unexpected_exception_is_one_line_without_traceback_or_passcode():
 def test_a_short_passcode_leaves_names_addresses_and_phone_data_alone():
     # GRP26xx user passwords default to 123: starring it out of "gs0123" would mangle the report and show the passcode.
     target = FleetTarget('gs0123', CTIConnection('10.1.23.123', passcode='123', name='gs0123'))
-    phone = FakePhone({'api-get_accounts': success([dict(ACCOUNT_OK, sip_id='1123')]), 'api-get_phone_status': success('available')})
+    phone = healthy([dict(ACCOUNT_OK, sip_id='1123')], passcode='123')
     record = audit.registration_record(fan_out([target], audit.audit_registration(), transport_factory=lambda target: phone)[0], target)
     assert (record['name'], record['host'], record['accounts'][0]['sip_id']) == ('gs0123', '10.1.23.123', '1123')
     assert record['status'] == 'registered'
@@ -93,7 +94,7 @@ def test_passcode_is_scrubbed_from_the_sentences_of_a_failure():
     def work(client, target):
         raise CTIError(target.label, 'error', 'the phone said passcode=%s and %s.' % (PASSCODE, PASSCODE), hint='not %s' % PASSCODE)
 
-    result = fan_out(make_targets(1), work, transport_factory=lambda target: FakePhone({}))[0]
+    result = fan_out(make_targets(1), work, transport_factory=lambda target: FixturePhone())[0]
     assert PASSCODE not in json.dumps(result)
     assert result['name'] == 'gs0001'
     assert result['message'].startswith('gs0001 (10.1.4.1): the phone said passcode=********')
@@ -123,7 +124,7 @@ def test_deadline_marks_unstarted_and_unfinished_phones():
 
     started = time.monotonic()
     try:
-        results = fan_out(targets, work, concurrency=2, deadline=0.15, transport_factory=lambda target: FakePhone({}))
+        results = fan_out(targets, work, concurrency=2, deadline=0.15, transport_factory=lambda target: FixturePhone())
         elapsed = time.monotonic() - started
     finally:
         release.set()
@@ -136,7 +137,7 @@ def test_deadline_marks_unstarted_and_unfinished_phones():
 
 def test_deadline_not_reached_changes_nothing():
     results = fan_out(make_targets(5), lambda client, target: {'x': 1}, concurrency=5, deadline=30,
-                      transport_factory=lambda target: FakePhone({}))
+                      transport_factory=lambda target: FixturePhone())
     assert all(result['ok'] for result in results)
 
 
@@ -147,5 +148,5 @@ def test_client_options_reach_every_client():
         seen.append(client.connection.name)
         return {}
 
-    fan_out(make_targets(2), work, transport_factory=lambda target: FakePhone({}), client_options={})
+    fan_out(make_targets(2), work, transport_factory=lambda target: FixturePhone(), client_options={})
     assert sorted(seen) == ['gs0001', 'gs0002']

@@ -23,10 +23,16 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.controller 
 )
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget, fan_out
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import FirmwarePolicy
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.fake_http import refused
-from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fake_sessions import (
-    ACCOUNT_DOWN, ACCOUNT_OK, PASSCODE, FakePhone, healthy, make_targets,
+from ansible_collections.phonefleet.grandstream.tests.fixtures.fixture_phone import PASSCODE, FixturePhone
+from ansible_collections.phonefleet.grandstream.tests.unit.plugins.plugin_utils.fleet_phones import (
+    ACCOUNT_DOWN, ACCOUNT_OK, healthy, make_targets,
 )
+
+
+def switched_off():
+    phone = FixturePhone()
+    phone.set_fault('refused')
+    return phone
 
 
 # -- a new part: a toy security-posture check, as the next issue will add one --------------------------------------
@@ -98,8 +104,7 @@ def phones_for(targets, answers):
 def test_a_new_part_shows_in_every_report_the_task_result_set_stats_and_the_merge(tmp_path):
     check, family = posture_audit()
     targets = make_targets(3)
-    answers = {'gs0001': FakePhone(healthy()), 'gs0002': FakePhone(healthy(status='busy')),
-               'gs0003': FakePhone({'api-get_accounts': [refused(), refused()]})}
+    answers = {'gs0001': healthy(), 'gs0002': healthy(status='busy'), 'gs0003': switched_off()}
     report = check.run(targets, {}, concurrency=2, transport_factory=phones_for(targets, answers))
     rows = dict((row['name'], row) for row in report['phones'])
     assert rows['gs0002']['posture'] == {'tr069_enabled': {'result': 'fail', 'reason': 'tr069_on'}}
@@ -154,7 +159,7 @@ def test_a_phone_without_a_passcode_is_auth_failed_with_its_reason_and_named_onc
     check = audit.registration_check()
     targets = [good] + bare + [odd]
     report = check.run(targets, {}, concurrency=5, missing_passcode=frozenset(target.name for target in bare),
-                       transport_factory=lambda target: FakePhone(healthy()))
+                       transport_factory=lambda target: healthy())
     rows = dict((row['name'], row) for row in report['phones'])
     assert rows['gs0002']['status'] == 'auth_failed' and rows['gs0002']['reason'] == 'no_passcode'
     assert rows['gs0002']['error'] == fleet_check.NO_PASSCODE_ERROR and 'ansible_host' not in rows['gs0002']['hint']
@@ -210,7 +215,7 @@ def test_the_message_says_why_per_phone_and_stays_short_for_10000_phones():
 
 
 def test_an_unregistered_phone_has_a_reason_code_and_a_sentence():
-    phones = {'gs1': FakePhone(healthy([ACCOUNT_OK, ACCOUNT_DOWN])), 'gs2': FakePhone(healthy([]))}
+    phones = {'gs1': healthy([ACCOUNT_OK, ACCOUNT_DOWN]), 'gs2': healthy([])}
     targets = [FleetTarget(name, CTIConnection('10.1.4.%d' % index, passcode=PASSCODE, name=name)) for index, name in
                enumerate(sorted(phones), 1)]
     report = audit.registration_check().run(targets, {}, concurrency=2, transport_factory=lambda target: phones[target.name])
@@ -255,7 +260,7 @@ def test_the_fan_out_stops_starting_phones_once_should_stop_is_true():
 
     targets = make_targets(40)
     began = time.monotonic()
-    results = fan_out(targets, work, concurrency=2, should_stop=stop.is_set, transport_factory=lambda target: FakePhone({}))
+    results = fan_out(targets, work, concurrency=2, should_stop=stop.is_set, transport_factory=lambda target: FixturePhone())
     assert time.monotonic() - began < 2.0
     assert len(started) <= 4, 'no phone is started once the controller is gone (two were in flight)'
     classes = [result['error_class'] for result in results]
@@ -263,7 +268,7 @@ def test_the_fan_out_stops_starting_phones_once_should_stop_is_true():
 
 
 def test_a_check_whose_controller_is_gone_raises_and_reads_no_more():
-    phone = FakePhone(healthy())
+    phone = healthy()
     calls = {'count': 0}
 
     def should_stop():
@@ -274,9 +279,9 @@ def test_a_check_whose_controller_is_gone_raises_and_reads_no_more():
         audit.registration_check().run(make_targets(1), {}, concurrency=1, should_stop=should_stop,
                                        transport_factory=lambda target: phone)
     assert 'wrote no report' in str(caught.value)
-    assert phone.calls in ([], ['api-get_accounts'], ['api-get_accounts', 'api-get_phone_status']), \
+    assert phone.functions() in ([], ['api-get_accounts'], ['api-get_accounts', 'api-get_phone_status']), \
         'the parts after the stop read nothing'
-    assert 'model.define.js' not in phone.calls
+    assert 'model.define.js' not in phone.functions()
 
 
 def test_the_report_files_of_the_registry_are_the_check_name():

@@ -124,10 +124,12 @@ def test_a_second_change_with_an_extra_proof_step_runs_on_the_same_engine(tmp_pa
     files = rolling_reports(MarkerChange)
     assert files['json'][0] == 'marker_rollout.json' and 'marked_after' in files['csv'][1](report).splitlines()[0]
 
-    # resumed: done phones are already_marked, the failure is final for the run id, nothing is sent again
+    # resumed: done phones are already_marked, the failure is final for the run id (and keeps its own outcome),
+    # nothing is sent again
     again, dummy = marker_run(fleet, tmp_path, settings={'batch_size': 3})
     resumed = again.run()
-    assert set(outcomes(resumed).values()) == {'already_marked', 'already_current', 'failed'}
+    assert set(outcomes(resumed).values()) == {'already_marked', 'already_current', 'kept_old_marker'}
+    assert outcomes(resumed)['stubborn'] == 'kept_old_marker' and reasons(resumed)['stubborn'] == 'old_marker'
     assert sum(fleet.commands().values()) == 5
 
 
