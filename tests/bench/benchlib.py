@@ -34,6 +34,9 @@ def ansible_env(workdir, **extra):
     env.update(ANSIBLE_COLLECTIONS_PATH=str(collections_path(workdir)), ANSIBLE_NOCOLOR='1',
                ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_HOST_KEY_CHECKING='0',
                ANSIBLE_LOCAL_TEMP=str(Path(workdir) / 'ansible-tmp'),
+               # Simulated phones' refused passwords and ledgers stay in the work directory, never in the user's own
+               # per-user state (module_utils/state_dir.py).
+               GRANDSTREAM_STATE_DIR=str(Path(workdir) / 'state'),
                PATH='%s%s%s' % (BIN, os.pathsep, os.environ.get('PATH', '')))
     env.update({key: str(value) for key, value in extra.items()})
     return env

@@ -46,10 +46,23 @@ def test_demo_runs_the_audit_and_the_rolling_reboot(tmp_path):
     for name in ('registration_audit.json', 'registration_audit.html', 'rolling_reboot.json', 'rolling_reboot.junit.xml'):
         assert name in text
 
+    # The audit found two outdated phones; the rollout upgraded exactly those, proven by their version; the audit after
+    # it finds none.
+    upgrade = json.loads((output / 'firmware' / 'firmware_upgrade.json').read_text())
+    upgraded = sorted(phone['name'] for phone in upgrade['phones'] if phone['outcome'] == 'upgraded')
+    assert upgraded == outdated
+    assert {phone['name']: (phone['from_version'], phone['version']) for phone in upgrade['phones']
+            if phone['outcome'] == 'upgraded'} == {name: ('1.0.7.70', '1.0.7.81') for name in outdated}
+    assert 'Firmware upgrade (GXP16* to 1.0.7.81): 2 upgraded' in text
+    after = json.loads((output / 'audit-after-upgrade' / 'registration_audit.json').read_text())
+    assert after['summary']['firmware_outdated'] == 0
+    assert 'After: the audit finds 0 phones below the minimum firmware.' in text
+
     with open(output / 'inventory' / 'phones.csv', newline='', encoding='utf-8') as handle:
         passcodes = {row['passcode'] for row in csv.DictReader(handle) if row['passcode']}
     assert passcodes
-    for path in [None] + sorted((output / 'audit').iterdir()) + sorted((output / 'reboot').glob('*.*')):
+    for path in [None] + sorted((output / 'audit').iterdir()) + sorted((output / 'reboot').glob('*.*')) \
+            + sorted((output / 'firmware').glob('*.*')):
         content = text if path is None else path.read_text(encoding='utf-8')
         for passcode in passcodes:
             assert passcode not in content, 'a passcode leaked into %s' % (path or 'the demo output')
