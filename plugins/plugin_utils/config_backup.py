@@ -23,6 +23,7 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.durable imp
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.settings_backup import (
     SOURCES, backup_file_name, drift, parse_backup, read_whole, render_backup,
 )
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.outcomes import FAILED, UNCHANGED
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import (
     COUNT, FLAG, TEXT, CheckPart, Field, FleetCheck, ReportFamily, ReportPart, labeled_names, list_of, one_of,
 )
@@ -32,8 +33,6 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports imp
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import name_list, plural
 
 SAVED = 'saved'           # the file was written: the first backup, or the configuration changed
-UNCHANGED = 'unchanged'   # the configuration is the file's: not rewritten
-FAILED = 'failed'         # the phone could not be read (or its file written): its last good file is kept
 BACKUP_STATUSES = (SAVED, UNCHANGED, FAILED)
 
 # The ``reason`` of a failed phone (a code word; ``error`` holds the sentence).

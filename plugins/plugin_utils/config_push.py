@@ -13,15 +13,14 @@ rows in the JSON and CSV reports.
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.config_tasks import apply_settings
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import ERROR
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.settings import pvalue_key
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.outcomes import FAILED, UNCHANGED
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import (
     CheckPart, FleetCheck, ReportFamily, ReportPart, labeled_names, list_of, one_of, short_why,
 )
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import name_list, plural
 
 CHANGED = 'changed'
-UNCHANGED = 'unchanged'
 NOT_APPLIED = 'not_applied'   # the phone answered success and kept the old value of a key
-FAILED = 'failed'             # the phone could not be set: unreachable, refused, invalid settings...
 CONFIG_STATUSES = (CHANGED, UNCHANGED, NOT_APPLIED, FAILED)
 
 # The ``reason`` of a phone (a code word; ``error`` holds the sentence).

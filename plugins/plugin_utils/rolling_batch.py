@@ -15,7 +15,8 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_cha
     Busy, ChangeRefused, Refused, Sent, Withheld,
 )
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import LEDGER_SENDING
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, REASON_BUSY, SKIPPED_BUSY
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import REASON_BUSY, SKIPPED_BUSY
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.outcomes import FAILED
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_progress import BatchProgress, problem_line
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_state import StateFileError
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import duration_text

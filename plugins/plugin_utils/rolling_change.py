@@ -22,7 +22,8 @@ import collections
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import AUTH_FAILED, UNREACHABLE
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import NOT_ATTEMPTED
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, SKIPPED_BUSY
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import SKIPPED_BUSY
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.outcomes import FAILED
 
 # The outcomes every change has besides its own (report order: the change's first, then these).
 ENGINE_OUTCOMES = (SKIPPED_BUSY, FAILED, UNREACHABLE, AUTH_FAILED, NOT_ATTEMPTED)

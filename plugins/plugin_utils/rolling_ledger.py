@@ -24,7 +24,8 @@ import os
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.durable import write_atomic
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_change import ResumePoint
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, check_run_id, phone_key
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import check_run_id, phone_key
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.outcomes import FAILED
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_state import (
     StateDirectory, os_error_words, state_file_error,
 )

@@ -7,7 +7,7 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import (
     LEDGER_FAILED, LEDGER_PENDING, LEDGER_SENDING, LEDGER_SENT,
 )
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.outcomes import FAILED
 
 
 def read_failure_outcome(error_class):

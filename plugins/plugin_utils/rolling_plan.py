@@ -16,7 +16,6 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout impo
 # What happened to a phone, whatever the change (the ``outcome`` of its report row), besides the change's own words
 # and the CTI error classes unreachable and auth_failed (a phone that failed its preflight with those classes).
 SKIPPED_BUSY = 'skipped_busy'
-FAILED = 'failed'
 
 # Why a phone was not changed (the ``reason`` of its row, None when it was), besides the CTI error classes
 # (unreachable, auth_failed, locked, forbidden, error, rejected) and the reasons of the change's proof (never_down,

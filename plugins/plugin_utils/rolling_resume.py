@@ -8,8 +8,9 @@ from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import (
     RESUME_CHECK, RESUME_DONE, RESUME_FAILED, own_fields, resume_action,
 )
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.outcomes import FAILED
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import (
-    FAILED, REASON_DUPLICATE, REASON_INTERRUPTED, REASON_VARIABLES, STOP_INTERRUPTED, first_of_duplicates, phone_key,
+    REASON_DUPLICATE, REASON_INTERRUPTED, REASON_VARIABLES, STOP_INTERRUPTED, first_of_duplicates, phone_key,
 )
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_state import StateFileError
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_summary import run_report

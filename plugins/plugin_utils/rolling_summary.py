@@ -7,8 +7,9 @@ import collections
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_proof import SEEN_DOWN
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import utc_timestamp
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.outcomes import FAILED
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import (
-    FAILED, STOP_CANARY, STOP_INTERRUPTED, STOP_MAX_FAIL, STOP_WINDOW,
+    STOP_CANARY, STOP_INTERRUPTED, STOP_MAX_FAIL, STOP_WINDOW,
 )
 
 STOPS = (STOP_CANARY, STOP_MAX_FAIL, STOP_WINDOW, STOP_INTERRUPTED)

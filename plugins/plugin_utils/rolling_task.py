@@ -12,7 +12,8 @@ import threading
 
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import write_reports
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_ledger import Ledger
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import FAILED, default_run_id
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import default_run_id
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.outcomes import FAILED
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_reports import (
     plan_report, rolling_reports, rolling_summary_sentence,
 )
