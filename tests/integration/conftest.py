@@ -19,6 +19,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO / 'tests' / 'simulator'))
 
 from sim_fixtures import sim_fleet  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+from readme_blocks import clone_line, copy_tree, only_line, replace_line, run_script, shell_blocks  # noqa: E402
 
 
 @pytest.fixture(scope='session', autouse=True)
@@ -89,3 +90,35 @@ def run_adhoc(run_ansible, tmp_path_factory):
         return proc, results
 
     return run
+
+
+@pytest.fixture(scope='session')
+def readme_first_block(tmp_path_factory):
+    """The README's first block, pasted into an empty directory: the clone, then ``make demo``, for real; run once for
+    this test and test_demo.py (the demo takes half a minute).  Returns ``(process, clone)``.
+
+    ``make demo`` on a fresh clone first creates ``.venv`` (pip installs the pinned tools: a minute or two and a package
+    index). Here the clone's ``.venv`` is a symlink to the venv this suite runs in, which ``make venv`` built from the
+    same requirements-dev.txt and lock; the copy keeps the files' times, so make finds ``.venv/.installed`` up to date
+    and goes straight to the demo (the test refuses to run otherwise rather than let make reinstall into the shared
+    venv). What a fresh venv proves, the CI's fresh clone proves on every ``make test``: it starts with ``make venv``.
+    ``make test`` is this suite itself: its dry run (``make -n test``) must list every check instead.
+    """
+    tmp_path = tmp_path_factory.mktemp('first-block')
+    first = shell_blocks()
+    assert first, 'README.md has no ```sh block before its first ## heading'
+    block = first[0]
+    line, directory = clone_line(block)
+    only_line(block, r'^make demo$')
+    only_line(block, r'^make test$')
+    clone = copy_tree(tmp_path / directory)
+    (clone / '.venv').symlink_to(REPO / '.venv', target_is_directory=True)
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(('ANSIBLE_', 'MAKE', 'MFLAGS', 'VIRTUAL_ENV', 'PYTEST', 'GRANDSTREAM_'))}
+    fresh = subprocess.run(['make', '-q', '.venv/.installed'], cwd=clone, env=env, capture_output=True, check=False)
+    if fresh.returncode != 0:
+        pytest.fail('.venv is older than requirements-dev.txt / requirements-dev.lock: run `make venv` first')
+
+    script = replace_line(replace_line(block, '^git clone ', ['cd %s' % directory]), '^make test$', ['make -n test'])
+    proc = run_script(script, tmp_path, env, tmp_path / 'scripts', timeout=600)
+    return proc, clone

@@ -12,7 +12,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
+CLONE_URL = yaml.safe_load((REPO / 'galaxy.yml').read_text())['repository'] + '.git'
 README = REPO / 'README.md'
 QUICK_START = 'Quick start with your phones'
 
@@ -157,3 +160,15 @@ def files_under(root):
     root = Path(root)
     return sorted(str(Path(dirpath, name).relative_to(root)) for dirpath, dummy, names in os.walk(root)
                   for name in names)
+
+
+def clone_line(block):
+    """The block's ``git clone URL`` line (optionally ``&& cd DIR``): (the line, the directory the clone creates)."""
+    line = only_line(block, r'^git clone ')
+    match = re.match(r'^git clone (\S+)( && cd (\S+))?$', line)
+    assert match, 'a clone line the test does not understand: %r' % line
+    assert match.group(1) == CLONE_URL, 'the README clones %s, galaxy.yml says %s' % (match.group(1), CLONE_URL)
+    directory = Path(match.group(1)).stem
+    assert match.group(3) in (None, directory), '`git clone %s` creates %s/, not %s/' % (
+        CLONE_URL, directory, match.group(3))
+    return line, directory

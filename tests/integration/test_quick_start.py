@@ -18,36 +18,19 @@ here sets ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED: the README's ansible.cfg has
 """
 
 import json
-import os
 import re
-import subprocess
-from pathlib import Path
 
-import pytest
 import yaml
 
-from readme_blocks import (REPO, copy_tree, csv_heredoc, files_under, only_line, quick_start_blocks, replace_line,
-                           run_script, shell_blocks, shell_comments, with_csv)
+from readme_blocks import (CLONE_URL, REPO, clone_line, copy_tree, csv_heredoc, files_under, only_line,
+                           quick_start_blocks, replace_line, run_script, shell_blocks, shell_comments, with_csv)
 from test_packaging import isolated_env
 
 GALAXY = yaml.safe_load((REPO / 'galaxy.yml').read_text())
-CLONE_URL = GALAXY['repository'] + '.git'
 # Typed at the prompt: a space in front, a dollar sign and a backslash, which `IFS= read -r` must keep as they are.
 PASSCODE = ' Pa$$ w\\0rd!'
 SITES = [{'count': 3, 'name': 'hq-{n}', 'site': 'hq'}, {'count': 2, 'name': 'lab-{n}', 'site': 'lab'}]
 CSV_COLUMNS = ['name', 'host', 'port', 'scheme', 'site', 'model']  # no passcode column: the typed one is used
-
-
-def clone_line(block):
-    """The block's ``git clone URL`` line (optionally ``&& cd DIR``): (the line, the directory the clone creates)."""
-    line = only_line(block, r'^git clone ')
-    match = re.match(r'^git clone (\S+)( && cd (\S+))?$', line)
-    assert match, 'a clone line the test does not understand: %r' % line
-    assert match.group(1) == CLONE_URL, 'the README clones %s, galaxy.yml says %s' % (match.group(1), CLONE_URL)
-    directory = Path(match.group(1)).stem
-    assert match.group(3) in (None, directory), '`git clone %s` creates %s/, not %s/' % (
-        CLONE_URL, directory, match.group(3))
-    return line, directory
 
 
 def user_env(tmp_path):
@@ -152,32 +135,9 @@ def test_quick_start_in_empty_directories(sim_fleet, tmp_path):
     assert proc.returncode == 0 and expected in proc.stderr, proc.output
 
 
-def test_first_block_clones_and_runs_make_demo(tmp_path):
-    """The README's first block, pasted into an empty directory: the clone, then ``make demo``, for real.
-
-    ``make demo`` on a fresh clone first creates ``.venv`` (pip installs the pinned tools: a minute or two and a package
-    index). Here the clone's ``.venv`` is a symlink to the venv this suite runs in, which ``make venv`` built from the
-    same requirements-dev.txt and lock; the copy keeps the files' times, so make finds ``.venv/.installed`` up to date
-    and goes straight to the demo (the test refuses to run otherwise rather than let make reinstall into the shared
-    venv). What a fresh venv proves, the CI's fresh clone proves on every ``make test``: it starts with ``make venv``.
-    ``make test`` is this suite itself: its dry run (``make -n test``) must list every check instead.
-    """
-    first = shell_blocks()
-    assert first, 'README.md has no ```sh block before its first ## heading'
-    block = first[0]
-    line, directory = clone_line(block)
-    only_line(block, r'^make demo$')
-    only_line(block, r'^make test$')
-    clone = copy_tree(tmp_path / directory)
-    (clone / '.venv').symlink_to(REPO / '.venv', target_is_directory=True)
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(('ANSIBLE_', 'MAKE', 'MFLAGS', 'VIRTUAL_ENV', 'PYTEST'))}
-    fresh = subprocess.run(['make', '-q', '.venv/.installed'], cwd=clone, env=env, capture_output=True, check=False)
-    if fresh.returncode != 0:
-        pytest.fail('.venv is older than requirements-dev.txt / requirements-dev.lock: run `make venv` first')
-
-    script = replace_line(replace_line(block, '^git clone ', ['cd %s' % directory]), '^make test$', ['make -n test'])
-    proc = run_script(script, tmp_path, env, tmp_path / 'scripts', timeout=600)
+def test_first_block_clones_and_runs_make_demo(readme_first_block):
+    """The README's first block works pasted into an empty directory (see the fixture readme_first_block)."""
+    proc, clone = readme_first_block
     assert proc.returncode == 0, proc.output
     output = proc.stdout + proc.stderr
     assert 'Audit: 46 of 50 phones registered' in output, proc.output
