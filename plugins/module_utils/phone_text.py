@@ -119,12 +119,10 @@ class TextCleaner(object):
             self._forms = tuple(secret_forms(secrets))
 
     def _redact(self, text):
-        self._prepare()
         return self._redactor.redact(text)
 
     def _plain(self, text, limit):
         """True for the common case that needs no work: short, printable, no ``=`` (no passcode=...) and no secret."""
-        self._prepare()
         return (len(text) <= limit and '=' not in text and text.isprintable()
                 and not any(form in text for form in self._forms))
 
@@ -135,6 +133,10 @@ class TextCleaner(object):
         included (a setting's value, a configuration file), only control characters replaced.
         The whole string is redacted before anything is cut or collapsed, so that no cut keeps the first characters
         of a secret (the answer itself is bounded by the body cap, so this is bounded work)."""
+        self._prepare()
+        return self._clean(value, limit, collapse)
+
+    def _clean(self, value, limit, collapse):
         if value is None:
             return None
         text = value if isinstance(value, str) else str(value)
@@ -148,10 +150,15 @@ class TextCleaner(object):
         return text + CUT_MARK if cut else text
 
     def tree(self, value, text_limit=TEXT_LIMIT, item_limit=None, depth=0, collapse=True):
+        if depth == 0:
+            self._prepare()
+        return self._tree(value, text_limit, item_limit, depth, collapse)
+
+    def _tree(self, value, text_limit, item_limit, depth, collapse):
         """A parsed answer with every string (keys included) clean; lists longer than ``item_limit`` and CUT objects
         dropped, deeper levels than DEPTH_LIMIT dropped (with a note)."""
         if isinstance(value, str):
-            return self.text(value, text_limit, collapse)
+            return self._clean(value, text_limit, collapse)
         if value is None or isinstance(value, (bool, int, float)):
             return value
         if depth >= DEPTH_LIMIT:
@@ -162,7 +169,7 @@ class TextCleaner(object):
             if len(items) > FIELD_LIMIT:
                 self.note('kept %d of %d fields of an object' % (FIELD_LIMIT, len(items)))
                 items = items[:FIELD_LIMIT]
-            return dict((self.text(key, KEY_LIMIT), self.tree(item, text_limit, item_limit, depth + 1, collapse))
+            return dict((self._clean(key, KEY_LIMIT, True), self._tree(item, text_limit, item_limit, depth + 1, collapse))
                         for key, item in items)
         if isinstance(value, list):
             kept = [item for item in value if item is not CUT]
@@ -172,7 +179,7 @@ class TextCleaner(object):
             elif len(kept) < len(value):
                 self.note('kept %d of %d items of a list (the answer holds more objects than any phone sends)'
                           % (len(kept), len(value)))
-            return [self.tree(item, text_limit, item_limit, depth + 1, collapse) for item in kept]
+            return [self._tree(item, text_limit, item_limit, depth + 1, collapse) for item in kept]
         return None  # CUT outside a list
 
     def excerpt(self, raw, limit=80):
