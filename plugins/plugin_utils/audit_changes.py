@@ -13,6 +13,7 @@ previous merged report of its own directory.  :class:`ChangesPart` says it in on
 import os
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import UNREACHABLE
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_merge import REPORT_FILE, MergeError, load_report
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_posture import CHECKS, FAIL, PASS, sentence_case
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import CheckPart, ReportPart
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import clean_text, esc, html_table
@@ -27,8 +28,6 @@ MAX_HTML_NAMES = 200
 
 def changes_since(directory, report, check):
     """(``changes``, warning sentence or None): ``report`` compared with the previous report of ``directory``."""
-    # Imported here: the merge reads reports of the audit (audit.py), whose check has this file's part.
-    from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_merge import REPORT_FILE, MergeError, load_report
     path = os.path.join(os.path.abspath(directory), REPORT_FILE)
     if not os.path.lexists(path):
         return compare(None, report, 'no earlier report in %s to compare with' % os.path.dirname(path)), None

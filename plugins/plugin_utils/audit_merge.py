@@ -17,7 +17,6 @@ import math
 import os
 import stat
 
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import registration_check
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import row_problem
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.reports import clean_text
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import name_list
@@ -62,10 +61,10 @@ def find_reports(inputs, exclude=None):
     return unique
 
 
-def load_report(path, check=None, max_bytes=MAX_REPORT_BYTES):
-    """A slice's report, checked; raises MergeError naming the file and what is wrong.  At most ``max_bytes`` are read,
-    and only from a regular file (a FIFO or a device put in place of a report never holds the run)."""
-    check = check or registration_check()
+def load_report(path, check, max_bytes=MAX_REPORT_BYTES):
+    """A slice's report, checked by ``check`` (the audit's FleetCheck); raises MergeError naming the file and what is
+    wrong.  At most ``max_bytes`` are read, and only from a regular file (a FIFO or a device put in place of a report
+    never holds the run)."""
     try:
         report = json.loads(_read_bounded(path, max_bytes).decode('utf-8'))
     except MergeError:
@@ -135,9 +134,9 @@ def _too_deep(row):
     return None
 
 
-def merge_reports(paths, check=None):
-    """One report from the reports of ``paths`` (see the module docstring); returns (report, slices)."""
-    check = check or registration_check()
+def merge_reports(paths, check):
+    """One report from the reports of ``paths`` checked by ``check`` (see the module docstring); returns (report,
+    slices)."""
     settings_fields = check.settings
     defaults = dict((field, spec.default) for field, spec in check.fields.items() if not spec.optional)
     phones, owner, slices, settings = [], {}, [], None

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ansible_collections.phonefleet.grandstream.plugins.modules import registration_report_merge
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import build_report
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit import build_report, registration_check
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_merge import MergeError, find_reports, merge_reports
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_reports import REGISTRATION_REPORTS
 
@@ -39,7 +39,7 @@ def test_the_merged_report_counts_again_and_keeps_every_phone(tmp_path):
     paths = [write(tmp_path / 'a.json', [phone('a'), phone('b', 'unreachable')]),
              write(tmp_path / 'b.json', [phone('c', 'unregistered')], {'finished_at': '2026-12-03T02:00:09Z'}),
              write(tmp_path / 'c.json', [phone('d')], legacy=True)]
-    report, slices = merge_reports([str(path) for path in paths])
+    report, slices = merge_reports([str(path) for path in paths], registration_check())
     summary = report['summary']
     assert (summary['total'], summary['registered'], summary['unreachable'], summary['unregistered']) == (4, 2, 1, 1)
     assert summary['compliance_percent'] == 50.0 and [item['phones'] for item in slices] == [2, 1, 1]
@@ -57,7 +57,7 @@ def test_slices_that_are_not_one_audit_are_refused(tmp_path, second, words):
     first = write(tmp_path / 'a.json', [phone('a')])
     other = write(tmp_path / 'b.json', second['phones'], second.get('audit'))
     with pytest.raises(MergeError) as caught:
-        merge_reports([str(first), str(other)])
+        merge_reports([str(first), str(other)], registration_check())
     assert words in str(caught.value) and str(other) in str(caught.value)
 
 
@@ -73,7 +73,7 @@ def test_files_that_are_not_reports_are_refused_by_name(tmp_path, content, words
     path = tmp_path / 'x.json'
     path.write_text(content)
     with pytest.raises(MergeError) as caught:
-        merge_reports([str(path)])
+        merge_reports([str(path)], registration_check())
     assert words in str(caught.value) and str(path) in str(caught.value)
 
 
@@ -110,11 +110,11 @@ def test_a_malformed_phone_is_refused_with_the_file_the_phone_and_the_field(tmp_
     change(row)
     path = write(tmp_path / 'slice.json', [row])
     if words is None:  # a hostile name is not malformed: it is kept, and every report shows it safely
-        report, dummy = merge_reports([str(path)])
+        report, dummy = merge_reports([str(path)], registration_check())
         assert report['phones'][0]['name'] == '\x1b[2Jevil'
         return
     with pytest.raises(MergeError) as caught:
-        merge_reports([str(write(tmp_path / 'ok.json', [phone('z')])), str(path)])
+        merge_reports([str(write(tmp_path / 'ok.json', [phone('z')])), str(path)], registration_check())
     assert str(path) in str(caught.value) and words in str(caught.value)
     assert '\x1b' not in str(caught.value)
 
@@ -136,7 +136,7 @@ def test_a_malformed_file_is_refused_by_name(tmp_path, content, words):
     else:
         path.write_text(content)
     with pytest.raises(MergeError) as caught:
-        merge_reports([str(path)])
+        merge_reports([str(path)], registration_check())
     assert str(path) in str(caught.value) and words in str(caught.value)
 
 
@@ -145,7 +145,7 @@ def test_a_slice_with_a_lone_surrogate_merges_and_every_report_renders(tmp_path)
     report = build_report([phone('a', 'unregistered', error='bad \ud800 \x1b[31m', site='h\udc00q', accounts=[])],
                           {'required_accounts': [], 'firmware_minimum': {}})
     path.write_text(json.dumps(report))  # ensure_ascii: "\ud800" escaped, valid JSON
-    merged, dummy = merge_reports([str(path)])
+    merged, dummy = merge_reports([str(path)], registration_check())
     assert merged['phones'][0]['error'] == 'bad \ud800 \x1b[31m'
     for file_name, render in REGISTRATION_REPORTS.values():
         render(merged).encode('utf-8')

@@ -133,7 +133,7 @@ def test_the_merge_keeps_the_posture_and_counts_it_again(tmp_path):
     first['phones'], second['phones'] = whole['phones'][:1], whole['phones'][1:]
     (tmp_path / 'a.json').write_text(json.dumps(first))
     (tmp_path / 'b.json').write_text(json.dumps(second))
-    merged, slices = merge_reports([str(tmp_path / 'a.json'), str(tmp_path / 'b.json')])
+    merged, slices = merge_reports([str(tmp_path / 'a.json'), str(tmp_path / 'b.json')], registration_check())
     assert len(slices) == 2 and merged['summary']['posture'] == whole['summary']['posture']
     assert [row['posture'] for row in merged['phones']] == [row['posture'] for row in whole['phones']]
     assert merged['audit']['posture'] is True
@@ -151,7 +151,7 @@ def test_the_merge_refuses_a_malformed_posture_by_file_and_phone(tmp_path, chang
     change(whole['phones'][1])
     (tmp_path / 'a.json').write_text(json.dumps(whole))
     with pytest.raises(MergeError) as caught:
-        merge_reports([str(tmp_path / 'a.json')])
+        merge_reports([str(tmp_path / 'a.json')], registration_check())
     assert '%s: phone 2 (%s): %s' % (tmp_path / 'a.json', whole['phones'][1]['name'], words) in str(caught.value)
 
 
@@ -161,10 +161,10 @@ def test_the_merge_refuses_slices_with_and_without_posture_or_other_cves(tmp_pat
     (tmp_path / 'on.json').write_text(json.dumps(on))
     (tmp_path / 'off.json').write_text(json.dumps(off))
     with pytest.raises(MergeError) as caught:
-        merge_reports([str(tmp_path / 'on.json'), str(tmp_path / 'off.json')])
+        merge_reports([str(tmp_path / 'on.json'), str(tmp_path / 'off.json')], registration_check())
     assert 'reports of different audits (posture and posture_cves differ)' in str(caught.value)
     off = dict(on, phones=[dict(on['phones'][0], name='other')], audit=dict(on['audit'], posture_cves=['CVE-2026-2329', 'X']))
     (tmp_path / 'off.json').write_text(json.dumps(off))
     with pytest.raises(MergeError) as caught:
-        merge_reports([str(tmp_path / 'on.json'), str(tmp_path / 'off.json')])
+        merge_reports([str(tmp_path / 'on.json'), str(tmp_path / 'off.json')], registration_check())
     assert '(posture_cves differ)' in str(caught.value)
