@@ -22,6 +22,7 @@ import errno
 import hashlib
 import json
 import os
+import stat
 import threading
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_errors import (
@@ -59,7 +60,6 @@ def _read_regular(path, limit):
 
 
 def _is_regular(mode):
-    import stat  # pylint: disable=import-outside-toplevel
     return stat.S_ISREG(mode)
 
 

@@ -10,6 +10,7 @@ Python 3.8 syntax: module_utils may run on a jump host.
 """
 
 import http.client
+import json
 import re
 import socket
 import ssl
@@ -187,7 +188,6 @@ def lock_minutes(value):
 
 def _compact(value):
     try:
-        import json  # pylint: disable=import-outside-toplevel
         return json.dumps(value)
     except (TypeError, ValueError, RecursionError):
         return repr(value)
