@@ -28,7 +28,7 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.text import
 SEEN_DOWN = 'down_after'
 
 # Answers that end a read check at once: asking again would only count towards the phone's lockout.
-_FATAL_CLASSES = (AUTH_FAILED, LOCKED, FORBIDDEN)
+FATAL_CLASSES = (AUTH_FAILED, LOCKED, FORBIDDEN)
 
 
 class ReadCheck(object):
@@ -39,10 +39,12 @@ class ReadCheck(object):
     its failure; ``describe(value)``: the sentence of a failure whose last read gave ``value`` (None when no read
     answered).  ``read`` raises CTIError when the phone does not answer (tried again) or refuses the passcode (the
     step fails at once: never a second wrong passcode).  ``label`` names the phone in sentences; ``close`` lets go of
-    the read's client.
+    the read's client.  ``from_change``: the ``timeout`` counts from the change (the chain's start), not from the
+    moment this step begins.  A step whose failure has more than one reason overrides :meth:`give_up`.
     """
 
-    def __init__(self, label, timing, read, accept, describe, reason, timeout, interval, clock, close=None):
+    def __init__(self, label, timing, read, accept, describe, reason, timeout, interval, clock, close=None,
+                 from_change=False):
         self.label = label
         self.timing = timing
         self._read = read
@@ -53,13 +55,15 @@ class ReadCheck(object):
         self.interval = float(interval)
         self._clock = clock
         self.failure_reason = reason
+        self.from_change = from_change
         self.started = None
         self.deadline = None
         self.due_at = None
         self.done = False
         self.reason = None
         self.error = None
-        self.value = None
+        self.value = None           # the last value a read gave
+        self.last_answered = False  # whether the last read got an answer
         self.reads = 0
         self.timings = {timing: None}
 
@@ -71,7 +75,7 @@ class ReadCheck(object):
         """Start the step now; ``started`` is when the change went out (its timings count from it)."""
         self.started = started
         now = self._clock()
-        self.deadline = now + self.timeout
+        self.deadline = max(now, started + self.timeout) if self.from_change else now + self.timeout
         self.due_at = now
 
     def step(self):
@@ -82,19 +86,24 @@ class ReadCheck(object):
             self.value = self._read()
             answered = True
         except CTIError as error:
-            if error.error_class in _FATAL_CLASSES:
+            if error.error_class in FATAL_CLASSES:
                 self.fail(error.error_class, str(error))
                 return
             answered = False
         now = self._clock()
+        self.last_answered = answered
         if answered and self._accept(self.value):
             self.timings[self.timing] = round(now - self.started, 2)
             self.done = True
         elif now >= self.deadline:
-            self.fail(self.failure_reason, '%s (checked for %s s).' % (
-                self._describe(self.value if answered else None).rstrip('.'), short_number(self.timeout)))
+            self.give_up()
         else:
             self.due_at = min(now + self.interval, self.deadline)
+
+    def give_up(self):
+        """The step's time is up: fail with its reason and the sentence of its last read."""
+        self.fail(self.failure_reason, '%s (checked for %s s).' % (
+            self._describe(self.value if self.last_answered else None).rstrip('.'), short_number(self.timeout)))
 
     def fail(self, reason, message):
         self.done = True

@@ -15,14 +15,12 @@ The steps are links of a ``change_proof.ChainProof``: a ``RebootWatch`` without 
 watch: it never sends anything, and a phone found on the target version is proven by its version.
 """
 
-from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import (
-    AUTH_FAILED, FORBIDDEN, LOCKED, CTIClient, CTIError,
-)
+from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti import CTIClient, CTIError
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.reboot_watch import (
     DOWN, FAST_POLL_PERIOD, FAST_POLL_WAIT, NEVER_UP, UNREGISTERED, UP, registered_ids,
 )
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.settings import PhoneSettings
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_proof import ChainProof, ReadCheck
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_proof import FATAL_CLASSES, ChainProof, ReadCheck
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.change_reboot import ResumedWatch
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import compare_versions, parse_version
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.rolling_plan import REASON_UNVERIFIED
@@ -34,7 +32,6 @@ OTHER_VERSION = 'other_version'      # it answers on a version that is neither i
 VERSION_UNKNOWN = 'version_unknown'  # it answers but reports no version
 VERSION_TIMING = 'version_after'
 REGISTERED_TIMING = 'registered_after'
-FATAL_CLASSES = (AUTH_FAILED, LOCKED, FORBIDDEN)  # asking again would only count towards the phone's lockout
 VERSION_SHOWN = 40
 
 
@@ -105,65 +102,21 @@ def kept_old_advice(image):
             'send it elsewhere (P145).' % image)
 
 
-class VersionCheck(object):
+class VersionCheck(ReadCheck):
     """The step "the phone reports the target version": a read every ``interval`` seconds (phones that do not answer
     are read again: the flash and the second reboot), until ``timeout`` seconds **after the command** (the chain's start:
     the download, the flash and a second reboot).  ``before``: the version it ran before (None: unknown); ``image``:
-    where it fetched the image (a URL, or words), for the sentences."""
+    where it fetched the image (a URL, or words), for the sentences.  ``value``: the last version the phone reported."""
 
     def __init__(self, label, read, target, before, timeout, interval, clock, image='the image'):
-        self.label = label
-        self._read = read
         self.target = target
         self.before = before
-        self.timeout = float(timeout)
-        self.interval = float(interval)
-        self._clock = clock
         self.image = image
-        self.started = self.deadline = self.due_at = None
-        self.done = False
-        self.reason = self.error = None
-        self.value = None           # the last version the phone reported
-        self.last_answered = False  # whether the last read got an answer
-        self.reads = 0
-        self.timings = {VERSION_TIMING: None}
+        super(VersionCheck, self).__init__(
+            label, VERSION_TIMING, read=read, accept=lambda version: same_version(version, target), describe=None,
+            reason=OLD_VERSION, timeout=timeout, interval=interval, clock=clock, from_change=True)
 
-    @property
-    def ok(self):
-        return self.done and self.reason is None
-
-    def begin(self, started):
-        self.started = started
-        now = self._clock()
-        self.deadline = max(now, started + self.timeout)
-        self.due_at = now
-
-    def step(self):
-        if self.done:
-            return
-        self.reads += 1
-        try:
-            version = self._read()
-            answered = True
-        except CTIError as error:
-            if error.error_class in FATAL_CLASSES:
-                self.fail(error.error_class, str(error))
-                return
-            answered = False
-        now = self._clock()
-        self.last_answered = answered
-        if answered:
-            self.value = version
-            if same_version(version, self.target):
-                self.timings[VERSION_TIMING] = round(now - self.started, 2)
-                self.done = True
-                return
-        if now >= self.deadline:
-            self._give_up()
-        else:
-            self.due_at = min(now + self.interval, self.deadline)
-
-    def _give_up(self):
+    def give_up(self):
         waited = short_number(self.timeout)
         if not self.last_answered:
             self.fail(NEVER_UP, 'the phone stopped answering after the reboot (to flash the image and reboot into it?) and '
@@ -183,14 +136,6 @@ class VersionCheck(object):
     def _above_target(self, value):
         parsed, target = parse_version(value), parse_version(self.target)
         return parsed is not None and target is not None and compare_versions(parsed, target) > 0
-
-    def fail(self, reason, message):
-        self.done = True
-        self.reason = reason
-        self.error = message if message.startswith(self.label) else '%s: %s' % (self.label, message)
-
-    def close(self):
-        pass
 
 
 def _nothing_registered_before():

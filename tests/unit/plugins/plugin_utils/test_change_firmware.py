@@ -352,6 +352,7 @@ def test_a_phone_that_comes_back_on_its_old_version_is_kept_old_version_once_upg
     assert row['error'].startswith('stubborn (10.9.0.1): the phone came back on its old firmware %s, not %s' % (OLD, NEW))
     assert 'https://%s/gxp1600fw.bin' % SERVER in row['error'] and 'checksum' in row['error'] and 'DHCP' in row['error']
     assert fleet.clock.now >= 90, 'it was read until upgrade_timeout, in case a second reboot was coming'
+    assert fleet.clock.now < 90 + row['timings']['up_after'], 'upgrade_timeout counts from the command, not from its return'
     assert fleet.commands() == {'stubborn': 1}
     assert report['summary']['kept_old_version'] == 1 and report['summary']['failed'] == 0
     assert row['timings']['up_after'] is not None and row['timings']['version_after'] is None

@@ -274,3 +274,30 @@ def _next(values):
     if isinstance(value, Exception):
         raise value
     return value
+
+
+def test_a_read_step_counts_its_time_from_its_own_start_or_from_the_change():
+    """A step of ``timeout`` seconds begun 100 s after the change: by default it may read until 100 + timeout; counted
+    from the change (a version step: the download, the flash and a second reboot all count), until ``timeout``; and a
+    step begun after that time still reads once before it gives up."""
+    for from_change in (False, True):
+        clock = Clock()
+        changed_at = clock.now
+        clock.now += 100.0 if not from_change else 10.0
+        step = ReadCheck('gs0042', 'marked_after', read=lambda: 'old', accept=lambda value: value == 'new',
+                         describe=lambda value: 'still %s' % value, reason='old_marker', timeout=30, interval=5,
+                         clock=clock, from_change=from_change)
+        step.begin(changed_at)
+        began = clock.now
+        while not step.done:
+            clock.now = max(clock.now, step.due_at)
+            step.step()
+        assert step.reason == 'old_marker' and step.last_answered
+        assert clock.now == (changed_at if from_change else began) + 30.0, (from_change, clock.now)
+    late = Clock()
+    late.now = 500.0
+    step = ReadCheck('gs0042', 'marked_after', read=lambda: 'new', accept=lambda value: value == 'new', describe=str,
+                     reason='x', timeout=30, interval=5, clock=late, from_change=True)
+    step.begin(0.0)
+    step.step()
+    assert step.ok and step.reads == 1 and step.timings['marked_after'] == 500.0
