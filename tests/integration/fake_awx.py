@@ -13,6 +13,7 @@ class FakeAWX(http.server.ThreadingHTTPServer):
     Objects live in memory per endpoint; list views filter on the query parameters, creation answers 201, updates
     PATCH the object, associations (credentials of a job template) and survey specs are sub-resources, and project
     updates finish at once. It stores what the modules send, so a test reads exactly what AWX would be given.
+    As AWX does, it refuses a schedule whose extra_data its job template would not take at launch.
     """
 
     TOKEN = 'fake-awx-token'
@@ -46,6 +47,22 @@ class FakeAWX(http.server.ThreadingHTTPServer):
             item.update(scm_revision='f00d', summary_fields={'current_update': {'id': update['id']}})
         self.objects.setdefault(endpoint, {})[object_id] = item
         return item
+
+    def refused_extra_data(self, schedule):
+        """Why AWX would refuse a schedule's extra_data (None when it would not): a variable must be a question of the
+        template's enabled survey, unless the template asks for variables at launch."""
+        variables = set(schedule.get('extra_data') or {})
+        template = next((self.objects.get(endpoint, {}).get(schedule.get('unified_job_template'))
+                         for endpoint in self.UNIFIED if schedule.get('unified_job_template') in self.objects.get(endpoint, {})),
+                        None)
+        if not variables or template is None or template.get('ask_variables_on_launch'):
+            return None
+        survey = self.surveys.get(template['id'], {}) if template.get('survey_enabled') else {}
+        refused = variables - {question['variable'] for question in survey.get('spec', [])}
+        if refused:
+            return ('Variables %s are not allowed on launch. Check the Prompt on Launch setting on the %s to include '
+                    'the Extra Variables.' % (', '.join(sorted(refused)), template['type']))
+        return None
 
     def find(self, endpoint, query):
         endpoints = self.UNIFIED if endpoint == 'unified_job_templates' else (endpoint,)
@@ -93,6 +110,9 @@ class _FakeAWXHandler(http.server.BaseHTTPRequestHandler):
                 results = awx.find(endpoint, query)
                 return self.answer(200, {'count': len(results), 'next': None, 'previous': None, 'results': results})
             if method == 'POST':
+                refused = awx.refused_extra_data(body) if endpoint == 'schedules' else None
+                if refused:
+                    return self.answer(400, {'extra_data': [refused]})
                 return self.answer(201, awx.create(endpoint, body))
         item = awx.objects.get(endpoint, {}).get(int(rest[0])) if rest[0].isdigit() else None
         if item is None:
@@ -101,6 +121,9 @@ class _FakeAWXHandler(http.server.BaseHTTPRequestHandler):
             if method == 'GET':
                 return self.answer(200, item)
             if method == 'PATCH':
+                refused = awx.refused_extra_data(dict(item, **body)) if endpoint == 'schedules' else None
+                if refused:
+                    return self.answer(400, {'extra_data': [refused]})
                 item.update(body)
                 return self.answer(200, item)
             if method == 'DELETE':

@@ -463,15 +463,110 @@ def test_audit_template_may_be_sliced_and_reports_per_job():
     assert 'registration_audit_report_dir' in role_options('registration_audit')
 
 
+def role_default(role, variable):
+    return role_options(role)[variable].get('default')
+
+
+def test_firmware_template_is_never_sliced_and_asks_the_survey():
+    """The rolling reboot's rules (same engine, same ledger): one job, one run at a time, dirs on the mounted path."""
+    template = load_yaml(AWX_DIR / 'objects.yml')['grandstream_awx_firmware_template']
+    assert (template['job_slice_count'], template['ask_job_slice_count_on_launch']) == (1, False)
+    assert (template['allow_simultaneous'], template['ask_limit_on_launch']) == (False, True)
+    assert template['playbook'] == 'playbooks/firmware_upgrade.yml'
+    options = role_options('firmware_upgrade')
+    for variable in template['extra_vars']:
+        assert variable in options, 'extra_vars has %s, which roles/firmware_upgrade does not take' % variable
+    for variable in ('firmware_upgrade_report_dir', 'firmware_upgrade_state_dir'):
+        assert template['extra_vars'][variable].startswith('/var/lib/phonefleet/'), variable
+    # The targets are a dict: an example in extra_vars (asked at launch), never a survey question.
+    assert options['firmware_upgrade_targets']['type'] == 'dict' and template['ask_variables_on_launch'] is True
+    targets = template['extra_vars']['firmware_upgrade_targets']
+    assert isinstance(targets, dict) and targets
+    for pattern, target in targets.items():
+        assert set(target) == {'version', 'url'}, pattern
+        assert re.match(r'^\d+(\.\d+)+$', str(target['version'])), target
+        assert re.match(r'^(https?|tftp)://[^/@?#]+(/[^@?#]*)?$', target['url']), target
+
+    questions = {question['variable']: question for question in template['survey_spec']['spec']}
+    assert set(questions) == {'firmware_upgrade_batch_size', 'firmware_upgrade_canary', 'firmware_upgrade_max_fail_percent',
+                              'firmware_upgrade_window', 'firmware_upgrade_run_id'}
+    for variable, question in questions.items():
+        assert variable in options, 'the survey asks %s, which roles/firmware_upgrade does not take' % variable
+        assert variable not in template['extra_vars'], '%s is both a survey answer and an extra variable' % variable
+        if variable != 'firmware_upgrade_window':  # the window is the site's (as the reboot's); the rest the role's
+            assert str(question['default']) == str(role_default('firmware_upgrade', variable)), variable
+        if question['type'] == 'text' and question['default'] != '':
+            assert question['min'] <= len(question['default']) <= question['max'], variable
+    fail_percent = questions['firmware_upgrade_max_fail_percent']
+    assert (fail_percent['type'], fail_percent['min'], fail_percent['max']) == ('integer', 0, 100)
+    assert re.match(r'^(([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d)?$', questions['firmware_upgrade_window']['default'])
+    assert questions['firmware_upgrade_run_id']['max'] == 128  # the role's longest run id
+
+
+def test_backup_template_keeps_one_directory_and_runs_daily():
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    template = objects['grandstream_awx_backup_template']
+    assert (template['job_slice_count'], template['ask_job_slice_count_on_launch']) == (1, False)
+    assert (template['allow_simultaneous'], template['ask_limit_on_launch']) == (False, True)
+    assert template['playbook'] == 'playbooks/config_backup.yml'
+    assert 'survey_spec' not in template
+    options = role_options('config_backup')
+    assert set(template['extra_vars']) <= set(options)
+    # One fixed directory on the mounted path, the same for every launch: the drift compares with the previous files.
+    backup_dir = template['extra_vars']['config_backup_dir']
+    assert backup_dir.startswith('/var/lib/phonefleet/') and '{' not in backup_dir, backup_dir
+    schedules = [schedule for schedule in objects['grandstream_awx_schedules']
+                 if schedule['unified_job_template'] == template['name']]
+    assert len(schedules) == 1, 'the configuration backup has %d schedules' % len(schedules)
+    assert re.search(r' RRULE:FREQ=DAILY;INTERVAL=1$', schedules[0]['rrule']), schedules[0]['rrule']
+    assert schedules[0]['enabled'] is True
+
+
+def test_every_playbook_named_is_an_entry_point_of_the_collection():
+    """Each playbook in objects.yml is in playbooks/, and each playbook there that no other imports has a template."""
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    named = {key: value['playbook'] for key, value in objects.items() if isinstance(value, dict) and 'playbook' in value}
+    for key, playbook in named.items():
+        assert playbook.startswith('playbooks/') and (REPO / playbook).is_file(), '%s: %s is not in the collection' % (key, playbook)
+    imported = set()
+    for path in (REPO / 'playbooks').glob('*.yml'):
+        imported.update(re.findall(r'import_playbook:\s*phonefleet\.grandstream\.(\w+)', path.read_text(encoding='utf-8')))
+    entry_points = {'playbooks/%s' % path.name for path in (REPO / 'playbooks').glob('*.yml') if path.stem not in imported}
+    assert set(named.values()) == entry_points
+    assert {'playbooks/firmware_upgrade.yml', 'playbooks/config_backup.yml'} <= entry_points
+    # apply.yml creates every one of them, and the project layout in the docs lists every one.
+    apply_text = (AWX_DIR / 'apply.yml').read_text(encoding='utf-8')
+    docs = (REPO / 'docs' / 'awx.md').read_text(encoding='utf-8')
+    for key, playbook in named.items():
+        assert 'playbook: "{{ %s.playbook }}"' % key in apply_text, 'apply.yml creates no job template from %s' % key
+        assert re.search(r'^%s\s' % re.escape(playbook), docs, re.M), 'the project layout in docs/awx.md lacks %s' % playbook
+
+
+def test_schedules_launch_templates_of_objects_with_answers_they_take():
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    templates = {value['name']: value for value in objects.values() if isinstance(value, dict) and 'playbook' in value}
+    for schedule in objects['grandstream_awx_schedules']:
+        template = templates[schedule['unified_job_template']]
+        assert re.match(r'^DTSTART(;TZID=[\w/]+)?:\d{8}T\d{6}Z? RRULE:', schedule['rrule']), schedule['rrule']
+        questions = {question['variable'] for question in template.get('survey_spec', {}).get('spec', [])}
+        for variable in schedule['extra_data']:
+            # AWX refuses a schedule's extra_data that is neither a survey answer nor allowed by ask_variables_on_launch.
+            assert variable in questions or template.get('ask_variables_on_launch'), (schedule['name'], variable)
+
+
 def test_every_collection_object_in_the_docs():
     text = (REPO / 'docs' / 'awx.md').read_text(encoding='utf-8')
     objects = load_yaml(AWX_DIR / 'objects.yml')
     for key in ('grandstream_awx_credential_type', 'grandstream_awx_inventory_source', 'grandstream_awx_reboot_template',
-                'grandstream_awx_audit_template', 'grandstream_awx_merge_template', 'grandstream_awx_audit_workflow'):
+                'grandstream_awx_audit_template', 'grandstream_awx_merge_template', 'grandstream_awx_audit_workflow',
+                'grandstream_awx_firmware_template', 'grandstream_awx_backup_template'):
         assert objects[key]['name'] in text, '%s (%s) is not described in docs/awx.md' % (key, objects[key]['name'])
+    for schedule in objects['grandstream_awx_schedules']:
+        assert schedule['name'] in text, 'the schedule %s is not described in docs/awx.md' % schedule['name']
     assert 'job_slice_count' in text
     for needed in ('playbooks/registration_audit_merge.yml', 'registration_audit_merge_inputs', 'Paths to expose to isolated jobs',
-                   'ReadWriteMany'):
+                   'ReadWriteMany', 'firmware_upgrade_targets', 'firmware_upgrade_image_check', 'HEAD',
+                   'firmware_upgrade_image_validate_certs', 'config_backup_dir', '/var/lib/phonefleet/config'):
         assert needed in text, 'docs/awx.md does not mention %s' % needed
 
 
@@ -635,6 +730,29 @@ def test_apply_creates_the_objects_then_changes_nothing(awx_collection, fake_awx
     assert fake_awx.associated[('job_templates', audit['id'], 'credentials')] == [credential['id']]
     assert '{{ awx_job_id' in json.dumps(audit['extra_vars'])  # left for AWX to render at launch
 
+    firmware = only(fake_awx, 'job_templates', objects['grandstream_awx_firmware_template']['name'])
+    assert (firmware['job_slice_count'], firmware['ask_job_slice_count_on_launch'], firmware['allow_simultaneous']) == (1, False, False)
+    assert (firmware['ask_limit_on_launch'], firmware['ask_variables_on_launch'], firmware['survey_enabled']) == (True, True, True)
+    assert (firmware['playbook'], firmware['project'], firmware['inventory']) == (
+        'playbooks/firmware_upgrade.yml', project['id'], inventory['id'])
+    assert firmware['execution_environment'] == environment['id']
+    assert fake_awx.associated[('job_templates', firmware['id'], 'credentials')] == [credential['id']]
+    assert json.loads(firmware['extra_vars']) == objects['grandstream_awx_firmware_template']['extra_vars']
+    assert isinstance(json.loads(firmware['extra_vars'])['firmware_upgrade_targets'], dict)
+    assert [question['variable'] for question in fake_awx.surveys[firmware['id']]['spec']] == [
+        'firmware_upgrade_batch_size', 'firmware_upgrade_canary', 'firmware_upgrade_max_fail_percent',
+        'firmware_upgrade_window', 'firmware_upgrade_run_id']
+    backup = only(fake_awx, 'job_templates', objects['grandstream_awx_backup_template']['name'])
+    assert (backup['job_slice_count'], backup['ask_job_slice_count_on_launch'], backup['allow_simultaneous']) == (1, False, False)
+    assert (backup['playbook'], backup['ask_limit_on_launch']) == ('playbooks/config_backup.yml', True)
+    assert backup['execution_environment'] == environment['id']
+    assert fake_awx.associated[('job_templates', backup['id'], 'credentials')] == [credential['id']]
+    assert json.loads(backup['extra_vars']) == {'config_backup_dir': '/var/lib/phonefleet/config'}
+    assert backup['id'] not in fake_awx.surveys and not backup.get('survey_enabled')
+    backup_schedule = only(fake_awx, 'schedules', 'Daily configuration backup of the phones')
+    assert (backup_schedule['unified_job_template'], backup_schedule['enabled']) == (backup['id'], True)
+    assert backup_schedule['rrule'].endswith('RRULE:FREQ=DAILY;INTERVAL=1')
+
     merge = only(fake_awx, 'job_templates', objects['grandstream_awx_merge_template']['name'])
     assert merge['playbook'] == 'playbooks/registration_audit_merge.yml'
     assert (merge['job_slice_count'], merge['ask_variables_on_launch']) == (1, True)
@@ -656,7 +774,23 @@ def test_apply_creates_the_objects_then_changes_nothing(awx_collection, fake_awx
         for entry in objects['grandstream_awx_schedules']}
 
     # A second run, without the passcode: everything is as wanted already, the stored passcode stays.
+    first_run_requests = len(fake_awx.requests)
     proc = apply_objects(fake_awx, offline_env, tmp_path)
     assert proc.returncode == 0, proc.output
     assert recap_changed(proc.stdout) == 0, proc.output
+    writes = [request for request in fake_awx.requests[first_run_requests:] if request[0] != 'GET']
+    assert not writes, 'the second run wrote %s' % writes
     assert only(fake_awx, 'credentials', objects['grandstream_awx_credential']['name'])['inputs'] == {'passcode': secret}
+
+
+def test_apply_fails_on_a_schedule_answer_its_template_does_not_take(awx_collection, fake_awx, offline_env, tmp_path):
+    """The stand-in refuses what AWX refuses, so the run above proves that AWX takes every schedule's extra_data."""
+    objects = load_yaml(AWX_DIR / 'objects.yml')
+    schedules = [dict(schedule, extra_data={'config_backup_formats': ['json']})
+                 if schedule['unified_job_template'] == objects['grandstream_awx_backup_template']['name'] else schedule
+                 for schedule in objects['grandstream_awx_schedules']]
+    (tmp_path / 'site.yml').write_text(json.dumps({'grandstream_awx_schedules': schedules}))
+    proc = apply_objects(fake_awx, offline_env, tmp_path, '-e', '@%s' % (tmp_path / 'site.yml'))
+    assert proc.returncode != 0, proc.output
+    assert 'Variables config_backup_formats are not allowed on launch' in proc.stdout, proc.output
+    assert 'Daily configuration backup of the phones' not in {schedule['name'] for schedule in fake_awx.objects['schedules'].values()}
