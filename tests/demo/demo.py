@@ -177,6 +177,21 @@ def print_summary():
                    [phone for phone in reboot['phones'] if phone['outcome'] != 'rebooted'], 'outcome')
 
 
+def print_posture():
+    """The security posture the audit read in the same visit: per check, how many phones fail it, and which."""
+    audit = json.loads((OUTPUT / 'audit' / 'registration_audit.json').read_text())
+    posture = audit['summary'].get('posture') or {}
+    if not posture:
+        return
+    print('\n==> Security posture (read in the same visit; docs/posture.md)')
+    for check, counts in posture.items():
+        failing = [phone['name'] for phone in audit['phones']
+                   if ((phone.get('posture') or {}).get(check) or {}).get('result') == 'fail']
+        names = ', '.join(failing[:5]) + (', ...' if len(failing) > 5 else '')
+        print('  %-18s %3d fail, %3d pass, %3d unknown%s' % (check, counts['fail'], counts['pass'], counts['unknown'],
+                                                              ': %s' % names if names else ''))
+
+
 def print_firmware(before, after):
     """The firmware story: what the audit found, what the rollout did, what the audit finds now."""
     rollout = json.loads((OUTPUT / 'firmware' / 'firmware_upgrade.json').read_text())
@@ -304,6 +319,7 @@ def main():
     if problem:
         sys.exit('The demo did not run as expected: %s. See the output above.' % problem)
     print_summary()
+    print_posture()
     print_events(events)
     print_firmware(before_report, after_report)
     print_reports()

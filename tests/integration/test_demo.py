@@ -39,6 +39,12 @@ def test_demo_runs_the_audit_and_the_rolling_reboot(readme_first_block):
     # The phones' own pushes reached the EDA source during the reboot: every rebooted phone said so.
     assert re.search(r'the action_url source received \d+ events pushed by 47 phones \(47 reboot, 45 registered, '
                      r'47 setup_completed\)', text), text[-2000:]
+    # The security posture the audit read in the same visit: per check its counts and the failing phones, by name.
+    posture = audit['summary']['posture']
+    assert (posture['factory_password']['fail'], posture['firmware_cve']['fail']) == (1, 2)
+    assert re.search(r'factory_password +1 fail, +%d pass, +%d unknown: branch-wp01\n' % (
+        posture['factory_password']['pass'], posture['factory_password']['unknown']), text), text[-3000:]
+    assert re.search(r'firmware_cve +2 fail, .*: branch-gxp01, branch-gxp02\n', text), text[-3000:]
     for name in ('registration_audit.json', 'registration_audit.html', 'rolling_reboot.json', 'rolling_reboot.junit.xml'):
         assert name in text
 
