@@ -7,6 +7,8 @@ STAGE := $(CURDIR)/.build/test
 STAGED := $(STAGE)/ansible_collections/phonefleet/grandstream
 TEST_PYTHON = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 PYTEST_ARGS ?=
+# Parallel pytest workers for the integration tests (each test file runs whole in one worker); 0 runs them in this process.
+INTEGRATION_WORKERS ?= 4
 
 .PHONY: help lock venv stage sanity units integration lint docs-lint test test-matrix bench demo clean
 
@@ -35,7 +37,7 @@ units: stage
 	cd $(STAGED) && $(BIN)/ansible-test units --venv --requirements --python $(TEST_PYTHON) --color no
 
 integration: venv
-	$(BIN)/python -m pytest tests/integration -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/integration -p no:cacheprovider -n $(INTEGRATION_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: venv
 	PATH=$(BIN):$$PATH $(BIN)/ansible-lint --profile production

@@ -6,6 +6,7 @@ Fixtures:
 - ``run_ansible``: run an ansible command line (``run_ansible('ansible-playbook', 'play.yml', '-i', inv)``).
 """
 
+import fcntl
 import json
 import os
 import subprocess
@@ -103,8 +104,31 @@ def readme_first_block(tmp_path_factory):
     and goes straight to the demo (the test refuses to run otherwise rather than let make reinstall into the shared
     venv). What a fresh venv proves, the CI's fresh clone proves on every ``make test``: it starts with ``make venv``.
     ``make test`` is this suite itself: its dry run (``make -n test``) must list every check instead.
+
+    With parallel workers (``make integration`` runs pytest-xdist) the two tests may run in two workers: the first to
+    come runs the block, the other waits for it and reads its result (the demo listens on fixed addresses, and once is
+    enough).
     """
-    tmp_path = tmp_path_factory.mktemp('first-block')
+    worker = os.environ.get('PYTEST_XDIST_WORKER')
+    if not worker:
+        return _run_first_block(tmp_path_factory.mktemp('first-block'))
+    shared = tmp_path_factory.getbasetemp().parent  # the run's directory, above every worker's own
+    with open(shared / 'first-block.lock', 'w', encoding='utf-8') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / 'first-block.json'
+        if done.exists():
+            saved = json.loads(done.read_text(encoding='utf-8'))
+            proc = subprocess.CompletedProcess(saved['args'], saved['returncode'], saved['stdout'], saved['stderr'])
+            proc.output = saved['output']
+            return proc, Path(saved['clone'])
+        proc, clone = _run_first_block(shared / 'first-block')
+        done.write_text(json.dumps({'args': proc.args, 'returncode': proc.returncode, 'stdout': proc.stdout,
+                                    'stderr': proc.stderr, 'output': proc.output, 'clone': str(clone)}), encoding='utf-8')
+        return proc, clone
+
+
+def _run_first_block(tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     first = shell_blocks()
     assert first, 'README.md has no ```sh block before its first ## heading'
     block = first[0]
