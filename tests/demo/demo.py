@@ -188,8 +188,8 @@ def print_posture():
         failing = [phone['name'] for phone in audit['phones']
                    if ((phone.get('posture') or {}).get(check) or {}).get('result') == 'fail']
         names = ', '.join(failing[:5]) + (', ...' if len(failing) > 5 else '')
-        print('  %-18s %3d fail, %3d pass, %3d unknown%s' % (check, counts['fail'], counts['pass'], counts['unknown'],
-                                                              ': %s' % names if names else ''))
+        shown = ': %s' % names if names else ''
+        print('  %-18s %3d fail, %3d pass, %3d unknown%s' % (check, counts['fail'], counts['pass'], counts['unknown'], shown))
 
 
 def print_firmware(before, after):
