@@ -19,10 +19,9 @@ from ansible_collections.phonefleet.grandstream.plugins.modules.fleet_config imp
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.config_push import (
     CONFIG_REPORTS, FAILED, HOST_SETTINGS_VARIABLE, NOT_APPLIED, config_check, merged_settings,
 )
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.controller import ControllerGone, controller_gone_check
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.cti_action import FleetActionModule
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import missing_passcodes, publish
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import publish
 
 
 class ActionModule(FleetActionModule):
@@ -31,7 +30,6 @@ class ActionModule(FleetActionModule):
     TARGET_VARIABLES = ('site', 'model', HOST_SETTINGS_VARIABLE)
 
     def run(self, tmp=None, task_vars=None):
-        self._hostvars = (task_vars or {}).get('hostvars')
         self._secrets = set(secret_values(self._task.args.get('settings') if isinstance(self._task.args.get('settings'), dict)
                                           else None))
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -62,14 +60,7 @@ class ActionModule(FleetActionModule):
                                     'pool.ntp.org). Nothing was sent.' % HOST_SETTINGS_VARIABLE)
         diff = bool(getattr(self._task, 'diff', False))
         check = config_check(settings, args['update_secrets'], check_mode=self._task.check_mode, diff=diff)
-        unusable = [target.name for target in targets if target.connection is None]
-        missing = missing_passcodes(unusable, self._hostvars.raw_get) if unusable and self._hostvars is not None else ()
-        try:
-            report = check.run(targets, args, concurrency=args['concurrency'], deadline=args['deadline'] or None,
-                               should_stop=controller_gone_check(), missing_passcode=missing,
-                               check_mode=self._task.check_mode)
-        except ControllerGone as exc:
-            raise AnsibleActionFail(str(exc))
+        report = self.run_check(check, targets, args)
         try:
             result = publish(check, CONFIG_REPORTS, report, args['report_dir'], args['report_formats'])
         except OSError as exc:

@@ -16,19 +16,14 @@ from ansible_collections.phonefleet.grandstream.plugins.modules.fleet_config_bac
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.config_backup import (
     BACKUP_REPORTS, SAVED, backup_check, drift_diffs, remove_stale_backup_temporaries,
 )
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.controller import ControllerGone, controller_gone_check
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.cti_action import FleetActionModule
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fanout import FleetTarget
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import missing_passcodes, publish
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import publish
 
 
 class ActionModule(FleetActionModule):
 
     ARGUMENT_SPEC = ARGUMENT_SPEC
-
-    def run(self, tmp=None, task_vars=None):
-        self._hostvars = (task_vars or {}).get('hostvars')
-        return super(ActionModule, self).run(tmp, task_vars)
 
     def check_args(self, args):
         if args['deadline'] < 0:
@@ -57,13 +52,7 @@ class ActionModule(FleetActionModule):
         if not check_mode:
             remove_stale_backup_temporaries(directory, [_file_name(target.name) for target in targets])
         check = backup_check(directory, check_mode)
-        unusable = [target.name for target in targets if target.connection is None]
-        missing = missing_passcodes(unusable, self._hostvars.raw_get) if unusable and self._hostvars is not None else ()
-        try:
-            report = check.run(targets, args, concurrency=args['concurrency'], deadline=args['deadline'] or None,
-                               should_stop=controller_gone_check(), missing_passcode=missing, check_mode=check_mode)
-        except ControllerGone as exc:
-            raise AnsibleActionFail(str(exc))
+        report = self.run_check(check, targets, args)
         try:
             result = publish(check, BACKUP_REPORTS, report, None if check_mode else directory, args['report_formats'],
                              stats_max_names=args['stats_max_names'])

@@ -18,10 +18,9 @@ from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit impor
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_changes import changes_since
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_posture import PosturePolicy
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.audit_reports import REGISTRATION_REPORTS
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.controller import ControllerGone, controller_gone_check
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.cti_action import FleetActionModule
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.firmware import FirmwarePolicy
-from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import missing_passcodes, publish
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import publish
 
 
 class ActionModule(FleetActionModule):
@@ -29,7 +28,6 @@ class ActionModule(FleetActionModule):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def run(self, tmp=None, task_vars=None):
-        self._hostvars = (task_vars or {}).get('hostvars')
         self._warnings = []
         result = super(ActionModule, self).run(tmp, task_vars)
         if self._warnings:
@@ -56,14 +54,7 @@ class ActionModule(FleetActionModule):
     def run_fleet(self, args, targets):
         check = registration_check(args['accounts'], device=args['device'], policy=FirmwarePolicy(args['firmware_minimum']),
                                    posture=PosturePolicy(args['cves']) if args['posture'] else None)
-        unusable = [target.name for target in targets if target.connection is None]
-        missing = missing_passcodes(unusable, self._hostvars.raw_get) if unusable and self._hostvars is not None else ()
-        try:
-            report = check.run(targets, args, concurrency=args['concurrency'], deadline=args['deadline'] or None,
-                               should_stop=controller_gone_check(), missing_passcode=missing,
-                               check_mode=self._task.check_mode)
-        except ControllerGone as exc:
-            raise AnsibleActionFail(str(exc))
+        report = self.run_check(check, targets, args)
         report['audit']['fail_on_firmware'] = args['fail_on_firmware']
         report['audit']['fail_on_posture'] = list(args['fail_on_posture'])
         if args['report_dir']:

@@ -20,6 +20,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.cti_module import argument_spec, run_task
 from ansible_collections.phonefleet.grandstream.plugins.module_utils.host_variables import IN_PROCESS_VARIABLE
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.controller import ControllerGone, controller_gone_check
+from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.fleet_check import missing_passcodes
 from ansible_collections.phonefleet.grandstream.plugins.plugin_utils.host_vars import (
     check_options, connection_args_from_vars, connection_for, fleet_targets,
 )
@@ -125,6 +127,7 @@ class FleetActionModule(ActionBase):
         self._supports_async = False
         result = super(FleetActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
+        self._hostvars = task_vars.get('hostvars')
         dummy, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         if args['concurrency'] < 1:
             raise AnsibleActionFail('concurrency must be at least 1, not %d.' % args['concurrency'])
@@ -146,6 +149,20 @@ class FleetActionModule(ActionBase):
         if warning:
             result.setdefault('warnings', []).append(warning)
         return result
+
+    def run_check(self, check, targets, args):
+        """The report of a fleet check (plugin_utils/fleet_check) over ``targets``: the options' concurrency and
+        deadline, the phones without a passcode named as such, and an AnsibleActionFail when ansible-playbook went away
+        during the run."""
+        unusable = [target.name for target in targets if target.connection is None]
+        hostvars = getattr(self, '_hostvars', None)
+        missing = missing_passcodes(unusable, hostvars.raw_get) if unusable and hostvars is not None else ()
+        try:
+            return check.run(targets, args, concurrency=args['concurrency'], deadline=args['deadline'] or None,
+                             should_stop=controller_gone_check(), missing_passcode=missing,
+                             check_mode=bool(self._task.check_mode))
+        except ControllerGone as exc:
+            raise AnsibleActionFail(str(exc))
 
     def check_args(self, args):
         """Refuse bad option values (AnsibleActionFail) before any phone is contacted."""
